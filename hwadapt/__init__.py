@@ -1,0 +1,8 @@
+"""hwadapt: quantum-inspired compound and Hamming-weight adapters, from formula to hardware.
+
+Three worlds joined: PyTorch adapters (:mod:`hwadapt.adapters`), Qiskit circuits
+(:mod:`hwadapt.circuits`) and execution on simulators and IBM devices
+(:mod:`hwadapt.execution`). See ``README.md`` and ``DESIGN.md`` for conventions.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,22 @@
+"""User-facing errors: one line, naming the problem and the fix, with an exit code.
+
+Exit codes follow the CLI convention: 0 success, 1 a failed job, 2 bad input.
+"""
+
+
+class HwadaptError(Exception):
+    """An error the CLI prints as one line (no traceback) before exiting with ``exit_code``."""
+
+    exit_code = 2
+
+
+class InputError(HwadaptError, ValueError):
+    """Bad input from the user (spec, option, file): exit code 2."""
+
+    exit_code = 2
+
+
+class JobFailed(HwadaptError):
+    """A job ran and failed (backend error, cancelled): exit code 1."""
+
+    exit_code = 1

@@ -1,0 +1,60 @@
+"""The CLI shell: version, help, backends listing, error conventions."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from hwadapt import __version__
+from hwadapt.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0
+    assert __version__ in r.output
+
+
+def test_help_lists_design_commands():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for cmd in ("submit", "status", "fetch", "resume", "compare", "finetune", "backends"):
+        assert cmd in r.output
+
+
+def test_backends_json():
+    r = runner.invoke(app, ["backends", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = {b["name"]: b for b in json.loads(r.stdout)}
+    for name in ("exact", "aer", "aer_noisy", "fake_torino", "fake_sherbrooke", "ibm_<device>"):
+        assert name in rows
+    assert rows["fake_torino"]["num_qubits"] == 133
+    assert "cz" in rows["fake_torino"]["basis_gates"]
+    assert "ecr" in rows["fake_sherbrooke"]["basis_gates"]
+
+
+def test_ibm_usable_follows_token(monkeypatch, tmp_path):
+    from hwadapt.backends import ibm_credentials_available
+
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "none.json"))
+    assert not ibm_credentials_available()
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "not-a-real-token")
+    assert ibm_credentials_available()
+
+
+def test_unknown_command_exits_2():
+    r = runner.invoke(app, ["no-such-command"])
+    assert r.exit_code == 2
+
+
+def test_bad_input_is_one_line_exit_2():
+    """Through the real entry point: exit 2, one line on stderr, no traceback."""
+    r = subprocess.run([sys.executable, "-m", "hwadapt.cli", "submit", "no-such-spec.toml"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
