@@ -87,3 +87,35 @@ def hamming_weight_matrix(A: torch.Tensor, order: str = "block") -> torch.Tensor
         inv[perm] = torch.arange(perm.numel(), device=A.device)
         H = H[..., inv][..., inv, :]
     return H
+
+
+def givens_matrix(
+    n: int, angles: torch.Tensor, layout: str | list[tuple[int, int]] = "pyramid"
+) -> torch.Tensor:
+    """Orthogonal ``O(θ) = G_m ⋯ G_1`` from Givens rotations on the pairs of ``layout``.
+
+    ``G_i`` on pair ``(a, b)`` is the identity except ``G[a,a] = G[b,b] = cos θ_i``,
+    ``G[a,b] = sin θ_i``, ``G[b,a] = -sin θ_i`` — exactly the action of ``RBS(θ_i)`` on
+    (qubit a, qubit b) in the Hamming-weight-1 subspace. Gates apply in layout order
+    (:mod:`hwadapt.circuits.layouts`), so later gates multiply on the left.
+
+    Args:
+        angles: ``(..., m)`` with ``m`` the layout's gate count (batched, differentiable).
+        layout: a layout name or an explicit list of pairs.
+    Returns:
+        ``(..., n, n)`` orthogonal matrix.
+    """
+    from hwadapt.circuits.layouts import layout_pairs
+
+    pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
+    if angles.shape[-1] != len(pairs):
+        raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
+    O = torch.eye(n, dtype=angles.dtype, device=angles.device).expand(*angles.shape[:-1], n, n)
+    c, s = torch.cos(angles), torch.sin(angles)
+    for i, (a, b) in enumerate(pairs):
+        ra, rb = O[..., a, :], O[..., b, :]
+        ci, si = c[..., i, None], s[..., i, None]
+        O = O.clone()
+        O[..., a, :] = ci * ra + si * rb
+        O[..., b, :] = -si * ra + ci * rb
+    return O

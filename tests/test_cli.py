@@ -53,8 +53,8 @@ def test_unknown_command_exits_2():
 
 def test_bad_input_is_one_line_exit_2():
     """Through the real entry point: exit 2, one line on stderr, no traceback."""
-    r = subprocess.run([sys.executable, "-m", "hwadapt.cli", "submit", "no-such-spec.toml"], capture_output=True,
-                       text=True)
+    cmd = [sys.executable, "-m", "hwadapt.cli", "submit", "no-such-spec.toml"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
