@@ -68,12 +68,21 @@ def compound_matrix(A: torch.Tensor, k: int) -> torch.Tensor:
     return torch.linalg.det(minors)
 
 
-def hamming_weight_matrix(A: torch.Tensor, order: str = "block") -> torch.Tensor:
+def hamming_weight_matrix(
+    A: torch.Tensor, order: str = "block", method: str = "minors"
+) -> torch.Tensor:
     """``⊕_{k=0..n} A^(k)``, shape ``(..., 2^n, 2^n)``, in ``order`` ``"block"`` or
-    ``"computational"`` (see module docstring)."""
+    ``"computational"`` (see module docstring).
+
+    ``method="minors"`` (default) builds every block from its determinants (reference);
+    ``method="laplace"`` uses :func:`compounds` (fast, same result to rounding)."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if method not in ("minors", "laplace"):
+        raise ValueError(f"method must be 'minors' or 'laplace', got {method!r}")
     n = A.shape[-1]
+    if method == "laplace":
+        return _hw_dense(A, order)
     blocks = [compound_matrix(A, k) for k in range(n + 1)]
     H = torch.zeros(*A.shape[:-2], 1 << n, 1 << n, dtype=A.dtype, device=A.device)
     start = 0
@@ -105,17 +114,321 @@ def givens_matrix(
     Returns:
         ``(..., n, n)`` orthogonal matrix.
     """
-    from hwadapt.circuits.layouts import layout_pairs
+    from hwadapt.circuits.layouts import layout_layers, layout_pairs
 
     pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
+    # gates of one layer act on disjoint rows: apply a whole layer at once
+    layers = layout_layers(n, layout) if isinstance(layout, str) else [[p] for p in pairs]
     O = torch.eye(n, dtype=angles.dtype, device=angles.device).expand(*angles.shape[:-1], n, n)
-    c, s = torch.cos(angles), torch.sin(angles)
-    for i, (a, b) in enumerate(pairs):
+    c, s = torch.cos(angles)[..., None], torch.sin(angles)[..., None]
+    start = 0
+    for layer in layers:
+        if not layer:  # e.g. brick n=2: every other layer is empty
+            continue
+        a = torch.tensor([p[0] for p in layer], device=angles.device)
+        b = torch.tensor([p[1] for p in layer], device=angles.device)
+        g = slice(start, start + len(layer))
+        start += len(layer)
         ra, rb = O[..., a, :], O[..., b, :]
-        ci, si = c[..., i, None], s[..., i, None]
         O = O.clone()
-        O[..., a, :] = ci * ra + si * rb
-        O[..., b, :] = -si * ra + ci * rb
+        O[..., a, :] = c[..., g, :] * ra + s[..., g, :] * rb
+        O[..., b, :] = -s[..., g, :] * ra + c[..., g, :] * rb
     return O
+
+
+def _layout_pairs(n: int, layout: str | list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    from hwadapt.circuits.layouts import layout_pairs
+
+    pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
+    for a, b in pairs:
+        if not 0 <= a < b < n:
+            raise ValueError(f"gate pair {(a, b)} must satisfy 0 <= a < b < n={n}")
+    return tuple((int(a), int(b)) for a, b in pairs)
+
+
+def _num_qubits(dim: int, n: int | None) -> int:
+    if dim < 1 or dim & (dim - 1):
+        raise ValueError(f"last dimension must be 2^n, got {dim}: pad the vectors to a power of 2")
+    nq = dim.bit_length() - 1
+    if n is not None and n != nq:
+        raise ValueError(f"n={n} does not match the last dimension {dim} (= 2^{nq})")
+    return nq
+
+
+@cache
+def _givens_masks(
+    n: int, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(M, S)``, each ``(m, 2^n)``: ``M`` = 1 where bits a, b of the index differ;
+    ``S`` = ``+(-1)^p`` where bit a = 1, bit b = 0, ``-(-1)^p`` where a = 0, b = 1, else 0."""
+    idx = torch.arange(1 << n)
+    bits = (idx[None, :] >> torch.arange(n)[:, None]) & 1  # (n, 2^n)
+    M = torch.zeros(len(pairs), 1 << n, dtype=torch.float64)
+    S = torch.zeros_like(M)
+    for g, (a, b) in enumerate(pairs):
+        u = (bits[a] == 1) & (bits[b] == 0)
+        w = (bits[a] == 0) & (bits[b] == 1)
+        parity = bits[a + 1:b].sum(0) % 2
+        sign = 1.0 - 2.0 * parity.to(torch.float64)
+        M[g] = (u | w).to(torch.float64)
+        S[g] = sign * (u.to(torch.float64) - w.to(torch.float64))
+    return M.to(dtype=dtype, device=device), S.to(dtype=dtype, device=device)
+
+
+def givens_apply(
+    x: torch.Tensor,
+    angles: torch.Tensor,
+    layout: str | list[tuple[int, int]] = "pyramid",
+    n: int | None = None,
+) -> torch.Tensor:
+    """Apply the RBS/FBS gate sequence of ``layout`` to state vectors, without dense matrices.
+
+    Args:
+        x: ``(..., 2^n)`` vectors in COMPUTATIONAL order (index ``Σ 2^i``, qubit i = bit i);
+            real or complex.
+        angles: ``(..., m)``, one angle per gate in layout (= application) order; batch
+            dimensions broadcast with those of ``x``.
+        layout: a layout name (:mod:`hwadapt.circuits.layouts`) or explicit pairs ``(a, b)``.
+        n: number of qubits (optional check; inferred from ``x``).
+    Returns:
+        ``(broadcast(...), 2^n)``. Per gate on ``(a, b)``, ``a < b``: amplitude ``u`` (bit a=1,
+        bit b=0) and its partner ``w`` (bit a=0, bit b=1) become ``u' = c·u + s·w``,
+        ``w' = -s·u + c·w`` with ``c = cos θ``, ``s = sin θ·(-1)^p``, ``p`` = set bits strictly
+        between a and b (FBS sign; ``p = 0`` for neighbours, i.e. RBS). The result equals
+        ``hamming_weight_matrix(givens_matrix(n, angles, layout), "computational") @ x`` for
+        every layout. Cost ``O(m·2^n)``; autograd flows to ``x`` and ``angles``.
+    """
+    nq = _num_qubits(x.shape[-1], n)
+    pairs = _layout_pairs(nq, layout)
+    if angles.shape[-1] != len(pairs):
+        raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
+    if not pairs:
+        return x
+    real = angles.dtype if not angles.is_complex() else angles.real.dtype
+    M, S = _givens_masks(nq, pairs, real, angles.device)
+    C = 1 + (torch.cos(angles)[..., None] - 1) * M  # (..., m, 2^n)
+    Sn = torch.sin(angles)[..., None] * S
+    for g, (a, b) in enumerate(pairs):
+        batch = x.shape[:-1]
+        xf = x.reshape(*batch, *(2,) * nq).flip((-1 - a, -1 - b)).reshape(*batch, 1 << nq)
+        x = torch.addcmul(C[..., g, :] * x, Sn[..., g, :], xf)
+    return x
+
+
+# ---------------------------------------------------------------- fast compounds (no minors)
+
+
+@cache
+def _laplace_index(n: int, k: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat gather indices for the Laplace step ``A^(k-1) -> A^(k)`` (``k >= 2``).
+
+    Expansion of ``det A[I, J]`` along its last column ``j = max J``:
+    ``A^(k)[I,J] = Σ_r (-1)^(r+k-1) A[I_r, j] · A^(k-1)[I \\ I_r, J \\ j]``.
+    Returns ``(ia, ip)``, each ``(C(n,k), k, C(n,k))``: ``ia`` indexes the flattened
+    ``stack([A, -A])`` (sign folded in), ``ip`` the flattened ``A^(k-1)``.
+    """
+    Sk, Sp = subsets(n, k), subsets(n, k - 1)
+    pos = {s: i for i, s in enumerate(Sp)}
+    rows = torch.tensor(Sk)  # (C, k): I_r
+    rem = torch.tensor([[pos[I[:r] + I[r + 1:]] for r in range(k)] for I in Sk])  # (C, k)
+    last = rows[:, -1]  # (C,): max J
+    remJ = torch.tensor([pos[J[:-1]] for J in Sk])  # (C,)
+    neg = torch.tensor([(r + k - 1) % 2 for r in range(k)])  # (k,): 1 -> use -A
+    ia = neg[None, :, None] * n * n + rows[:, :, None] * n + last[None, None, :]
+    ip = rem[:, :, None] * len(Sp) + remJ[None, None, :]
+    return ia.to(device), ip.to(device)
+
+
+def compounds(A: torch.Tensor, k_max: int | None = None) -> list[torch.Tensor]:
+    """All compounds ``[A^(0), ..., A^(k_max)]`` (default ``k_max = n``) by Laplace recursion.
+
+    Args:
+        A: ``(..., n, n)`` (batched; autograd flows).
+    Returns:
+        list of ``(..., C(n,k), C(n,k))`` tensors, subsets in ``combinations`` order.
+    Cost ``Σ_k k·C(n,k)^2`` multiply-adds (``n/2·C(2n,n)`` for all ``k``), versus
+    ``C(n,k)^2`` determinants for :func:`compound_matrix`; exact, no division (works for
+    singular ``A``).
+    """
+    n = A.shape[-1]
+    if A.shape[-2] != n:
+        raise ValueError(f"compounds needs square matrices, got shape {tuple(A.shape)}")
+    k_max = n if k_max is None else k_max
+    if not 0 <= k_max <= n:
+        raise ValueError(f"k_max={k_max} must satisfy 0 <= k_max <= n={n}")
+    out = [torch.ones(*A.shape[:-2], 1, 1, dtype=A.dtype, device=A.device)]
+    if k_max >= 1:
+        out.append(A)
+    A2 = torch.stack([A, -A], -3).flatten(-3) if k_max >= 2 else A
+    for k in range(2, k_max + 1):
+        ia, ip = _laplace_index(n, k, A.device)  # index_select: much faster than A2[..., ia]
+        Ag = A2.index_select(-1, ia.flatten()).unflatten(-1, ia.shape)
+        Pg = out[-1].flatten(-2).index_select(-1, ip.flatten()).unflatten(-1, ip.shape)
+        out.append((Ag * Pg).sum(-2))
+    return out
+
+
+@cache
+def _hw_positions(n: int, order: str, device: torch.device) -> torch.Tensor:
+    """Flat positions in a ``2^n x 2^n`` matrix of the concatenated flattened blocks."""
+    perm = hw_permutation(n) if order == "computational" else tuple(range(1 << n))
+    pos, start = [], 0
+    for k in range(n + 1):
+        idx = torch.tensor(perm[start:start + len(subsets(n, k))])
+        pos.append((idx[:, None] * (1 << n) + idx[None, :]).flatten())
+        start += len(idx)
+    return torch.cat(pos).to(device)
+
+
+def _hw_dense(A: torch.Tensor, order: str) -> torch.Tensor:
+    n = A.shape[-1]
+    vals = torch.cat([B.flatten(-2) for B in compounds(A)], -1)
+    H = A.new_zeros(*A.shape[:-2], 1 << (2 * n))  # index_copy: backward is an index_select
+    H = H.index_copy(-1, _hw_positions(n, order, A.device), vals)
+    return H.unflatten(-1, (1 << n, 1 << n))
+
+
+@cache
+def _column_tables(
+    n: int, j: int, lower: bool, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tables for the exterior action of ``F = I + (v - e_j) e_j^T`` (column j replaced by v).
+
+    ``(ΛF u)[I] = (v_j if j∈I else 1)·u[I] + Σ_{i∈I, j∉I} v_i·(-1)^p·u[I \\ i ∪ j]``, over
+    ``i > j`` (``lower``) or ``i < j``; ``p`` = set bits of ``I`` strictly between i and j.
+    Returns ``src (2^n, t)``, ``coef (2^n, t)`` (sign, 0 where invalid), ``has_j (2^n,)``.
+    """
+    idx = torch.arange(1 << n)
+    bits = (idx[None, :] >> torch.arange(n)[:, None]) & 1
+    others = list(range(j + 1, n)) if lower else list(range(j))
+    src = torch.empty(1 << n, len(others), dtype=torch.long)
+    coef = torch.zeros(1 << n, len(others), dtype=torch.float64)
+    for c, i in enumerate(others):
+        valid = (bits[i] == 1) & (bits[j] == 0)
+        lo, hi = min(i, j), max(i, j)
+        sign = 1.0 - 2.0 * (bits[lo + 1:hi].sum(0) % 2).to(torch.float64)
+        src[:, c] = torch.where(valid, idx ^ (1 << i) ^ (1 << j), idx)
+        coef[:, c] = sign * valid
+    has_j = bits[j].to(torch.float64)
+    return src.to(device), coef.to(dtype=dtype, device=device), has_j.to(dtype=dtype, device=device)
+
+
+def _apply_column(u: torch.Tensor, v: torch.Tensor, j: int, lower: bool, unit: bool):
+    """``Λ(I + (v - e_j) e_j^T) u`` for ``u (..., 2^n)``, ``v (..., n)`` (see _column_tables)."""
+    n = v.shape[-1]
+    src, coef, has_j = _column_tables(n, j, lower, v.dtype, v.device)
+    out = u if unit else u * (1 + has_j * (v[..., j, None] - 1))
+    if src.shape[1]:
+        w = v[..., j + 1:] if lower else v[..., :j]  # (..., t)
+        g = u.index_select(-1, src.flatten()).unflatten(-1, src.shape)  # (..., 2^n, t)
+        out = out + (g * (coef * w[..., None, :])).sum(-1)
+    return out
+
+
+def _apply_permutation(u: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """``Λ(P) u`` for permutation matrices ``P (..., n, n)``: ``e_J -> sgn·e_{π(J)}``."""
+    n = P.shape[-1]
+    pi = P.argmax(-2)  # (..., n): P[pi[j], j] = 1
+    if bool((pi == torch.arange(n, device=P.device)).all()):
+        return u
+    idx = torch.arange(1 << n, device=P.device)
+    bits = (idx[None, :] >> torch.arange(n, device=P.device)[:, None]) & 1  # (n, N)
+    bJ = bits[pi]  # (..., n, N): bit j of J = π^{-1}(I) is bit π(j) of I
+    src = (bJ << torch.arange(n, device=P.device)[:, None]).sum(-2)  # (..., N)
+    p, q = torch.triu_indices(n, n, 1, device=P.device)
+    inv = (pi[..., p] > pi[..., q])  # (..., pairs): inversions of π
+    count = (inv[..., :, None] & (bJ[..., p, :] == 1) & (bJ[..., q, :] == 1)).sum(-2)
+    sgn = (1 - 2 * (count % 2)).to(u.dtype)
+    shape = torch.broadcast_shapes(u.shape[:-1], src.shape[:-1])
+    N = u.shape[-1]
+    return u.expand(*shape, N).gather(-1, src.expand(*shape, N)) * sgn
+
+
+def hamming_weight_apply(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``(⊕_k A^(k)) x`` in COMPUTATIONAL order without forming the ``2^n x 2^n`` matrix.
+
+    Args:
+        A: ``(..., n, n)`` real matrices (any, singular included; autograd flows).
+        x: ``(..., 2^n)`` vectors, index ``Σ_{i∈I} 2^i``; batch dims broadcast with ``A``'s.
+    Returns:
+        ``(broadcast(...), 2^n)``, equal to
+        ``x @ hamming_weight_matrix(A, "computational").mT``.
+    Method: ``A = P L U`` (``torch.linalg.lu``); by Cauchy–Binet ``ΛA = ΛP ΛL ΛU``. ``U`` and
+    ``L`` are products of column-replacement matrices ``I + (v - e_j) e_j^T`` whose exterior
+    action is a sparse signed gather; ``ΛP`` is a signed permutation. Cost ``O(n^2·2^n)``
+    per vector (versus ``4^n`` for the dense matrix).
+    """
+    n = A.shape[-1]
+    if A.shape[-2] != n:
+        raise ValueError(f"hamming_weight_apply needs square matrices, got {tuple(A.shape)}")
+    _num_qubits(x.shape[-1], n)
+    P, L, U = torch.linalg.lu(A)
+    for j in range(n):  # U = F_{n-1} ⋯ F_0: F_0 acts first
+        x = _apply_column(x, U[..., :, j], j, lower=False, unit=False)
+    for j in reversed(range(n - 1)):  # L = F_0 ⋯ F_{n-2}: F_{n-2} acts first
+        x = _apply_column(x, L[..., :, j], j, lower=True, unit=True)
+    return _apply_permutation(x, P)
+
+
+@cache
+def _antisym_index(n: int, k: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor,
+                                                                  torch.Tensor, torch.Tensor]:
+    """For the antisymmetric-tensor path: flat positions in ``n^k`` of every permutation of
+    every subset, the subset each comes from, its sign, and the sorted positions."""
+    S = subsets(n, k)
+    perms = list(itertools.permutations(range(k)))
+    strides = [n ** (k - 1 - m) for m in range(k)]
+    pos, src, sgn = [], [], []
+    for s_idx, I in enumerate(S):
+        for p in perms:
+            inversions = sum(p[a] > p[b] for a in range(k) for b in range(a + 1, k))
+            pos.append(sum(I[p[m]] * strides[m] for m in range(k)))
+            src.append(s_idx)
+            sgn.append(-1.0 if inversions % 2 else 1.0)
+    sorted_pos = [sum(I[m] * strides[m] for m in range(k)) for I in S]
+    t = (torch.tensor(pos), torch.tensor(src), torch.tensor(sgn, dtype=torch.float64),
+         torch.tensor(sorted_pos))
+    return tuple(v.to(device) for v in t)
+
+
+def compound_apply(
+    A: torch.Tensor, k: int, x: torch.Tensor, path: str = "auto"
+) -> torch.Tensor:
+    """``A^(k) x`` without ``C(n,k)^2`` determinants.
+
+    Args:
+        A: ``(..., n, n)`` real (autograd flows); x: ``(..., C(n,k))``, entries in
+            ``subsets(n, k)`` order; batch dims broadcast.
+        path: ``"tensor"`` — embed x as an antisymmetric ``n^k`` tensor, multiply every mode
+            by ``A``, read the sorted entries (``k·n^(k+1)`` per vector); ``"hw"`` — embed in
+            the ``2^n`` space and use :func:`hamming_weight_apply` (``n^2·2^n``);
+            ``"dense"`` — :func:`compounds` then a mat-vec; ``"auto"`` picks ``"tensor"``
+            when ``n^k <= 2^n``, else ``"hw"``.
+    Returns:
+        ``(broadcast(...), C(n,k))``.
+    """
+    n = A.shape[-1]
+    m = len(subsets(n, k))
+    if x.shape[-1] != m:
+        raise ValueError(f"x has last dimension {x.shape[-1]}, expected C({n},{k}) = {m}")
+    if path == "auto":
+        path = "tensor" if n**k <= 1 << n else "hw"
+    if path == "dense":
+        return (compounds(A, k)[k] @ x[..., None])[..., 0]
+    if path == "hw":
+        sel = torch.tensor(subset_indices(n, k), device=x.device)
+        z = x.new_zeros(*x.shape[:-1], 1 << n)
+        z[..., sel] = x
+        return hamming_weight_apply(A, z)[..., sel]
+    if path != "tensor":
+        raise ValueError(f"path must be 'auto', 'tensor', 'hw' or 'dense', got {path!r}")
+    if k == 0:
+        return x * torch.ones(A.shape[:-2] + (1,), dtype=A.dtype, device=A.device)
+    pos, src, sgn, sorted_pos = _antisym_index(n, k, x.device)
+    T = x.new_zeros(*x.shape[:-1], n**k)
+    T[..., pos] = x[..., src] * sgn.to(x.dtype)
+    for _ in range(k):  # multiply the leading mode by A, then rotate it to the back
+        T = (A @ T.unflatten(-1, (n, n ** (k - 1)))).transpose(-1, -2).flatten(-2)
+    return T[..., sorted_pos]

@@ -1,0 +1,189 @@
+"""Adapters: one test matrix over methods x bases x paths (peft test_custom_models style)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hwadapt.adapters import AdapterConfig, AdapterLayer, inject, merge, trainable_parameters
+from hwadapt.adapters.compound import compound_qubits
+from hwadapt.adapters.hamming import hamming_qubits
+from hwadapt.linalg import (
+    compound_matrix,
+    givens_matrix,
+    hamming_weight_apply,
+    hamming_weight_matrix,
+)
+
+CONFIGS = [
+    ("lora", dict(rank=3)),
+    *[(m, dict(rank=2, base=b, path=p)) for m in ("hamming", "compound")
+      for b in ("free", "orthogonal", "cayley") for p in ("dense", "apply")],
+    ("compound", dict(rank=2, order=3, path="apply")),
+]
+IDS = ["-".join([m, *map(str, kw.values())]) for m, kw in CONFIGS]
+
+
+def make_model(seed=0):
+    torch.manual_seed(seed)  # non-square layers, with and without bias
+    return nn.Sequential(nn.Linear(11, 6), nn.Tanh(), nn.Linear(6, 9, bias=False)).double()
+
+
+def x_batch():
+    return torch.randn(5, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
+def perturb(model):
+    """Give every adapter parameter a random value (so ΔW != 0)."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, dtype=p.dtype, generator=g) * 0.5)
+
+
+def reference_delta(layer):
+    """ΔW from the definition: α-weighted minors-based compounds of each base, cropped."""
+    if layer.config.method == "lora":
+        return layer.lora_B @ layer.lora_A
+    A = layer.base_matrices()
+    if layer.config.method == "hamming":
+        F = [hamming_weight_matrix(a, "computational") for a in A]
+    else:
+        F = [compound_matrix(a, layer.k) for a in A]
+    return sum(al * f[: layer.d_out, : layer.d_in] for al, f in zip(layer.alpha, F, strict=True))
+
+
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_identity_at_init_then_exact_delta_and_merge(method, kw):
+    model, x = make_model(), x_batch()
+    y0 = model(x)
+    model = inject(model, AdapterConfig(method, **kw))
+    torch.testing.assert_close(model(x), y0, rtol=0, atol=0)  # ΔW = 0 at step 0
+    layers = [m for m in model.modules() if isinstance(m, AdapterLayer)]
+    assert len(layers) == 2
+    perturb(model)
+    h = x
+    for lay, act in ((layers[0], torch.tanh), (layers[1], lambda t: t)):
+        ref = reference_delta(lay)
+        assert ref.shape == (lay.d_out, lay.d_in) and ref.abs().max() > 1e-3
+        torch.testing.assert_close(lay.delta_weight(), ref, rtol=0, atol=1e-10)
+        torch.testing.assert_close(lay(h), lay.base_layer(h) + h @ ref.T, rtol=0, atol=1e-10)
+        h = act(lay(h))
+    y1 = model(x)
+    assert (y1 - y0).abs().max() > 1e-3
+    merged = merge(model)
+    assert not any(isinstance(m, AdapterLayer) for m in merged.modules())
+    assert all(type(m) in (nn.Sequential, nn.Linear, nn.Tanh) for m in merged.modules())
+    assert merged[2].bias is None and merged[0].bias is not None
+    torch.testing.assert_close(merged(x), y1, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["hamming", "compound"])
+@pytest.mark.parametrize("base", ["free", "orthogonal", "cayley"])
+def test_dense_and_apply_paths_agree_with_gradients(method, base):
+    outs = []
+    for path in ("dense", "apply"):
+        torch.manual_seed(3)
+        lay = inject(nn.Linear(7, 12, dtype=torch.float64), AdapterConfig(method, 2, base=base,
+                                                                         path=path))
+        perturb(lay)
+        y = lay(x_batch()[:, :7])
+        y.pow(2).sum().backward()
+        outs.append((y, [p.grad for p in lay.parameters() if p.requires_grad]))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=1e-10)
+    for g0, g1 in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(g0, g1, rtol=0, atol=1e-9)
+
+
+def test_gradcheck_through_adapter_parameters():
+    lay = inject(nn.Linear(5, 3, dtype=torch.float64), AdapterConfig("hamming", 2, path="apply"))
+    perturb(lay)
+    x = x_batch()[:2, :5]
+    A0, alpha0 = lay.A.detach().clone(), lay.alpha.detach().clone()
+
+    A, alpha = A0.requires_grad_(True), alpha0.requires_grad_(True)
+
+    def fn(A, alpha):  # functional version of the layer's ΔW x
+        xp = nn.functional.pad(x, (0, 8 - 5))[:, None, :]
+        return torch.einsum("r,brd->bd", alpha, hamming_weight_apply(A, xp))[:, :3]
+
+    torch.testing.assert_close(fn(A, alpha).detach() + lay.base_layer(x), lay(x).detach(),
+                               rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(fn, (A, alpha))
+
+
+def test_orthogonal_angles_are_pyramid_givens_angles():
+    lay = inject(nn.Linear(16, 16, dtype=torch.float64),
+                 AdapterConfig("hamming", rank=3, base="orthogonal"))
+    assert lay.n == 4 and lay.angles.shape == (3, 6)
+    for i in range(3):
+        torch.testing.assert_close(lay.base_matrices()[i], givens_matrix(4, lay.angles[i]))
+    for base in ("free", "cayley"):
+        A = inject(nn.Linear(9, 9), AdapterConfig("compound", 2, base=base)).base_matrices()
+        eye = torch.eye(A.shape[-1]).expand_as(A)
+        torch.testing.assert_close(A @ A.mT, eye, rtol=0, atol=1e-5)  # orthogonal at init
+
+
+@pytest.mark.parametrize("d_in,d_out", [(11, 6), (256, 256), (100, 300), (4096, 10)])
+def test_trainable_parameter_formulas(d_in, d_out):
+    def count(method, **kw):
+        return trainable_parameters(inject(nn.Linear(d_in, d_out), AdapterConfig(method, **kw)))
+
+    w = max(d_in, d_out)
+    assert count("lora", rank=8) == 8 * (d_in + d_out)
+    n = hamming_qubits(w)
+    assert 2 ** (n - 1) < w <= 2**n or n == 2
+    assert count("hamming", rank=2) == 2 * (n * n + 1)
+    assert count("hamming", rank=2, base="orthogonal") == 2 * (n * (n - 1) // 2 + 1)
+    assert count("hamming", rank=3, base="cayley") == 3 * (n * (n - 1) // 2 + 1)
+    for k in (2, 3):
+        m = compound_qubits(w, k)
+        assert math.comb(m, k) >= w > math.comb(m - 1, k)
+        assert count("compound", rank=2, order=k) == 2 * (m * m + 1)
+        assert count("compound", rank=1, order=k, base="orthogonal") == m * (m - 1) // 2 + 1
+
+
+def test_inject_freezes_and_targets():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)))
+    m1 = inject(model, AdapterConfig("lora", rank=1, target=["1.0"]))
+    assert isinstance(m1[1][0], AdapterLayer) and isinstance(m1[0], nn.Linear)
+    assert isinstance(m1[1][1], nn.Linear) and not m1[0].weight.requires_grad
+    assert trainable_parameters(m1) == 8
+    m2 = inject(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)),
+                AdapterConfig("hamming", target=r"1"))
+    assert isinstance(m2[1], AdapterLayer) and isinstance(m2[0], nn.Linear)
+    # a bare nn.Linear is itself replaced; the base has no gradient
+    lay = inject(nn.Linear(3, 2), AdapterConfig("compound", rank=1))
+    lay(torch.randn(4, 3)).sum().backward()
+    assert lay.base_layer.weight.grad is None and lay.alpha.grad is not None
+    with pytest.raises(ValueError, match="merge"):
+        inject(m1, AdapterConfig("lora"))
+    with pytest.raises(ValueError, match="available"):
+        inject(nn.Sequential(nn.Linear(2, 2)), AdapterConfig("lora", target=["nope"]))
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(method="dora"), "unknown adapter method"),
+    (dict(method="lora", rank=0), "rank"),
+    (dict(method="hamming", base="unitary"), "unknown base"),
+    (dict(method="lora", base="orthogonal"), "base='free'"),
+    (dict(method="lora", order=2), "order"),
+    (dict(method="hamming", order=2), "order"),
+    (dict(method="compound", order=0), "order k"),
+    (dict(method="compound", path="fast"), "path"),
+    (dict(method="hamming", target=3), "target"),
+])
+def test_bad_configs(kw, match):
+    with pytest.raises(ValueError, match=match):
+        AdapterConfig(**kw)
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="k=5 > qubits"):
+        inject(nn.Linear(4, 4), AdapterConfig("compound", order=5, qubits=4))
+    with pytest.raises(ValueError, match="closer to n/2|increase qubits"):
+        inject(nn.Linear(30, 4), AdapterConfig("compound", order=4, qubits=5))
+    with pytest.raises(ValueError, match="qubits >= 5"):
+        inject(nn.Linear(30, 4), AdapterConfig("hamming", qubits=4))
