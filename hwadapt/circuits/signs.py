@@ -1,0 +1,164 @@
+"""Sign recovery: a reference branch that interferes with ``y = Mψ`` (DESIGN.md §1, LCU).
+
+The postselected LCU state is ``y/‖α‖₁``; its outcome probabilities give ``|y_j|`` only, and
+no circuit whose output is ``y`` alone can fix the *global* sign (a global phase is not
+observable). So the sign circuit adds one more LCU term, a known reference branch:
+
+    M' = Σ_i α_i U_i + β V_ref,   V_ref ψ = r   ⇒   postselected state (y + β r)/(‖α‖₁ + β),
+
+built from the same loader, adapter unitaries and alphas as the LCU (one extra controlled
+branch, one more ancilla at most), so outcome ``j`` has probability
+``(y_j + β r_j)² / (‖α‖₁ + β)²`` per raw shot. With ``|y_j|`` from the plain LCU this fixes
+``sign(y_j)`` — globally, not only relative to a neighbour — whenever ``β r_j ≠ 0``;
+:func:`hwadapt.estimate.estimate` combines both families into ``y`` with error bars.
+
+Reference kinds (``r`` = :func:`reference_vector`):
+- ``"uniform"`` (default): ``V_ref = L_u L_ψ†`` (unloads ψ, loads the uniform vector ``u``;
+  the two ``X`` gates cancel, so ``V_ref`` is ``2(n-1)`` RBS gates, Hamming-weight
+  preserving) and ``r_j = 1/√n``: every component gets the same, never-zero reference.
+- ``"input"``: ``V_ref = I`` (no gates, the cheapest), ``r = ψ``. The sign of ``y_j`` is
+  *undetermined* where ``ψ_j ≈ 0`` (sparse inputs, e.g. image borders): prefer "uniform".
+
+Why not RBS(π/4) layers between neighbours: they give relative signs ``sign(y_j y_{j+1})``
+only, a chain that breaks at every ``y_j ≈ 0``, and still need a reference for the global
+sign; the reference branch alone gives every sign with one extra circuit.
+
+``β`` defaults to ``‖α‖₂`` (:func:`default_beta`): then ``β r_j = ‖α‖₂/√n`` matches the typical
+size of ``|y_j|`` (``‖y‖ ≈ ‖α‖₂`` for unrelated orthogonal ``U_i``). A sign is determined when
+``min(|y_j|, β|r_j|)`` is a few times the reference family's noise ``(‖α‖₁+β)/(2√shots)``
+and undetermined (reported confidence ≈ 0.5) below it.
+
+Only unary (HW-1) data: the reference is a HW-1 vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from qiskit.circuit import QuantumCircuit
+
+from hwadapt.circuits.lcu import lcu_circuit
+from hwadapt.circuits.loaders import unary_angles, unary_loader
+
+REFERENCES = ("uniform", "input")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in REFERENCES:
+        raise ValueError(f"unknown sign reference {kind!r}: choose one of {', '.join(REFERENCES)}")
+
+
+def default_beta(alphas: Sequence[float] | np.ndarray) -> float:
+    """``‖α‖₂``, the default weight of the reference branch (see module docstring)."""
+    beta = float(np.linalg.norm(np.asarray(alphas, dtype=float)))
+    if beta == 0:
+        raise ValueError("alphas are all zero: there is no M to recover signs for")
+    return beta
+
+
+def reference_vector(kind: str, psi: np.ndarray) -> np.ndarray:
+    """The reference ``r = V_ref ψ`` for inputs ``psi`` ``(inputs, n)`` (normalised here).
+
+    Returns ``(inputs, n)``: ``1/√n`` everywhere for ``"uniform"``, ``ψ/‖ψ‖`` for ``"input"``.
+    """
+    _check_kind(kind)
+    psi = np.atleast_2d(np.asarray(psi, dtype=float))
+    if kind == "uniform":
+        return np.full(psi.shape, 1 / np.sqrt(psi.shape[-1]))
+    return psi / np.linalg.norm(psi, axis=-1, keepdims=True)
+
+
+def reference_unitary(kind: str, loader: QuantumCircuit, tree: bool = False) -> QuantumCircuit:
+    """``V_ref`` on ``n = loader.num_qubits`` data qubits with ``V_ref ψ = r``.
+
+    ``loader`` is the unary loader of ψ (floats or Parameters); ``tree`` picks the shape of the
+    uniform loader. Hamming-weight preserving: the loaders' leading ``X`` gates cancel.
+    """
+    _check_kind(kind)
+    n = loader.num_qubits
+    out = QuantumCircuit(n, name=f"ref_{kind}")
+    if kind == "input":
+        return out
+    unload = loader.inverse()
+    load = unary_loader(n, unary_angles(np.ones(n), tree=tree), tree=tree)
+    last, first = unload.data[-1], load.data[0]
+    if not (last.operation.name == first.operation.name == "x" and last.qubits == first.qubits):
+        raise ValueError("the uniform reference needs a unary loader (X on one qubit, then RBS "
+                         "gates) from hwadapt.circuits.loaders.unary_loader")
+    for inst in unload.data[:-1]:
+        out.append(inst.operation, [out.qubits[unload.find_bit(q).index] for q in inst.qubits])
+    for inst in load.data[1:]:
+        out.append(inst.operation, [out.qubits[load.find_bit(q).index] for q in inst.qubits])
+    return out
+
+
+def sign_circuits(
+    unitaries: Sequence[QuantumCircuit],
+    alphas: Sequence[float] | np.ndarray,
+    loader: QuantumCircuit,
+    *,
+    reference: str = "uniform",
+    beta: float | None = None,
+    tree: bool = False,
+) -> dict[str, QuantumCircuit]:
+    """Extra circuit families for signs: ``{"signs": LCU of [*U, V_ref], [*α, β]}``.
+
+    Same register layout as :func:`hwadapt.circuits.lcu.lcu_circuit` (data ``0..n-1``,
+    ``ceil(log2(R+1))`` ancillas above), no measurements; parameters are the loader's, so one
+    circuit plus the loader's parameter array serves every input. Record ``beta`` and
+    ``reference`` with the run: the estimator needs them.
+    """
+    beta = default_beta(alphas) if beta is None else float(beta)
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    ref = reference_unitary(reference, loader, tree=tree)
+    circ = lcu_circuit([*unitaries, ref], [*np.asarray(alphas, float), beta], state_prep=loader)
+    circ.name = f"lcu_ref_{reference}"
+    return {"signs": circ}
+
+
+def estimate_circuits(
+    unitaries: Sequence[QuantumCircuit],
+    alphas: Sequence[float] | np.ndarray,
+    loader: QuantumCircuit,
+    *,
+    reference: str | None = "uniform",
+    beta: float | None = None,
+    tree: bool = False,
+    measure: bool = False,
+) -> dict[str, QuantumCircuit]:
+    """Every family :func:`hwadapt.estimate.estimate` reads: ``"magnitude"`` and, unless
+    ``reference`` is None, ``"signs"``. ``measure=True`` adds ``measure_all`` (classical
+    bit ``i`` = qubit ``i``)."""
+    out = {"magnitude": lcu_circuit(list(unitaries), alphas, state_prep=loader)}
+    if reference is not None:
+        out.update(sign_circuits(unitaries, alphas, loader, reference=reference, beta=beta,
+                                 tree=tree))
+    if measure:
+        for circ in out.values():
+            circ.measure_all()
+    return out
+
+
+def sign_family(spec, angles: np.ndarray, alphas: np.ndarray, x: np.ndarray):
+    """The ``"signs"`` :class:`hwadapt.spec.Family` of a job spec (uniform reference,
+    ``β = default_beta(alphas)``, which :mod:`hwadapt.compare` recomputes the same way).
+
+    Same adapters (``adapter_circuit`` per row of ``angles (R, m)``) and loader parameters
+    (``ParameterVector("x", n-1)``, one binding ``unary_angles(x_i)`` per input) as the
+    magnitude family; measured into one register (clbit ``i`` = qubit ``i``).
+    """
+    from qiskit.circuit import ParameterVector
+
+    from hwadapt.circuits.adapter import adapter_circuit
+    from hwadapt.circuits.lcu import lcu_ancillas
+    from hwadapt.spec import Family
+
+    n = spec.circuit.qubits
+    pv = ParameterVector("x", n - 1)
+    adapters = [adapter_circuit(n, list(th), spec.circuit.layout) for th in angles]
+    qc = sign_circuits(adapters, alphas, unary_loader(n, pv))["signs"]
+    qc.measure_all()
+    values = np.stack([unary_angles(v) for v in x])
+    return Family("signs", qc, values, n, lcu_ancillas(len(alphas) + 1), 1)

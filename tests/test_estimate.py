@@ -1,0 +1,211 @@
+"""Estimator maths: counts → signed y with stderr, against exact probabilities and sampling."""
+
+import numpy as np
+import pytest
+from qiskit.primitives import BitArray
+
+from hwadapt.errors import InputError
+from hwadapt.estimate import (
+    estimate,
+    ideal_probabilities,
+    int_counts,
+    mitigate_readout,
+    rate_ideal,
+    sample_counts,
+    tally,
+    tvd,
+    wilson_interval,
+)
+
+N = 6
+ALPHAS = np.array([0.7, -0.4, 0.3])
+K0 = np.abs(ALPHAS).sum()
+BETA = float(np.linalg.norm(ALPHAS))
+R = np.full(N, 1 / np.sqrt(N))
+
+
+def random_y(rng, inputs, n=N, scale=0.6):
+    Y = rng.normal(size=(inputs, n))
+    return Y * (scale * K0 / np.linalg.norm(Y, axis=1))[:, None]
+
+
+def sampled(rng, Y, shots, ref=R, beta=BETA, with_reference=True):
+    counts = {"magnitude": sample_counts(ideal_probabilities(Y, K0), shots, N, rng=rng)}
+    if with_reference:
+        counts["signs"] = sample_counts(ideal_probabilities(Y + beta * ref, K0 + beta),
+                                            shots, N, rng=rng)
+    return estimate(counts, n=N, alphas=ALPHAS, beta=beta, reference=ref)
+
+
+def test_int_counts_accepts_bitstrings_hex_ints_and_bitarrays():
+    assert int_counts({"0101": 3, "1 000": 2}) == {5: 3.0, 8: 2.0}
+    assert int_counts({"0x5": 1, 5: 2.5}) == {5: 3.5}
+    ba = BitArray.from_samples([1, 2, 2, 7], num_bits=3)
+    assert int_counts(ba) == {1: 1.0, 2: 2.0, 7: 1.0}
+    rng = np.random.default_rng(0)
+    ba = BitArray.from_samples(rng.integers(0, 1 << 11, size=500).tolist(), num_bits=11)
+    assert int_counts(ba) == {k: float(v) for k, v in ba.get_int_counts().items()}
+    with pytest.raises(InputError, match="one BitArray binding"):
+        int_counts(BitArray(np.zeros((2, 4, 1), np.uint8), 3))  # two bindings
+
+
+def test_tally_postselects_ancillas_and_hamming_weight():
+    n = 3  # data bits 0..2, ancilla bit 3
+    counts = {0b0001: 5, 0b0100: 7, 0b1010: 4, 0b0011: 2, 0b1011: 1, 0b0000: 1}
+    t = tally(counts, n)
+    assert t.kept.tolist() == [5, 0, 7]          # ancilla-0 HW-1: components 0 and 2
+    assert t.total == 20 and t.hw_bad == 4       # 0011, 1011, 0000 have data weight != 1
+    t2 = tally(counts, n, weight=2)              # subsets (0,1), (0,2), (1,2)
+    assert t2.kept.tolist() == [2, 0, 0] and t2.hw_bad == 5 + 7 + 4 + 1
+
+
+def test_wilson_interval_known_values():
+    np.testing.assert_allclose(wilson_interval(0, 10), [0, 0.27753], atol=1e-5)
+    np.testing.assert_allclose(wilson_interval(5, 10), [0.23659, 0.76341], atol=1e-5)
+    from scipy.stats import binomtest
+
+    for k, n in ((81, 263), (3, 4096), (4000, 4096)):
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        np.testing.assert_allclose(wilson_interval(k, n), [ci.low, ci.high], atol=1e-12)
+
+
+def test_exact_probabilities_recover_y_exactly():
+    rng = np.random.default_rng(1)
+    Y = random_y(rng, 20)
+    big = 1e14
+    counts = {"magnitude": [], "signs": []}
+    for fam, probs in (("magnitude", ideal_probabilities(Y, K0)),
+                       ("signs", ideal_probabilities(Y + BETA * R, K0 + BETA))):
+        for row in probs:
+            d = {1 << j: p * big for j, p in enumerate(row)}
+            d[(1 << N) | 1] = (1 - row.sum()) * big  # ancilla set, data still HW 1
+            counts[fam].append(d)
+    e = estimate(counts, n=N, alphas=ALPHAS, beta=BETA, reference=R)
+    np.testing.assert_allclose(e.y, Y, atol=1e-6)
+    np.testing.assert_allclose(e.rate, rate_ideal(Y, K0), atol=1e-12)
+    np.testing.assert_allclose(e.probs, Y**2 / (Y**2).sum(1, keepdims=True), atol=1e-12)
+    assert np.all(e.sign_confidence > 0.999)
+    assert np.all(e.hw_discarded == 0)
+
+
+def test_coverage_three_sigma_at_least_99_percent():
+    rng = np.random.default_rng(2)
+    Y = random_y(rng, 300)
+    Y[:10, 0] = 0.0  # exact zeros: sign undetermined, value must still be covered
+    e = sampled(rng, Y, 50_000)
+    z = np.abs(e.y - Y) / e.stderr
+    assert (z < 3).mean() >= 0.99
+    assert 0.9 <= (z < 2).mean() <= 0.99  # honest, not inflated, error bars
+
+
+def test_stderr_shrinks_as_one_over_sqrt_shots():
+    rng = np.random.default_rng(3)
+    Y = random_y(rng, 50)
+    s1 = sampled(rng, Y, 4_000).stderr
+    s2 = sampled(rng, Y, 64_000).stderr
+    ratio = s1 / s2
+    assert abs(np.median(ratio) - 4.0) < 0.1
+    assert np.all((ratio > 3.0) & (ratio < 5.0))
+
+
+def test_signs_right_above_noise_floor():
+    rng = np.random.default_rng(4)
+    Y = random_y(rng, 300)
+    shots = 20_000
+    e = sampled(rng, Y, shots)
+    # the sign rests on the reference family: ±|y| differ by 2|y| in B = K1·sqrt(q), whose
+    # noise is K1/(2 sqrt(D)); "above the floor" = a 5-sigma sign difference
+    floor = 2.5 * (K0 + BETA) / (2 * np.sqrt(shots))
+    above = np.abs(Y) > floor
+    assert above.mean() > 0.5
+    assert np.all(np.sign(e.y[above]) == np.sign(Y[above]))
+    assert np.all(e.sign_confidence[above] > 0.95) and e.sign_confidence[above].mean() > 0.999
+    # and the confidence is honest below the floor: wrong signs there have low confidence
+    wrong = np.sign(e.y) != np.sign(Y)
+    assert np.all(e.sign_confidence[wrong] < 0.99)
+
+
+def test_without_reference_only_magnitudes_are_known():
+    rng = np.random.default_rng(5)
+    Y = random_y(rng, 100)
+    e = sampled(rng, Y, 50_000, with_reference=False)
+    assert np.all(e.y >= 0) and np.all(e.sign_confidence == 0.5)
+    assert (np.abs(e.y - np.abs(Y)) < 3 * e.stderr).mean() >= 0.99
+    # magnitude-only stderr is K0·sqrt((1-p)/(4D)): the delta method
+    p = ideal_probabilities(Y, K0)
+    np.testing.assert_allclose(e.stderr, K0 * np.sqrt((1 - p) / (4 * 50_000)), rtol=0.05)
+
+
+def test_input_reference_leaves_sign_undetermined_where_input_is_zero():
+    rng = np.random.default_rng(6)
+    psi = rng.normal(size=(40, N))
+    psi[:, 2] = 0.0
+    psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+    Y = random_y(rng, 40)
+    e = sampled(rng, Y, 20_000, ref=psi)
+    np.testing.assert_allclose(e.sign_confidence[:, 2], 0.5, atol=1e-9)
+
+
+def test_hw_check_discards_and_renormalises():
+    rng = np.random.default_rng(7)
+    Y = random_y(rng, 5)
+    base = sample_counts(ideal_probabilities(Y, K0), 10_000, N, rng=rng)
+    leaky = [dict(c) for c in base]
+    for c in leaky:   # leakage out of HW 1 that hits every outcome proportionally
+        for k in list(c):  # outcome k (data 2^j) also leaks to data 2^j + 2^(j+1 mod N)
+            j = (k & ((1 << N) - 1)).bit_length() - 1
+            c[k | 1 << (j + 1) % N] = c[k] // 4
+    e0 = estimate({"magnitude": base}, n=N, alphas=ALPHAS)
+    e1 = estimate({"magnitude": leaky}, n=N, alphas=ALPHAS)
+    e2 = estimate({"magnitude": leaky}, n=N, alphas=ALPHAS, renormalize=False)
+    np.testing.assert_allclose(e1.hw_discarded, 0.2, atol=0.01)
+    np.testing.assert_allclose(e1.y, e0.y, rtol=0.02)
+    pos = e1.y > 0
+    assert np.all(e2.y[pos] < e1.y[pos] * 0.95)  # not renormalising shrinks it by sqrt(0.8)
+
+
+def test_bad_inputs_raise_one_line_errors():
+    c = [{1: 10}]
+    with pytest.raises(InputError, match="family 'magnitude'"):
+        estimate({"signs": c}, n=2, alphas=[1.0])
+    with pytest.raises(InputError, match="alphas are all zero"):
+        estimate({"magnitude": c}, n=2, alphas=[0.0])
+    with pytest.raises(InputError, match="needs beta"):
+        estimate({"magnitude": c, "signs": c}, n=2, alphas=[1.0])
+    with pytest.raises(InputError, match="empty"):
+        estimate({"magnitude": [{}]}, n=2, alphas=[1.0])
+
+
+def test_tvd():
+    assert tvd([0.5, 0.5], [1.0, 0.0]) == 0.5
+    np.testing.assert_allclose(tvd(np.eye(3), np.eye(3)), 0)
+
+
+@pytest.mark.slow
+def test_mthree_lowers_tvd_on_readout_only_noise():
+    import mthree
+    from qiskit import QuantumCircuit, transpile
+    from qiskit.circuit.library import XXPlusYYGate
+    from qiskit.quantum_info import Statevector
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+
+    n = 4
+    nm = NoiseModel()
+    for q in range(n):
+        nm.add_readout_error(ReadoutError([[0.96, 0.04], [0.08, 0.92]]), [q])
+    sim = AerSimulator(noise_model=nm, seed_simulator=11)
+    qc = QuantumCircuit(n)
+    qc.x(0)
+    for i, th in enumerate([0.5, 0.7, 0.9]):  # a unary loader: RBS chain
+        qc.append(XXPlusYYGate(2 * th, -np.pi / 2), [i, i + 1])
+    exact = Statevector(qc).probabilities()[[1 << j for j in range(n)]]
+    qc.measure_all()
+    counts = sim.run(transpile(qc, sim), shots=40_000).result().get_counts()
+    m3 = mthree.M3Mitigation(sim)
+    m3.cals_from_system(list(range(n)), shots=40_000)
+    raw = estimate({"magnitude": [counts]}, n=n, alphas=[1.0])
+    mit = estimate({"magnitude": [mitigate_readout(counts, m3, list(range(n)))]}, n=n, alphas=[1.0])
+    t_raw, t_mit = tvd(raw.probs[0], exact), tvd(mit.probs[0], exact)
+    assert t_mit < 0.5 * t_raw
+    assert raw.hw_discarded[0] > 0.05 and abs(mit.hw_discarded[0]) < 0.02
