@@ -114,28 +114,35 @@ def givens_matrix(
     Returns:
         ``(..., n, n)`` orthogonal matrix.
     """
-    from hwadapt.circuits.layouts import layout_layers, layout_pairs
+    from hwadapt.circuits.layouts import layout_pairs
 
     pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
-    # gates of one layer act on disjoint rows: apply a whole layer at once
-    layers = layout_layers(n, layout) if isinstance(layout, str) else [[p] for p in pairs]
-    O = torch.eye(n, dtype=angles.dtype, device=angles.device).expand(*angles.shape[:-1], n, n)
-    c, s = torch.cos(angles)[..., None], torch.sin(angles)[..., None]
-    start = 0
-    for layer in layers:
-        if not layer:  # e.g. brick n=2: every other layer is empty
-            continue
-        a = torch.tensor([p[0] for p in layer], device=angles.device)
-        b = torch.tensor([p[1] for p in layer], device=angles.device)
-        g = slice(start, start + len(layer))
-        start += len(layer)
-        ra, rb = O[..., a, :], O[..., b, :]
-        O = O.clone()
-        O[..., a, :] = c[..., g, :] * ra + s[..., g, :] * rb
-        O[..., b, :] = -s[..., g, :] * ra + c[..., g, :] * rb
-    return O
+    # all m Givens matrices in one shot, then a balanced product tree (log2 m batched matmuls)
+    D, S = _givens_basis(n, tuple((int(a), int(b)) for a, b in pairs), angles.dtype,
+                         angles.device)
+    eye = torch.eye(n, dtype=angles.dtype, device=angles.device)
+    c, s = torch.cos(angles)[..., None, None], torch.sin(angles)[..., None, None]
+    G = eye + (c - 1) * D + s * S  # (..., m, n, n), application order along -3
+    while G.shape[-3] > 1:
+        if G.shape[-3] % 2:  # pad with an identity applied last
+            G = torch.cat([G, eye.expand(*G.shape[:-3], 1, n, n)], -3)
+        G = G[..., 1::2, :, :] @ G[..., 0::2, :, :]
+    return G[..., 0, :, :] if G.shape[-3] else eye.expand(*angles.shape[:-1], n, n)
+
+
+@cache
+def _givens_basis(
+    n: int, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``D, S (m, n, n)``: ``G_i = I + (cos θ_i - 1) D_i + sin θ_i S_i`` (see givens_matrix)."""
+    D = torch.zeros(len(pairs), n, n, dtype=dtype)
+    S = torch.zeros_like(D)
+    for g, (a, b) in enumerate(pairs):
+        D[g, a, a] = D[g, b, b] = 1
+        S[g, a, b], S[g, b, a] = 1, -1
+    return D.to(device), S.to(device)
 
 
 def _layout_pairs(n: int, layout: str | list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
