@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hwadapt backends
+	$(BIN)/hwadapt submit jobs/demo.toml --backend aer_noisy
+	$(BIN)/hwadapt compare latest --plot
+	$(BIN)/hwadapt compare latest --plot --mitigate readout
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

@@ -109,3 +109,247 @@ def list_backends() -> list[BackendInfo]:
         "needs QISKIT_IBM_TOKEN or a saved Qiskit account (QiskitRuntimeService.save_account)",
     ))
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Execution side of the registry: ``get_backend(name)`` -> :class:`Backend`.
+# --------------------------------------------------------------------------------------
+
+FINAL_STATUSES = ("DONE", "ERROR", "CANCELLED")
+"""Normalised job statuses after which nothing changes."""
+
+_STATUS_ALIASES = {"INITIALIZING": "QUEUED", "VALIDATING": "QUEUED", "QUEUED": "QUEUED",
+                   "RUNNING": "RUNNING", "DONE": "DONE", "ERROR": "ERROR",
+                   "CANCELLED": "CANCELLED", "CANCELED": "CANCELLED"}
+
+
+def normalise_status(status: object) -> str:
+    """Map a job status (``JobStatus`` enum locally, a string from IBM) to one upper-case word.
+
+    Returns one of QUEUED, RUNNING, DONE, ERROR, CANCELLED; raises ``ValueError`` otherwise.
+    """
+    word = getattr(status, "name", status)
+    word = str(word).strip().upper().rsplit(".", 1)[-1]
+    if word not in _STATUS_ALIASES:
+        raise ValueError(f"unknown job status {status!r}")
+    return _STATUS_ALIASES[word]
+
+
+def runtime_sampler(mode):
+    """The ONE place that picks Qiskit Runtime's sampler class.
+
+    qiskit-ibm-runtime 0.51 deprecates ``SamplerV2`` in favour of ``executor_sampler``, but the
+    executor primitives do not run in local testing mode yet and differ in options; we keep
+    ``SamplerV2`` (silencing its deprecation warning) until that changes.
+    """
+    import warnings
+
+    from qiskit_ibm_runtime import SamplerV2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return SamplerV2(mode=mode)
+
+
+def active_qubits(circuit) -> tuple[int, ...]:
+    """Indices of the qubits any non-delay, non-barrier instruction of ``circuit`` touches."""
+    used: set[int] = set()
+    for inst in circuit.data:
+        if inst.operation.name in ("barrier", "delay"):
+            continue
+        used.update(circuit.find_bit(q).index for q in inst.qubits)
+    return tuple(sorted(used))
+
+
+def compact_circuit(circuit, qubits: tuple[int, ...]):
+    """Copy of ``circuit`` on ``len(qubits)`` qubits, physical qubit ``qubits[j]`` -> qubit j.
+
+    Classical bits (hence measured outcomes) are unchanged; barriers/delays on dropped qubits
+    are removed. Raises ``ValueError`` if an instruction uses a qubit outside ``qubits``.
+    """
+    from qiskit.circuit import QuantumCircuit, QuantumRegister
+
+    where = {q: j for j, q in enumerate(qubits)}
+    out = QuantumCircuit(QuantumRegister(len(qubits), "q"), *circuit.cregs,
+                         name=circuit.name, global_phase=circuit.global_phase)
+    for inst in circuit.data:
+        idx = [circuit.find_bit(q).index for q in inst.qubits]
+        if inst.operation.name in ("barrier", "delay") and not all(i in where for i in idx):
+            continue
+        out.append(inst.operation, [out.qubits[where[i]] for i in idx],
+                   [out.clbits[circuit.find_bit(c).index] for c in inst.clbits])
+    return out
+
+
+def restricted_target(target, qubits: tuple[int, ...]):
+    """The part of ``target`` on ``qubits``, renumbered 0..len-1 (errors, durations, T1/T2)."""
+    from qiskit.transpiler import Target
+
+    where = {q: j for j, q in enumerate(qubits)}
+    props = target.qubit_properties
+    sub = Target(num_qubits=len(qubits), dt=target.dt,
+                 qubit_properties=[props[q] for q in qubits] if props else None)
+    for name in target.operation_names:
+        op = target.operation_from_name(name)
+        qmap = target[name]
+        if qmap is None or None in qmap:
+            sub.add_instruction(op, name=name)
+            continue
+        kept = {tuple(where[q] for q in qargs): p for qargs, p in qmap.items()
+                if all(q in where for q in qargs)}
+        if kept:
+            sub.add_instruction(op, kept, name=name)
+    return sub
+
+
+def _target_backend(target):
+    """Minimal BackendV2 carrying ``target``: enough for ``NoiseModel.from_backend``."""
+    from qiskit.providers import BackendV2, Options
+
+    class TargetBackend(BackendV2):
+        def __init__(self):
+            super().__init__(name="hwadapt_restricted")
+
+        @property
+        def target(self):
+            return target
+
+        @property
+        def max_circuits(self):
+            return None
+
+        @classmethod
+        def _default_options(cls):
+            return Options()
+
+        def run(self, run_input, **options):
+            raise NotImplementedError("a noise-model source only")
+
+    return TargetBackend()
+
+
+@cache
+def restricted_noise_model(device: str, qubits: tuple[int, ...]):
+    """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered).
+
+    Built once per (device, qubits) and cached: the full 133-qubit model costs seconds to
+    build and to serialise on every run, the restricted one milliseconds (DESIGN.md §3).
+    """
+    import warnings
+
+    from qiskit_aer.noise import NoiseModel
+
+    sub = restricted_target(fake_backend(device).target, qubits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return NoiseModel.from_backend(_target_backend(sub))
+
+
+@dataclass
+class Backend:
+    """One execution target: how to make ISA circuits and how to sample them.
+
+    ``transpile_target`` is the BackendV2 circuits are transpiled for (None: no transpiling,
+    the exact simulator takes any circuit). ``local`` backends run in this process and their
+    jobs cannot be retrieved later (``retrievable`` False), so a crash means re-running.
+    """
+
+    name: str
+    kind: str  # exact | aer | aer_noisy | fake | ibm
+    local: bool
+    retrievable: bool
+    transpile_target: object | None = None
+    device: str | None = None  # fake device for aer_noisy / fake_*; IBM name for ibm_*
+    service: object | None = None
+
+    def run(self, pubs: list, seed: int, tag: str):
+        """Submit sampler ``pubs`` ``[(isa_circuit, values (B, P), shots), ...]``; return a job.
+
+        All pubs must have the same shots (one job per shot count). ``seed`` seeds simulators
+        (ignored by IBM); ``tag`` labels IBM jobs so orphans can be found by tag.
+        """
+        if self.kind == "exact":
+            from hwadapt.execution.exact_sampler import ExactSampler
+
+            return ExactSampler(seed=seed).run(pubs)
+        if self.kind == "aer":
+            from qiskit_aer.primitives import SamplerV2
+
+            return SamplerV2(seed=seed).run(pubs)
+        if self.kind == "aer_noisy":
+            return self._run_aer_noisy(pubs, seed)
+        if self.kind == "fake":
+            sampler = runtime_sampler(self.transpile_target)
+            sampler.options.simulator.seed_simulator = seed
+            return sampler.run(pubs)
+        sampler = runtime_sampler(self.transpile_target)
+        sampler.options.environment.job_tags = [tag]
+        return sampler.run(pubs)
+
+    def _run_aer_noisy(self, pubs: list, seed: int):
+        from qiskit_aer import AerSimulator
+        from qiskit_aer.primitives import SamplerV2
+
+        qubits = tuple(sorted(set().union(*(active_qubits(p[0]) for p in pubs))))
+        noise = restricted_noise_model(self.device, qubits)
+        sim = AerSimulator(noise_model=noise)
+        sampler = SamplerV2.from_backend(sim, seed=seed)
+        small = [(compact_circuit(p[0], qubits), *p[1:]) for p in pubs]
+        return sampler.run(small)
+
+    def job(self, job_id: str):
+        """Retrieve a submitted job by id (IBM only)."""
+        if not self.retrievable:
+            raise InputError(f"backend {self.name} runs locally: its jobs cannot be retrieved")
+        return self.service.job(job_id)
+
+    def jobs_with_tag(self, tag: str) -> list:
+        """Jobs carrying ``tag`` (IBM only): adopts a job submitted just before a crash."""
+        if not self.retrievable:
+            return []
+        return list(self.service.jobs(job_tags=[tag]))
+
+
+def ibm_service():
+    """``QiskitRuntimeService`` from ``QISKIT_IBM_TOKEN``/``QISKIT_IBM_INSTANCE`` or the saved
+    account. The token is passed straight through, never stored or printed."""
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    if not ibm_credentials_available():
+        raise InputError("no IBM account: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) or "
+                         "save one with QiskitRuntimeService.save_account")
+    token = os.environ.get("QISKIT_IBM_TOKEN")
+    if token:
+        return QiskitRuntimeService(channel="ibm_quantum_platform", token=token,
+                                    instance=os.environ.get("QISKIT_IBM_INSTANCE"))
+    return QiskitRuntimeService()
+
+
+def get_backend(name: str, noise_from: str | None = None, service=None) -> Backend:
+    """Build the :class:`Backend` called ``name`` (see the module docstring for names).
+
+    ``noise_from`` (``fake_<device>``) picks aer_noisy's noise source; ``service`` replaces
+    the IBM service (tests pass a double here).
+    """
+    if noise_from is not None and name != "aer_noisy":
+        raise InputError(f"--noise-from only applies to aer_noisy, not {name!r}: drop it")
+    if name == "exact":
+        return Backend(name, "exact", local=True, retrievable=False)
+    if name == "aer":
+        from qiskit_aer import AerSimulator
+
+        return Backend(name, "aer", local=True, retrievable=False,
+                       transpile_target=AerSimulator())
+    if name == "aer_noisy":
+        device = noise_from or DEFAULT_NOISE_DEVICE
+        return Backend(name, "aer_noisy", local=True, retrievable=False,
+                       transpile_target=fake_backend(device), device=device)
+    if name.startswith("fake_"):
+        return Backend(name, "fake", local=True, retrievable=False,
+                       transpile_target=fake_backend(name), device=name)
+    if name.startswith("ibm_") and len(name) > 4:
+        service = service if service is not None else ibm_service()
+        return Backend(name, "ibm", local=False, retrievable=True,
+                       transpile_target=service.backend(name), device=name, service=service)
+    raise InputError(f"unknown backend {name!r}: use exact, aer, aer_noisy, fake_<device> or "
+                     "ibm_<device> (`hwadapt backends` lists them)")

@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)  # never break paths and ids across lines
 err_console = Console(stderr=True)
 _state = {"debug": False}
 
@@ -114,48 +114,192 @@ def backends(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
-def _not_yet(command: str) -> None:
-    raise InputError(f"`hwadapt {command}` is not available yet in hwadapt {__version__}; "
-                     "see README.md for what this version can run")
-
-
 @command
-def submit(spec: Path, backend: str = "aer_noisy", as_json: JsonOpt = False,
-           ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+def submit(
+    spec: Path,
+    backend: Annotated[str, typer.Option(help="exact, aer, aer_noisy, fake_<device>, "
+                                         "ibm_<device>")] = "aer_noisy",
+    noise_from: Annotated[str | None, typer.Option(
+        "--noise-from", help="aer_noisy's noise source (fake_<device>).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="IBM only: submit and return; "
+                                         "collect later with fetch/resume.")] = False,
+    as_json: JsonOpt = False,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
     """Run a TOML job spec on a backend and record it in the ledger."""
-    _not_yet("submit")
+    from hwadapt.execution import manager
+
+    def created(run_id: str) -> None:
+        err_console.print(f"run {run_id} recorded in {ledger}", highlight=False)
+
+    run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
+                            progress=not as_json, on_created=created)
+    _show_runs([manager.summary(manager.Ledger(ledger), run_id)], as_json)
 
 
 @command
-def status(run: str | None = None, as_json: JsonOpt = False,
-           ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all).")] = None,
+           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Show runs and their batches."""
-    _not_yet("status")
+    from hwadapt.execution import manager
+
+    led = manager.Ledger(ledger)
+    ids = [run] if run else [r["id"] for r in led.runs()]
+    _show_runs([manager.summary(led, r) for r in ids], as_json)
+
+
+@command
+def runs(as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """List the runs in the ledger (same as `status` without a run)."""
+    status(None, as_json, ledger)
 
 
 @command
 def fetch(run: str, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """Wait for or collect a run's results."""
-    _not_yet("fetch")
+    """Wait for or collect a run's results (idempotent)."""
+    from hwadapt.execution import manager
+
+    _show_runs([manager.fetch(ledger, run)], as_json)
 
 
 @command
-def resume(run: str | None = None, as_json: JsonOpt = False,
-           ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+def resume(run: Annotated[str | None, typer.Argument(help="Run id (default: every "
+                                                     "unfinished run).")] = None,
+           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Continue every unfinished run (or one)."""
-    _not_yet("resume")
+    from hwadapt.execution import manager
+
+    _show_runs(manager.resume(ledger, run, progress=not as_json), as_json)
 
 
 @command
-def compare(run: str, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """Compare a run's results with exact simulation."""
-    _not_yet("compare")
+def cancel(run: str, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Cancel a run: its remote jobs and every batch not yet done."""
+    from hwadapt.execution import manager
+
+    _show_runs([manager.cancel(ledger, run)], as_json)
+
+
+def _show_runs(summaries: list[dict], as_json: bool) -> None:
+    if emit(summaries, as_json):
+        return
+    table = Table(title="hwadapt runs")
+    for col in ("run", "name", "backend", "status", "batches", "accepted (min/target)", "note"):
+        table.add_column(col)
+    for s in summaries:
+        acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
+                       for f in s["families"])
+        batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
+        table.add_row(s["run"], s["name"], s["backend"], s["status"], batches, acc,
+                      s["reason"] or "")
+    console.print(table)
 
 
 @command
-def finetune(as_json: JsonOpt = False) -> None:
-    """Fine-tune the MNIST study's model with adapters."""
-    _not_yet("finetune")
+def compare(
+    run: Annotated[str, typer.Argument(help="Run id, or 'latest'.")],
+    plot: Annotated[bool, typer.Option("--plot", help="Write PNG plots to the run folder.")]
+    = False,
+    mitigate: Annotated[str | None, typer.Option(
+        help="'readout': mthree readout mitigation (calibrated on the run's simulator).")]
+    = None,
+    as_json: JsonOpt = False,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Compare a run's stored results with exact simulation (TVD, L2 error, coverage)."""
+    from hwadapt.compare import compare_run, latest_run
+
+    run_id = latest_run(ledger) if run == "latest" else run
+    out = compare_run(ledger, run_id, mitigate=mitigate, plot=plot)
+    if emit({k: v for k, v in out.items() if k not in ("estimate", "exact")}, as_json):
+        return
+    a = out["aggregate"]
+    table = Table(title=f"{run_id} on {out['backend']} vs exact"
+                        f"{' (' + mitigate + ' mitigation)' if mitigate else ''}")
+    for col in ("metric", "value"):
+        table.add_column(col)
+    rows = [("inputs × components", f"{a['inputs']} × {a['components'] // a['inputs']}"),
+            ("TVD (mean / max)", f"{a['tvd']:.4f} / {a['tvd_max']:.4f}"),
+            ("relative L2 error", f"{a['rel_l2']:.4f}"),
+            ("within 2·stderr", f"{a['coverage_2se']:.1%}"),
+            ("signs agree", f"{a['sign_agreement']:.1%}"),
+            ("postselection rate (obs / ideal)", f"{a['rate']:.4f} / {a['rate_ideal']:.4f}"),
+            ("discarded by HW check", f"{a['hw_discarded']:.2%}")]
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+    console.print(f"wrote {out['path']}" + "".join(f", {p}" for p in out.get("plots", [])))
+
+
+@command
+def finetune(
+    methods: Annotated[str, typer.Option(
+        help="Comma-separated arms: full, head-only, lora-matched, lora-r8, hamming, "
+             "compound, hamming-orth (default: all).")] = "",
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs on B = {5..9}.")] = 20,
+    pretrain_epochs: Annotated[int, typer.Option(help="Pretraining epochs on A.")] = 10,
+    hidden: Annotated[int, typer.Option(help="N_H, a perfect square (256 = 16x16).")] = 256,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Directory with the four MNIST IDX files (.gz or raw); default: the "
+             "embedded 5,000 digits.")] = None,
+    max_per_class: Annotated[int | None, typer.Option(
+        help="Cap samples per class in each split (quick runs).")] = None,
+    threads: Annotated[int, typer.Option(help="torch threads (fixed for determinism).")] = 1,
+    out: Annotated[Path | None, typer.Option(
+        help="Output folder (default: results/runs/mnist-<time>).")] = None,
+    as_json: JsonOpt = False,
+    quantum: Annotated[bool, typer.Option(
+        "--quantum", help="Hybrid run instead of the study: a quantum adapter on fc2 "
+        "estimated on --backend (uses --hidden, --pretrain-epochs, --epochs as warm-start "
+        "epochs, --max-per-class, --out; resume: rerun with the same --out).")] = False,
+    backend: Annotated[str, typer.Option(help="--quantum: exact, aer, aer_noisy, fake_<dev>, "
+                                         "ibm_<dev>.")] = "aer_noisy",
+    qubits: Annotated[int, typer.Option(help="--quantum: unary qubits per block.")] = 8,
+    steps: Annotated[int, typer.Option(help="--quantum: hybrid training steps.")] = 5,
+    shots: Annotated[int, typer.Option(help="--quantum: raw shots per circuit.")] = 2000,
+    gradient: Annotated[str, typer.Option(
+        help="--quantum: exact | parameter_shift | spsa.")] = "spsa",
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed;
+    writes study.json, README.md and PNG plots. With --quantum: hybrid fine-tuning on a
+    backend (hwadapt.training.hybrid.quantum_finetune)."""
+    import time
+
+    if quantum:
+        from hwadapt.training.hybrid import quantum_finetune
+
+        out = out or Path("results/runs") / time.strftime("hybrid-%Y%m%d-%H%M%S")
+        rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits, hidden=hidden,
+                               steps=steps, shots=shots, gradient=gradient,
+                               pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
+                               max_per_class=max_per_class, progress=not as_json)
+        if emit({"out": str(out), **rep}, as_json):
+            return
+        acc = rep["accuracy"]
+        console.print(f"B accuracy on {rep['eval_samples']} val samples: classical warm start "
+                      f"{acc['classical_warm_start']:.3f}, after {steps} steps on {backend}: "
+                      f"exact {acc['after_exact']:.3f}, estimated {acc['after_backend']:.3f}; "
+                      f"wrote {out}/hybrid.json")
+        return
+
+    from hwadapt.training.experiment import ARMS, StudyConfig, run_study
+    from hwadapt.training.report import claims, table_markdown
+
+    arms = [m.strip() for m in methods.split(",") if m.strip()] or list(ARMS)
+    cfg = StudyConfig(methods=arms, seeds=seeds, epochs=epochs, pretrain_epochs=pretrain_epochs,
+                      hidden=hidden, data_dir=None if data_dir is None else str(data_dir),
+                      max_per_class=max_per_class, threads=threads)
+    out = out or Path("results/runs") / time.strftime("mnist-%Y%m%d-%H%M%S")
+    study = run_study(cfg, out=out, progress=not as_json)
+    if emit({"out": str(out), "summary": study["summary"], "wall_s": study["wall_s"]},
+            as_json):
+        return
+    console.print(table_markdown(study), highlight=False, soft_wrap=True)
+    for line in claims(study):
+        console.print(f"- {line}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {out}/study.json, README.md and plots in {study['wall_s']:.0f} s")
 
 
 def main() -> None:

@@ -1,0 +1,605 @@
+"""Hybrid training: a PyTorch adapter whose output ``ΔW x`` is estimated from circuits.
+
+Model (unary / Hamming-weight-1 encoding on ``n`` qubits): for an input ``x ∈ R^n``
+
+    ΔW x = Σ_{i<R} α_i O(θ_i) x,   O(θ) = givens_matrix(n, θ, layout)  (n x n, orthogonal)
+
+i.e. the HW-1 block of the LCU ``M = Σ α_i U(θ_i)`` of adapter circuits (``adapter_circuit``;
+``θ_i`` = RBS angles in layout order). The circuit loads ``ψ = x/‖x‖`` (``unary_loader``), the
+estimate of ``y = Mψ`` (signed, with a reference branch: :mod:`hwadapt.circuits.signs`,
+:func:`hwadapt.estimate.estimate`) is multiplied back by ``‖x‖`` classically, and so is its
+standard error. Zero inputs give ``0`` exactly (nothing is loaded).
+
+Gradients (``gradient=``):
+
+- ``"exact"``: the differentiable torch surrogate ``Σ α_i givens_matrix(θ_i) x``. With an
+  evaluator the forward value is the estimate and the backward pass is the surrogate's
+  (straight-through); without one (``evaluator=None``) the whole layer is the surrogate.
+- ``"parameter_shift"``: ``O(θ)`` depends on one angle ``θ_g`` through one Givens factor
+  ``G_g = I + (cos θ_g - 1) P_g + sin θ_g J_g`` (``P_g`` projects on rows ``a, b``, ``J_g`` the
+  2-d rotation generator), so every component of the *amplitude* ``y`` — not a probability —
+  is ``u + v cos θ_g + w sin θ_g``, a trigonometric polynomial of frequency 1, hence exactly
+
+      ∂y/∂θ_{i,g} = [y(θ_{i,g} + π/2) - y(θ_{i,g} - π/2)] / 2.
+
+  (A probability ``y_j²`` has frequency 2 and would need the ``±π/4`` rule; we shift the
+  estimated ``y``, which the estimator returns signed, so the rule applies to it.) ``y`` is
+  linear in ``α``: ``∂y/∂α_i = O(θ_i) ψ``, estimated by one single-term circuit per ``i``
+  (no shift). Terms with ``α_i = 0`` have ``∂y/∂θ_i = 0`` exactly and are not shifted. The
+  forward value, all ``2·R'·m`` shifted settings and the ``R`` single-term settings of one
+  step go to the evaluator in ONE call, i.e. one ledger run, one job per shot group.
+- ``"spsa"``: ``K = spsa_samples`` Rademacher directions ``Δ`` over all ``(θ, α)``;
+  ``ĝ = (1/K) Σ_k <ḡ, y(p + cΔ_k) - y(p - cΔ_k)>/(2c) · Δ_k`` where ``ḡ`` is the incoming
+  gradient; unbiased up to ``O(c²)`` for this smooth ``y`` (the test checks it statistically).
+
+The gradient with respect to the input ``x`` is ``Mᵀ ḡ`` computed classically from
+``(θ, α)`` (``y`` is linear in ``x``), for every method.
+
+Evaluators (the one seam between this module and circuits): ``evaluator(requests, psi) ->
+[(y, stderr), ...]`` with ``Request(angles (S, R', m), alphas (R',))`` and unit inputs
+``psi (B, n)``; returns ``y, stderr`` of shape ``(S, B, n)`` per request.
+:class:`ExactEvaluator` computes them exactly (stderr 0); :class:`LedgerEvaluator` builds the
+magnitude and sign circuit families (angles and loader as circuit parameters, one binding per
+setting and input) and runs them through the job manager, one ledger run per call, with a
+deterministic run id ``<session>-c<call>`` so a killed training run resumes the same run
+(:func:`hwadapt.execution.manager.drive`) instead of resubmitting it.
+
+Training: :func:`fit` checkpoints after every step (model, optimiser, evaluator call
+counters, history) atomically; restarting it with the same checkpoint continues after the
+last finished step and reuses the ledger runs of the interrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwadapt.circuits.layouts import num_angles
+from hwadapt.errors import InputError
+from hwadapt.linalg import givens_matrix
+
+GRADIENTS = ("exact", "parameter_shift", "spsa")
+SHIFT = math.pi / 2
+
+
+# ------------------------------------------------------------------------------ exact maths
+
+def lcu_matrix(angles: torch.Tensor, alphas: torch.Tensor, layout: str = "pyramid",
+               n: int | None = None) -> torch.Tensor:
+    """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``: angles ``(..., R, m)``, alphas
+    ``(..., R)`` -> ``(..., n, n)`` (the HW-1 block of the LCU, differentiable)."""
+    n = _qubits(angles.shape[-1], layout) if n is None else n
+    O = givens_matrix(n, angles, layout)
+    return torch.einsum("...r,...rij->...ij", alphas.to(O.dtype), O)
+
+
+def exact_outputs(angles: torch.Tensor, alphas: torch.Tensor, psi: torch.Tensor,
+                  layout: str = "pyramid") -> torch.Tensor:
+    """``y = M ψ`` for settings ``angles (S, R, m)``, ``alphas (S, R)`` or ``(R,)`` and inputs
+    ``psi (B, n)``: ``(S, B, n)``."""
+    M = lcu_matrix(angles, alphas, layout, psi.shape[-1])  # (S, n, n)
+    return torch.einsum("sij,bj->sbi", M, psi.to(M.dtype))
+
+
+def _qubits(m: int, layout: str) -> int:
+    n = 2
+    while num_angles(n, layout) < m:
+        n += 1
+    if num_angles(n, layout) != m:
+        raise ValueError(f"{m} angles is no {layout} layout's gate count: pass n")
+    return n
+
+
+# ------------------------------------------------------------------------------ evaluators
+
+@dataclass(frozen=True)
+class Request:
+    """Settings to evaluate on every input: ``angles (S, R', m)`` with one ``alphas (R',)``."""
+
+    angles: np.ndarray
+    alphas: np.ndarray
+
+
+class Evaluator(Protocol):
+    calls: int
+
+    def __call__(self, requests: Sequence[Request], psi: np.ndarray
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(y, stderr)]``, each ``(S, B, n)``, for unit inputs ``psi (B, n)``."""
+        ...
+
+
+class ExactEvaluator:
+    """Exact ``y`` (float64) with zero standard error: the noiseless reference."""
+
+    def __init__(self, layout: str = "pyramid"):
+        self.layout, self.calls = layout, 0
+
+    def __call__(self, requests: Sequence[Request], psi: np.ndarray
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.calls += 1
+        p = torch.as_tensor(psi, dtype=torch.float64)
+        out = []
+        for r in requests:
+            y = exact_outputs(torch.as_tensor(r.angles, dtype=torch.float64),
+                              torch.as_tensor(r.alphas, dtype=torch.float64), p, self.layout)
+            out.append((y.numpy(), np.zeros(y.shape)))
+        return out
+
+
+class LedgerEvaluator:
+    """Estimates from circuits run through the job manager (one ledger run per call).
+
+    Args:
+        backend: a backend name (``exact`` = sampled exact probabilities, ``aer``,
+            ``aer_noisy``, ``fake_<device>``, ``ibm_<device>``).
+        ledger: ledger path; runs are named ``hybrid`` and identified
+            ``<session>-c<call index>``.
+        shots: raw shots per circuit binding (one shot count per run, so one job unless the
+            5M-execution / payload limits split it).
+        session: run-id prefix; reuse it (with the same ``calls``) to resume.
+    """
+
+    def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
+                 session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
+                 noise_from: str | None = None, optimization_level: int = 1):
+        from hwadapt.backends import get_backend
+
+        if shots < 1:
+            raise InputError(f"shots must be >= 1, got {shots}")
+        self.backend_name, self.noise_from = backend, noise_from
+        self.backend = get_backend(backend, noise_from)
+        self.ledger_path = Path(ledger)
+        self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
+        self.optimization_level, self.calls = optimization_level, 0
+        self._isa: dict[tuple, object] = {}
+
+    def run_id(self, call: int) -> str:
+        return f"{self.session}-c{call:05d}"
+
+    def __call__(self, requests: Sequence[Request], psi: np.ndarray
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+        from hwadapt.execution.ledger import Ledger
+        from hwadapt.execution.manager import drive, load_run, run_counts
+
+        run_id = self.run_id(self.calls)
+        live = [j for j, r in enumerate(requests) if np.abs(r.alphas).sum() > 0]
+        ledger = Ledger(self.ledger_path)
+        try:
+            if live and not any(r["id"] == run_id for r in ledger.runs()):
+                self._create(ledger, run_id, [requests[j] for j in live], psi)
+            if live and ledger.run(run_id)["status"] == "active":
+                drive(ledger, load_run(ledger, run_id))
+        finally:
+            ledger.close()
+        self.calls += 1
+        counts = run_counts(self.ledger_path, run_id) if live else {}
+        return [self._estimate(r, counts, live.index(j), psi) if j in live else
+                (np.zeros((len(r.angles), *psi.shape)), np.zeros((len(r.angles), *psi.shape)))
+                for j, r in enumerate(requests)]
+
+    def _families(self, j: int, req: Request, psi: np.ndarray) -> list:
+        """Magnitude and sign families of one request: angles and loader are parameters,
+        bindings ``(S·B, P)`` ordered setting-major."""
+        from qiskit.circuit import ParameterVector
+
+        from hwadapt.circuits.adapter import adapter_circuit
+        from hwadapt.circuits.lcu import lcu_ancillas
+        from hwadapt.circuits.loaders import unary_angles, unary_loader
+        from hwadapt.circuits.signs import estimate_circuits
+        from hwadapt.execution.manager import transpile
+        from hwadapt.spec import Family
+
+        S, R, m = req.angles.shape
+        B, n = psi.shape
+        key = (n, R, m, tuple(np.asarray(req.alphas, float)))
+        if key not in self._isa:  # transpile once per structure and α
+            th, xv = ParameterVector("th", R * m), ParameterVector("x", n - 1)
+            adapters = [adapter_circuit(n, th[i * m:(i + 1) * m], self.layout) for i in range(R)]
+            circs = estimate_circuits(adapters, req.alphas, unary_loader(n, xv), measure=True)
+            self._isa[key] = (th, xv, {name: transpile(qc, self.backend, self.optimization_level,
+                                                       self.seed) for name, qc in circs.items()})
+        th, xv, isas = self._isa[key]
+        columns = {**{th[i]: np.repeat(req.angles.reshape(S, R * m)[:, i], B)
+                      for i in range(R * m)},
+                   **{xv[i]: np.tile(unary_angles(psi)[:, i], S) for i in range(n - 1)}}
+        out = []
+        for name, isa in isas.items():
+            values = np.stack([columns[p] for p in isa.parameters], axis=1)
+            anc = lcu_ancillas(R + (name == "signs"))
+            out.append(Family(f"r{j}:{name}", isa, values, n, anc, 1))
+        return out
+
+    def _create(self, ledger, run_id: str, requests: Sequence[Request], psi: np.ndarray) -> None:
+        from hwadapt.execution.manager import _write_artifacts
+
+        families = [f for j, r in enumerate(requests) for f in self._families(j, r, psi)]
+        seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
+                              "little")
+        text = (f'name = "hybrid"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
+                f"budget = {10**15}\nmax_rounds = 1\npilot = {self.shots}\n")
+        # rates None: every binding gets `pilot` raw shots in one round (one shot count)
+        artifacts = _write_artifacts(ledger.runs_dir / run_id, [f.circuit for f in families],
+                                     families, [None] * len(families))
+        ledger.create_run(run_id, "hybrid", self.backend_name, self.noise_from, text,
+                          hashlib.sha256(text.encode()).hexdigest(), seed, artifacts)
+
+    def _estimate(self, req: Request, counts: dict, j: int, psi: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        from hwadapt.circuits.signs import default_beta, reference_vector
+        from hwadapt.estimate import estimate
+
+        S, B = len(req.angles), len(psi)
+        beta = default_beta(req.alphas)
+        ref = reference_vector("uniform", psi)
+        ys, ses = [], []
+        for s in range(S):
+            sl = slice(s * B, (s + 1) * B)
+            est = estimate({"magnitude": counts[f"r{j}:magnitude"][sl],
+                            "signs": counts[f"r{j}:signs"][sl]},
+                           n=psi.shape[1], alphas=req.alphas, beta=beta, reference=ref)
+            ys.append(est.y)
+            ses.append(est.stderr)
+        return np.stack(ys), np.stack(ses)
+
+
+# ------------------------------------------------------------------------------ autograd
+
+class _Estimated(torch.autograd.Function):
+    """``(x (B, n), angles (R, m), alpha (R,)) -> (y (B, n), stderr (B, n))`` via an
+    evaluator, with parameter-shift or SPSA gradients (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx, x, angles, alpha, layer, want):  # noqa: D401
+        norms = x.detach().double().norm(dim=-1)  # (B,)
+        nz = norms > 0
+        psi = torch.where(nz[:, None], x.detach().double() / norms.clamp_min(1e-300)[:, None],
+                          torch.full_like(x, 1.0, dtype=torch.float64) / math.sqrt(x.shape[1]))
+        th = angles.detach().double().numpy()
+        al = alpha.detach().double().numpy()
+        requests, plan = layer._requests(th, al, want)
+        results = layer.evaluator(requests, psi.numpy())
+        scale = (norms * nz)[:, None].numpy()
+        y, se = results[0][0][0] * scale, results[0][1][0] * scale
+        ctx.layer, ctx.plan, ctx.results, ctx.scale = layer, plan, results, scale
+        ctx.save_for_backward(angles, alpha)
+        se_t = torch.as_tensor(se, dtype=x.dtype)
+        ctx.mark_non_differentiable(se_t)
+        return torch.as_tensor(y, dtype=x.dtype), se_t
+
+    @staticmethod
+    def backward(ctx, gy, _gse):
+        angles, alpha = ctx.saved_tensors
+        layer, plan, res, scale = ctx.layer, ctx.plan, ctx.results, ctx.scale
+        g = gy.detach().double().numpy() * scale  # ḡ·‖x‖: dL/dy(ψ)
+        gx = ga = gal = None
+        if ctx.needs_input_grad[0]:
+            M = lcu_matrix(angles.detach().double(), alpha.detach().double(), layer.layout,
+                           layer.n)
+            gx = (gy.double() @ M).to(gy.dtype)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            if plan["kind"] == "value":
+                raise RuntimeError("forward ran without gradient settings (grad disabled)")
+            if plan["kind"] == "parameter_shift":
+                dth = np.zeros(angles.shape)
+                if plan["terms"]:
+                    ys = res[0][0][1:]  # (2T·m, B, n): +shift, -shift per (term, angle)
+                    diff = (ys[0::2] - ys[1::2]) / 2  # ∂y/∂θ per shifted angle
+                    d = np.einsum("kbn,bn->k", diff, g).reshape(len(plan["terms"]), -1)
+                    dth[plan["terms"]] = d
+                dal = np.einsum("rbn,bn->r", res[1][0], g)
+            else:
+                K, c = plan["samples"], plan["c"]
+                est = np.zeros(angles.numel() + alpha.numel())
+                for k in range(K):
+                    yp, ym = res[1 + 2 * k][0][0], res[2 + 2 * k][0][0]
+                    est += np.sum(g * (yp - ym)) / (2 * c) * plan["deltas"][k]
+                est /= K
+                dth, dal = est[:angles.numel()].reshape(angles.shape), est[angles.numel():]
+            ga = torch.as_tensor(dth, dtype=angles.dtype)
+            gal = torch.as_tensor(dal, dtype=alpha.dtype)
+        return gx, ga, gal, None, None
+
+
+class QuantumAdapter(nn.Module):
+    """Unary-encoded LCU adapter: ``x (..., n) -> ΔW x (..., n)``, ``ΔW = Σ α_i O(θ_i)``.
+
+    Parameters: ``angles (R, m)`` (layout order = RBS circuit angles, uniform in ``[0, 2π)``)
+    and ``alpha (R,)`` (zeros: ``ΔW = 0`` at start). ``evaluator=None`` runs the exact torch
+    surrogate (``gradient`` must be ``"exact"``); otherwise the forward value comes from the
+    evaluator and ``gradient`` picks the backward rule. After each forward, ``.stderr`` holds
+    the standard error of the output (zeros for the surrogate).
+    """
+
+    def __init__(self, n: int, rank: int = 1, *, layout: str = "pyramid",
+                 gradient: str = "exact", evaluator: Evaluator | None = None,
+                 spsa_samples: int = 1, spsa_c: float = 0.1, seed: int = 0,
+                 dtype: torch.dtype | None = None):
+        super().__init__()
+        if gradient not in GRADIENTS:
+            raise InputError(f"unknown gradient {gradient!r}: choose one of "
+                             f"{', '.join(GRADIENTS)}")
+        if evaluator is None and gradient != "exact":
+            raise InputError(f"gradient={gradient!r} needs an evaluator (circuit estimates); "
+                             "pass evaluator=ExactEvaluator() or LedgerEvaluator(...)")
+        if n < 2 or rank < 1 or spsa_samples < 1 or not spsa_c > 0:
+            raise InputError(f"need n >= 2, rank >= 1, spsa_samples >= 1, spsa_c > 0; got n={n},"
+                             f" rank={rank}, spsa_samples={spsa_samples}, spsa_c={spsa_c}")
+        self.n, self.rank, self.layout, self.gradient = n, rank, layout, gradient
+        self.evaluator, self.spsa_samples, self.spsa_c, self.seed = (
+            evaluator, spsa_samples, spsa_c, seed)
+        m = num_angles(n, layout)
+        self.angles = nn.Parameter(torch.rand(rank, m, dtype=dtype) * 2 * math.pi)
+        self.alpha = nn.Parameter(torch.zeros(rank, dtype=dtype))
+        self.stderr: torch.Tensor | None = None
+
+    @classmethod
+    def from_hamming_layer(cls, layer: nn.Module, **kwargs) -> QuantumAdapter:
+        """Warm start from a classical orthogonal Hamming adapter (``.angles (R, m)`` pyramid,
+        ``.alpha (R,)``, ``.n`` qubits): its HW-1 block, as this adapter."""
+        if getattr(layer, "base", None) != "orthogonal":
+            raise InputError("warm start needs a hamming adapter with base='orthogonal' (its "
+                             "Givens angles are the circuit angles)")
+        q = cls(layer.n, layer.rank, layout="pyramid", dtype=layer.angles.dtype, **kwargs)
+        with torch.no_grad():
+            q.angles.copy_(layer.angles)
+            q.alpha.copy_(layer.alpha)
+        return q
+
+    def matrix(self) -> torch.Tensor:
+        """``ΔW = Σ α_i givens_matrix(θ_i)``, ``(n, n)`` (differentiable)."""
+        return lcu_matrix(self.angles, self.alpha, self.layout, self.n)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, self.stderr = self.forward_with_stderr(x)
+        return y
+
+    def forward_with_stderr(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ΔW x, stderr)``, both ``(..., n)``."""
+        if x.shape[-1] != self.n:
+            raise InputError(f"input width {x.shape[-1]} != adapter qubits n={self.n}")
+        lead = x.shape[:-1]
+        xf = x.reshape(-1, self.n)
+        exact = xf @ self.matrix().to(x.dtype).T
+        if self.evaluator is None:
+            return exact.reshape(x.shape), torch.zeros_like(x)
+        want = torch.is_grad_enabled() and (self.angles.requires_grad or self.alpha.requires_grad)
+        y, se = _Estimated.apply(xf, self.angles, self.alpha, self, want)
+        if self.gradient == "exact":  # estimate forward, surrogate backward
+            y = y.detach() + exact - exact.detach()
+        return y.reshape(*lead, self.n), se.reshape(*lead, self.n)
+
+    def _requests(self, th: np.ndarray, al: np.ndarray, want: bool
+                  ) -> tuple[list[Request], dict]:
+        """Requests of one forward (request 0, setting 0 = the value) and the backward plan."""
+        base = Request(th[None], al)
+        if not want or self.gradient == "exact":
+            return [base], {"kind": "value"}
+        if self.gradient == "parameter_shift":
+            terms = [i for i in range(self.rank) if al[i] != 0]
+            shifted = [th]
+            for i in terms:
+                for g in range(th.shape[1]):
+                    for s in (SHIFT, -SHIFT):
+                        t = th.copy()
+                        t[i, g] += s
+                        shifted.append(t)
+            single = Request(th[:, None, :], np.ones(1))  # O(θ_i)ψ: ∂y/∂α_i
+            return ([Request(np.stack(shifted), al), single],
+                    {"kind": "parameter_shift", "terms": terms})
+        # SPSA: seeded per evaluator call, so a resumed step draws the same directions
+        rng = np.random.default_rng([self.seed, getattr(self.evaluator, "calls", 0)])
+        p = np.concatenate([th.ravel(), al])
+        deltas = rng.choice([-1.0, 1.0], size=(self.spsa_samples, p.size))
+        reqs = [base]
+        for d in deltas:
+            for sgn in (1, -1):
+                q = p + sgn * self.spsa_c * d
+                reqs.append(Request(q[:th.size].reshape(1, *th.shape), q[th.size:]))
+        return reqs, {"kind": "spsa", "samples": self.spsa_samples, "c": self.spsa_c,
+                      "deltas": deltas}
+
+
+class QuantumAdapterLayer(nn.Module):
+    """A frozen ``nn.Linear`` (square, width ``d = k·n``) plus a block-diagonal quantum
+    adapter: ``y = W0 x + b + blockdiag(ΔW, ..., ΔW) x``, the ``k`` blocks of ``n`` features
+    each loaded as one unary input (one evaluator call for the whole batch)."""
+
+    def __init__(self, base_layer: nn.Linear, adapter: QuantumAdapter):
+        super().__init__()
+        d = base_layer.in_features
+        if base_layer.out_features != d or d % adapter.n:
+            raise InputError(f"quantum adapter needs a square layer whose width is a multiple "
+                             f"of n={adapter.n}, got {base_layer.out_features}x{d}")
+        self.base_layer = base_layer.requires_grad_(False)
+        self.adapter = adapter
+
+    def delta_weight(self) -> torch.Tensor:
+        """Dense ``ΔW (d, d)`` = ``blockdiag(M, ..., M)``."""
+        k = self.base_layer.in_features // self.adapter.n
+        return torch.block_diag(*[self.adapter.matrix()] * k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        blocks = x.reshape(*x.shape[:-1], -1, self.adapter.n)
+        return self.base_layer(x) + self.adapter(blocks).reshape(x.shape)
+
+
+# ------------------------------------------------------------------------------ training
+
+def _evaluators(model: nn.Module) -> list:
+    seen: dict[int, object] = {}
+    for mod in model.modules():
+        if isinstance(mod, QuantumAdapter) and mod.evaluator is not None:
+            seen.setdefault(id(mod.evaluator), mod.evaluator)
+    return list(seen.values())
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def fit(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], steps: int,
+        optimizer: torch.optim.Optimizer, checkpoint: str | Path,
+        on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Train ``steps`` optimiser steps with a checkpoint after every step; resumable.
+
+    ``loss_fn(model, step)`` must be deterministic in ``step`` (e.g. pick the mini-batch
+    from a generator seeded by the step). If ``checkpoint`` exists, training continues after
+    its last step: model, optimiser, history and the evaluators' call counters are restored,
+    so the next evaluator call maps to the ledger run the killed process was using.
+    Returns the history ``{"step": k, "loss": [...], "wall_s": [...]}``.
+    """
+    from hwadapt.execution.manager import crash_point
+
+    checkpoint = Path(checkpoint)
+    evals = _evaluators(model)
+    hist: dict = {"step": 0, "loss": [], "wall_s": []}
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for ev, calls in zip(evals, state["calls"], strict=True):
+            ev.calls = calls
+        hist = state["history"]
+    for step in range(hist["step"], steps):
+        t0 = time.perf_counter()
+        optimizer.zero_grad()
+        loss = loss_fn(model, step)
+        loss.backward()
+        optimizer.step()
+        hist["loss"].append(float(loss.detach()))
+        hist["wall_s"].append(time.perf_counter() - t0)
+        hist["step"] = step + 1
+        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "calls": [ev.calls for ev in evals], "history": hist}, checkpoint)
+        crash_point("hybrid_after_step")
+        if on_step:
+            on_step(step, hist["loss"][-1])
+    return hist
+
+
+# ------------------------------------------------------------------------------ MNIST task
+
+def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str | Path,
+                     qubits: int = 8, rank: int = 2, hidden: int = 16, steps: int = 5,
+                     batch: int = 4, shots: int = 2000, gradient: str = "spsa",
+                     pretrain_epochs: int = 3, warm_epochs: int = 3, eval_samples: int = 20,
+                     max_per_class: int | None = None, lr: float = 0.02, seed: int = 0,
+                     progress: bool = False) -> dict:
+    """The study's MNIST model with a quantum adapter on ``fc2``, fine-tuned on a backend.
+
+    Pretrain the study's MLP (width ``hidden``) on digits 0-4; adapt ``fc2`` with a
+    block-diagonal :class:`QuantumAdapterLayer` (``hidden/qubits`` blocks, unary encoding on
+    ``qubits`` qubits); warm start: train the adapter's exact surrogate (= the orthogonal
+    Hamming adapter on HW 1) and the head classically for ``warm_epochs`` on digits 5-9;
+    then ``steps`` hybrid steps on ``backend`` (``gradient``; head trained classically),
+    checkpointed in ``out/checkpoint.pt`` and resumable (same ``out`` and ``ledger``).
+    Reports B-validation accuracy (a seeded subset of ``eval_samples``) of the classical warm
+    start, of the fine-tuned adapter simulated exactly and estimated on the backend; writes
+    ``out/hybrid.json``.
+    """
+    import copy
+    import json
+
+    from hwadapt.training.data import load_mnist
+    from hwadapt.training.experiment import DIGITS_B, StudyConfig, accuracy, pretrain
+
+    out = Path(out)
+    cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
+                      max_per_class=max_per_class)
+    cfg.validate()
+    if hidden % qubits:
+        raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
+    if gradient not in GRADIENTS:
+        raise InputError(f"unknown gradient {gradient!r}: choose one of {', '.join(GRADIENTS)}")
+    if steps < 0 or batch < 1 or eval_samples < 1:
+        raise InputError("--steps must be >= 0, batch and eval samples >= 1")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = load_mnist(hidden, max_per_class=max_per_class, split_seed=seed)
+    pretrained = pretrain(data, cfg, seed)
+    torch.manual_seed(seed)
+    model = copy.deepcopy(pretrained).requires_grad_(False)
+    adapter = QuantumAdapter(qubits, rank, seed=seed)
+    model.fc2 = QuantumAdapterLayer(model.fc2, adapter)
+    model.head.requires_grad_(True)
+    xb, yb = data.task(DIGITS_B, "train")
+    xv, yv = data.task(DIGITS_B, "val")
+    pick = torch.randperm(len(xv), generator=torch.Generator().manual_seed(seed))[:eval_samples]
+    xv, yv = xv[pick], yv[pick]  # a seeded random subset (the split is ordered by digit)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(warm_epochs):  # classical warm start (exact surrogate)
+        perm = torch.randperm(len(xb), generator=gen)
+        for i in range(0, len(xb), 32):
+            idx = perm[i:i + 32]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb[idx]), yb[idx]).backward()
+            opt.step()
+    acc_classical = accuracy(model.features, model.head, xv, yv)
+    adapter.evaluator = LedgerEvaluator(backend, ledger, shots=shots, seed=seed,
+                                        session=f"finetune-{out.resolve().name}")
+    adapter.gradient = gradient
+
+    def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed * 100_003 + step)
+        idx = torch.randperm(len(xb), generator=g)[:batch]
+        return nn.functional.cross_entropy(m(xb[idx]), yb[idx])
+
+    bar = _bar(progress, steps)
+    hist = fit(model, loss_fn, steps, opt, out / "checkpoint.pt",
+               on_step=lambda k, loss: bar(k, loss))
+    bar(None, None)
+    acc_backend = accuracy(model.features, model.head, xv, yv)  # estimated forward
+    evaluator, adapter.evaluator = adapter.evaluator, None
+    acc_exact = accuracy(model.features, model.head, xv, yv)
+    adapter.evaluator = evaluator
+    report = {"backend": backend, "qubits": qubits, "rank": rank, "hidden": hidden,
+              "gradient": gradient, "shots": shots, "steps": steps, "batch": batch,
+              "eval_samples": len(yv), "loss": hist["loss"], "step_s": hist["wall_s"],
+              "accuracy": {"classical_warm_start": acc_classical, "after_exact": acc_exact,
+                           "after_backend": acc_backend},
+              "ledger": str(ledger), "session": evaluator.session,
+              "wall_s": time.perf_counter() - t0}
+    (out / "hybrid.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _bar(enabled: bool, total: int) -> Callable:
+    """Rich progress bar on stderr: ``bar(step, loss)``; ``bar(None, None)`` closes it."""
+    if not enabled:
+        return lambda *a: None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    p = Progress(console=Console(stderr=True), transient=True)
+    p.start()
+    task = p.add_task("hybrid fine-tuning", total=total)
+
+    def update(step, loss):
+        if step is None:
+            p.stop()
+        else:
+            p.update(task, completed=step + 1, description=f"hybrid step {step + 1}: "
+                     f"loss {loss:.3f}")
+    return update
+
+
+__all__ = ["GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
+           "QuantumAdapterLayer", "Request", "exact_outputs", "fit", "lcu_matrix",
+           "quantum_finetune"]

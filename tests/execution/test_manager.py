@@ -1,0 +1,215 @@
+"""Job manager end to end: submit -> fetch on local backends, kill -9/crash points then resume
+(same counts, each batch stored once), and the IBM path through a service test double."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwadapt.backends import fake_backend
+from hwadapt.errors import JobFailed
+from hwadapt.execution import manager
+from hwadapt.execution.ledger import Ledger
+
+SMALL = Path(__file__).parents[2] / "jobs" / "small.toml"
+CLI = [sys.executable, "-m", "hwadapt.cli"]
+
+
+def _check_complete(ledger_path, run_id):
+    led = Ledger(ledger_path)
+    batches = led.batches(run_id)
+    assert batches and all(b.status == "done" for b in batches)
+    rows = led.db.execute("SELECT batch_id FROM results").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(b.id for b in batches)  # once each
+    files = sorted(p.name for p in (led.runs_dir / run_id).glob("batch-*.npz"))
+    assert files == [f"batch-{b.idx:04d}.npz" for b in batches]
+    assert not list((led.runs_dir / run_id).glob("*.tmp*"))
+    return manager.run_counts(ledger_path, run_id)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "l.db"
+    rid = manager.submit(SMALL, "aer", path)
+    return _check_complete(path, rid), manager.summary(Ledger(path), rid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["exact", "aer_noisy", "fake_lagos"])
+def test_submit_fetch_local_backends(tmp_path, backend):
+    """fake_lagos (7 qubits) holds the 5-qubit small spec; aer_noisy uses lagos noise too."""
+    path = tmp_path / "l.db"
+    nf = ["--noise-from", "fake_lagos"] if backend == "aer_noisy" else []
+    r = subprocess.run(CLI + ["submit", str(SMALL), "--backend", backend, *nf, "--json",
+                              "--ledger", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    [s] = json.loads(r.stdout)
+    assert s["status"] == "done" and s["reason"] == "all targets reached"
+    assert min(s["families"][0]["accepted"]) >= 500
+    f = subprocess.run(CLI + ["fetch", s["run"], "--json", "--ledger", str(path)],
+                       capture_output=True, text=True)
+    assert f.returncode == 0 and json.loads(f.stdout) == [s]  # idempotent
+    counts = _check_complete(path, s["run"])["magnitude"]
+    assert len(counts) == 4 and all(sum(c.values()) > 0 for c in counts)
+
+
+def test_aer_run_reaches_targets(reference):
+    counts, s = reference
+    assert s["status"] == "done" and min(s["families"][0]["accepted"]) >= 500
+    raw = s["families"][0]["raw_shots"]
+    assert raw == sum(sum(c.values()) for c in counts["magnitude"]) <= 200_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_plan", "after_tag", "after_submit", "after_file",
+                                   "after_store", "after_store:2"])
+def test_crash_then_resume_same_counts(tmp_path, reference, point):
+    path = tmp_path / "l.db"
+    env = {**os.environ, "HWADAPT_CRASH_AT": point}
+    r = subprocess.run(CLI + ["submit", str(SMALL), "--backend", "aer", "--ledger", str(path)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 137, r.stderr
+    [row] = Ledger(path).runs()
+    assert row["status"] == "active"
+    r = subprocess.run(CLI + ["resume", "--json", "--ledger", str(path)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert _check_complete(path, row["id"]) == reference[0]
+
+
+@pytest.mark.slow
+def test_real_kill_9_then_resume(tmp_path, reference):
+    path = tmp_path / "l.db"
+    p = subprocess.Popen(CLI + ["submit", str(SMALL), "--backend", "aer", "--ledger",
+                                str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill once the run exists and work is under way
+        if any((path.parent / "runs").glob("*/batch-0000.npz")):
+            break  # the run is in the ledger and its first batch is stored
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    runs = Ledger(path).runs()
+    assert p.returncode == -signal.SIGKILL and len(runs) == 1
+    r = subprocess.run(CLI + ["resume", "--ledger", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert _check_complete(path, runs[0]["id"]) == reference[0]
+
+
+# ------------------------------------------------------------------- IBM via a test double
+class FakeJob:
+    """What the service boundary returns: string statuses, result(), cancel()."""
+
+    def __init__(self, local_job, tags, final="DONE"):
+        self.local, self.tags, self.final, self.polls = local_job, set(tags), final, 0
+
+    def job_id(self):
+        return "ibm-" + self.local.job_id()
+
+    def status(self):
+        self.polls += 1
+        return "QUEUED" if self.polls < 2 else self.final
+
+    def result(self):
+        if self.final != "DONE":
+            raise RuntimeError("result() on a failed job")
+        return self.local.result()
+
+    def error_message(self):
+        return "Error 1234: device fell over" if self.final == "ERROR" else None
+
+    def cancel(self):
+        self.final = "CANCELLED"
+
+
+class FakeService:
+    def __init__(self, final="DONE"):
+        self.device, self.by_id, self.submitted, self.final = fake_backend("fake_lagos"), {}, 0, \
+            final
+
+    def backend(self, name):
+        return self.device
+
+    def job(self, job_id):
+        return self.by_id[job_id]
+
+    def jobs(self, job_tags):
+        return [j for j in self.by_id.values() if set(job_tags) <= j.tags]
+
+
+@pytest.fixture
+def service(monkeypatch):
+    svc = FakeService()
+    real = manager.get_backend.__globals__["runtime_sampler"]
+
+    class Sampler:  # records what Runtime would see, then runs in local testing mode
+        def __init__(self, mode):
+            self.inner = real(mode)
+            self.options = self.inner.options
+
+        def run(self, pubs):
+            svc.submitted += 1
+            job = FakeJob(self.inner.run(pubs), self.options.environment.job_tags, svc.final)
+            svc.by_id[job.job_id()] = job
+            return job
+
+    monkeypatch.setattr("hwadapt.backends.runtime_sampler", Sampler)
+    monkeypatch.setattr(manager, "POLL_S", 0.0)
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
+    return svc
+
+
+@pytest.mark.slow
+def test_ibm_detach_fetch_resume_and_token_never_stored(tmp_path, service):
+    path = tmp_path / "l.db"
+    rid = manager.submit(SMALL, "ibm_lagos", path, detach=True, service=service)
+    led = Ledger(path)
+    assert {b.status for b in led.batches(rid)} == {"submitted"}
+    assert all(s["job_id"] for b in led.batches(rid) for s in led.submissions(b.id))
+    n = service.submitted
+    manager.fetch(path, rid, service=service)
+    assert {b.status for b in led.batches(rid)} == {"done"} and service.submitted == n
+    [s] = manager.resume(path, rid, service=service)
+    assert s["status"] == "done" and min(s["families"][0]["accepted"]) >= 500
+    for f in [path, *path.parent.rglob("*")]:
+        if f.is_file():
+            assert b"SECRET-TOKEN" not in f.read_bytes(), f
+
+
+@pytest.mark.slow
+def test_ibm_orphan_adopted_by_tag(tmp_path, service, monkeypatch):
+    class Crash(Exception):
+        pass
+
+    def crash(name):
+        if name == "after_submit":
+            raise Crash
+    monkeypatch.setattr(manager, "crash_point", crash)
+    path = tmp_path / "l.db"
+    with pytest.raises(Crash):
+        manager.submit(SMALL, "ibm_lagos", path, service=service)
+    [row] = Ledger(path).runs()
+    [b0] = [b for b in Ledger(path).batches(row["id"]) if b.status == "submitted"]
+    assert Ledger(path).submissions(b0.id)[0]["job_id"] is None  # the orphan
+    monkeypatch.setattr(manager, "crash_point", lambda name: None)
+    n = service.submitted
+    manager.resume(path, service=service)
+    subs = Ledger(path).submissions(b0.id)
+    assert len(subs) == 1 and subs[0]["job_id"] in service.by_id
+    total = len(Ledger(path).batches(row["id"]))
+    assert service.submitted == n + total - 1  # b0 was adopted, not resubmitted
+
+
+@pytest.mark.slow
+def test_ibm_error_marks_batch_failed(tmp_path, service):
+    service.final = "ERROR"
+    path = tmp_path / "l.db"
+    with pytest.raises(JobFailed, match="device fell over"):
+        manager.submit(SMALL, "ibm_lagos", path, service=service)
+    [row] = Ledger(path).runs()
+    assert row["status"] == "failed" and "ERROR" in row["reason"]

@@ -1,0 +1,131 @@
+"""Job specs: the shipped examples parse; bad specs fail with one line naming the key; the
+circuit family's acceptance equals the LCU maths (||Σ α_i O_i x||² / ||α||₁²)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwadapt.errors import InputError
+from hwadapt.execution.exact_sampler import outcome_probabilities
+from hwadapt.linalg import givens_matrix
+from hwadapt.spec import adapter_parameters, build_families, input_vectors, load_spec, parse_spec
+
+JOBS = Path(__file__).parents[1] / "jobs"
+GOOD = """
+name = "t"
+seed = 1
+[circuit]
+qubits = 4
+terms = 2
+alphas = [0.6, -0.4]
+[inputs]
+count = 3
+[shots]
+target_accepted = 100
+budget = 100000
+"""
+
+
+@pytest.mark.parametrize("name", ["demo", "small", "mnist", "checkpoint"])
+def test_examples_parse_and_build(name):
+    spec = load_spec(JOBS / f"{name}.toml")
+    fams = build_families(spec)
+    assert fams and all(f.values.shape == (spec.inputs.count, spec.circuit.qubits - 1)
+                        for f in fams)
+
+
+def test_demo_is_the_issue_demo():
+    spec = load_spec(JOBS / "demo.toml")
+    assert (spec.circuit.qubits, spec.circuit.encoding, spec.circuit.layout,
+            spec.circuit.terms, spec.inputs.count) == (8, "unary", "pyramid", 2, 16)
+
+
+BAD = [
+    ("qubitz = 3", "circuit", "unknown key 'circuit.qubitz'"),
+    ("", "top", "missing [circuit]"),
+    ("qubits = 'eight'", "circuit", "circuit.qubits must be an integer"),
+    ("qubits = 1", "circuit", "circuit.qubits = 1 is out of range"),
+    ("alphas = [1.0]", "circuit", "circuit.alphas has 1 values"),
+    ("alphas = [1.0, 0]", "circuit", "non-zero"),
+    ("layout = 'zigzag'", "circuit", "circuit.layout = 'zigzag' is not supported"),
+    ("encoding = 'angle'", "circuit", "circuit.encoding"),
+    ("angles = 'checkpoint'", "circuit", "circuit.checkpoint"),
+    ("checkpoint = 'x.pt'", "circuit", "circuit.checkpoint"),
+    ("families = ['phase']", "circuit", "circuit.families"),
+    ("source = 'file'", "inputs", "inputs.path"),
+    ("count = 0", "inputs", "inputs.count = 0 is out of range"),
+    ("target_accepted = 40000", "shots", "shots.budget"),
+    ("max_rounds = -1", "shots", "shots.max_rounds"),
+    ("optimization_level = 5", "execution", "execution.optimization_level"),
+    ("colour = 'red'", "top", "unknown key 'colour'"),
+]
+
+
+def _with(line: str, section: str) -> str:
+    text = GOOD
+    if section == "top" and line == "":
+        return "name = 'x'\n"
+    if section == "top":
+        return line + "\n" + text
+    key = line.split("=")[0].strip()
+    text = "\n".join(ln for ln in text.splitlines() if ln.split("=")[0].strip() != key) + "\n"
+    if f"[{section}]" not in text:
+        text += f"[{section}]\n"
+    return text.replace(f"[{section}]\n", f"[{section}]\n{line}\n", 1)
+
+
+@pytest.mark.parametrize("line,section,message", BAD)
+def test_bad_specs_name_the_key(line, section, message):
+    with pytest.raises(InputError) as e:
+        parse_spec(_with(line, section))
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_toml_syntax():
+    with pytest.raises(InputError, match="not valid TOML"):
+        parse_spec("[circuit\nqubits = 3")
+
+
+@pytest.mark.parametrize("line,section", [(b[0], b[1]) for b in BAD[:6]])
+def test_cli_bad_spec_exit_2_one_line(tmp_path, line, section):
+    p = tmp_path / "bad.toml"
+    p.write_text(_with(line, section))
+    r = subprocess.run([sys.executable, "-m", "hwadapt.cli", "submit", str(p), "--backend",
+                        "aer", "--ledger", str(tmp_path / "l.db")], capture_output=True,
+                       text=True)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "l.db").exists()  # nothing recorded for a bad spec
+
+
+def test_acceptance_matches_lcu_maths():
+    """Exact postselection probability of the built circuit = ||Σα_i O_i x||² / (Σ|α_i|)²."""
+    spec = parse_spec(GOOD)
+    fam = build_families(spec)[0]
+    angles, alphas = adapter_parameters(spec)
+    x = input_vectors(spec)
+    M = sum(a * givens_matrix(4, torch.tensor(th), "pyramid").numpy()
+            for a, th in zip(alphas, angles, strict=True))
+    for v, row in zip(fam.values, x, strict=True):
+        p = outcome_probabilities(fam.circuit.assign_parameters(v))
+        got = p[fam.accept(np.arange(p.size))].sum()
+        want = np.linalg.norm(M @ row) ** 2 / np.abs(alphas).sum() ** 2
+        assert got == pytest.approx(want, abs=1e-10)
+
+
+def test_checkpoint_angles_are_read(tmp_path):
+    spec = load_spec(JOBS / "checkpoint.toml")
+    angles, alphas = adapter_parameters(spec)
+    state = torch.load(JOBS / "examples" / "adapter4.pt")
+    np.testing.assert_array_equal(angles, state["fc1.angles"].numpy())
+    np.testing.assert_array_equal(alphas, state["fc1.alpha"].numpy())
+    torch.save({"a.angles": torch.zeros(2, 5), "a.alpha": torch.ones(2)}, tmp_path / "w.pt")
+    text = (JOBS / "checkpoint.toml").read_text().replace("examples/adapter4.pt",
+                                                          str(tmp_path / "w.pt"))
+    with pytest.raises(InputError, match="set circuit.layer"):
+        adapter_parameters(parse_spec(text, base_dir=JOBS))

@@ -1,0 +1,265 @@
+"""Hybrid training: the quantum adapter against the classical adapter, Statevector, finite
+differences; circuits through the job manager (aer); kill-and-resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from qiskit.quantum_info import Statevector
+from torch import nn
+
+from hwadapt.adapters import AdapterConfig, inject
+from hwadapt.circuits.adapter import adapter_circuit
+from hwadapt.circuits.lcu import lcu_circuit
+from hwadapt.circuits.loaders import unary_angles, unary_loader
+from hwadapt.errors import InputError
+from hwadapt.execution.ledger import Ledger
+from hwadapt.training.hybrid import (
+    ExactEvaluator,
+    LedgerEvaluator,
+    QuantumAdapter,
+    QuantumAdapterLayer,
+    fit,
+)
+
+D = torch.float64
+
+
+def _adapter(n, R, seed=0, **kw):
+    torch.manual_seed(seed)
+    q = QuantumAdapter(n, R, dtype=D, **kw)
+    with torch.no_grad():
+        q.alpha.copy_(torch.randn(R, dtype=D))
+    return q
+
+
+@pytest.mark.parametrize("n,R", [(3, 1), (4, 2), (6, 3)])
+def test_exact_equals_orthogonal_hamming_adapter_on_hw1(n, R):
+    torch.manual_seed(n)
+    lay = inject(nn.Linear(2**n, 2**n, dtype=D),
+                 AdapterConfig("hamming", R, base="orthogonal", qubits=n, path="apply"))
+    with torch.no_grad():
+        lay.alpha.copy_(torch.randn(R, dtype=D))
+    q = QuantumAdapter.from_hamming_layer(lay)
+    x = torch.randn(7, n, dtype=D)
+    xe = torch.zeros(7, 2**n, dtype=D)
+    hw1 = [1 << i for i in range(n)]
+    xe[:, hw1] = x
+    delta = lay(xe) - lay.base_layer(xe)
+    torch.testing.assert_close(q(x), delta[:, hw1], rtol=0, atol=1e-14)
+    # the same through the estimator seam with exact estimates
+    qe = QuantumAdapter.from_hamming_layer(lay, evaluator=ExactEvaluator(),
+                                           gradient="parameter_shift")
+    torch.testing.assert_close(qe(x), delta[:, hw1], rtol=0, atol=1e-14)
+    assert torch.equal(qe.stderr, torch.zeros_like(x))
+
+
+def test_lcu_matrix_is_the_postselected_lcu_circuit():
+    n, R = 3, 2
+    q = _adapter(n, R, seed=3)
+    al = q.alpha.detach().numpy()
+    x = np.array([0.3, -1.2, 0.5])
+    psi = x / np.linalg.norm(x)
+    qc = lcu_circuit([adapter_circuit(n, th) for th in q.angles.detach().numpy()], al,
+                     state_prep=unary_loader(n, unary_angles(psi)))
+    sv = Statevector(qc).data
+    y_circuit = np.array([sv[1 << j].real for j in range(n)]) * np.abs(al).sum()
+    y = q(torch.tensor(x, dtype=D)).detach().numpy() / np.linalg.norm(x)
+    np.testing.assert_allclose(y_circuit, y, atol=1e-12)
+
+
+def _grads(q, x, w):
+    q.zero_grad()
+    xx = x.clone().requires_grad_(True)
+    (q(xx) * w).sum().backward()
+    return q.angles.grad.clone(), q.alpha.grad.clone(), xx.grad.clone()
+
+
+def _fd(q, x, w, h=1e-6):
+    """Central finite differences of the exact surrogate's loss <w, ΔW x>."""
+    ref = QuantumAdapter(q.n, q.rank, dtype=D)
+    ref.load_state_dict(q.state_dict())
+    out = []
+    for p in (ref.angles, ref.alpha):
+        g = torch.zeros_like(p)
+        for k in range(p.numel()):
+            with torch.no_grad():
+                p.view(-1)[k] += h
+                up = (ref(x) * w).sum()
+                p.view(-1)[k] -= 2 * h
+                dn = (ref(x) * w).sum()
+                p.view(-1)[k] += h
+            g.view(-1)[k] = (up - dn) / (2 * h)
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("gradient", ["exact", "parameter_shift"])
+def test_gradients_match_finite_differences(gradient):
+    n, R = 4, 2
+    q = _adapter(n, R, seed=1, evaluator=ExactEvaluator(), gradient=gradient)
+    x, w = torch.randn(5, n, dtype=D), torch.randn(5, n, dtype=D)
+    x[1] = 0  # a zero input contributes nothing
+    ga, gal, gx = _grads(q, x, w)
+    fa, fal = _fd(q, x, w)
+    # parameter shift is exact for the amplitude; FD error O(h²) ~ 1e-10
+    torch.testing.assert_close(ga, fa, rtol=0, atol=1e-8)
+    torch.testing.assert_close(gal, fal, rtol=0, atol=1e-8)
+    torch.testing.assert_close(gx, w @ q.matrix().detach(), rtol=0, atol=1e-12)
+    assert ga.abs().max() > 0.1 and gal.abs().max() > 0.1
+
+
+def test_parameter_shift_skips_zero_alpha_terms_and_batches_one_call():
+    n, R = 3, 2
+    ev = ExactEvaluator()
+    q = _adapter(n, R, evaluator=ev, gradient="parameter_shift")
+    with torch.no_grad():
+        q.alpha[1] = 0
+    x, w = torch.randn(4, n, dtype=D), torch.randn(4, n, dtype=D)
+    ga, gal, _ = _grads(q, x, w)
+    assert ev.calls == 1  # value, all shifts and the α terms in ONE evaluation
+    assert torch.equal(ga[1], torch.zeros(3, dtype=D)) and gal[1] != 0
+    fa, fal = _fd(q, x, w)
+    torch.testing.assert_close(ga, fa, rtol=0, atol=1e-8)
+
+
+def test_spsa_is_unbiased_statistically():
+    n, R, K = 3, 2, 2000
+    q = _adapter(n, R, seed=2, evaluator=ExactEvaluator(), gradient="spsa", spsa_samples=K,
+                 spsa_c=1e-3)
+    x, w = torch.randn(4, n, dtype=D), torch.randn(4, n, dtype=D)
+    ga, gal, _ = _grads(q, x, w)
+    fa, fal = _fd(q, x, w)
+    est, true = torch.cat([ga.ravel(), gal]), torch.cat([fa.ravel(), fal])
+    # ĝ_k = Σ_l Δ_k Δ_l ∇_l: mean ∇_k, variance Σ_{l≠k} ∇_l²; bias O(c²)
+    se = torch.sqrt(((true**2).sum() - true**2) / K)
+    assert torch.all((est - true).abs() < 5 * se + 1e-5), (est, true, se)
+    assert torch.nn.functional.cosine_similarity(est, true, dim=0) > 0.95
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="unknown gradient"):
+        QuantumAdapter(3, gradient="adjoint")
+    with pytest.raises(InputError, match="needs an evaluator"):
+        QuantumAdapter(3, gradient="spsa")
+    with pytest.raises(InputError, match="input width"):
+        QuantumAdapter(3)(torch.ones(2, 4))
+    with pytest.raises(InputError, match="multiple of n=3"):
+        QuantumAdapterLayer(nn.Linear(8, 8), QuantumAdapter(3))
+    with pytest.raises(InputError, match="base='orthogonal'"):
+        QuantumAdapter.from_hamming_layer(inject(nn.Linear(4, 4), AdapterConfig("hamming")))
+
+
+def test_block_layer_delta_weight():
+    q = _adapter(4, 2, seed=5)
+    lay = QuantumAdapterLayer(nn.Linear(8, 8, dtype=D), q)
+    x = torch.randn(3, 8, dtype=D)
+    torch.testing.assert_close(lay(x), lay.base_layer(x) + x @ lay.delta_weight().T)
+
+
+def test_estimates_on_aer_within_stderr(tmp_path):
+    n, R = 3, 2
+    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=4000, session="est", seed=1)
+    q = _adapter(n, R, seed=4, evaluator=ev, gradient="parameter_shift")
+    ref = QuantumAdapter(n, R, dtype=D)
+    ref.load_state_dict(q.state_dict())
+    x, w = torch.randn(6, n, dtype=D) * 3, torch.randn(6, n, dtype=D)
+    y = q(x)
+    z = (y - ref(x)).detach() / q.stderr
+    assert z.abs().max() < 5 and q.stderr.min() > 0  # signed, rescaled by ‖x‖
+    # parameter-shift gradient from estimates: within 5 of its propagated noise scale
+    (y * w).sum().backward()
+    (ref(x) * w).sum().backward()
+    scale = float((q.stderr * w.abs()).sum())
+    assert (q.angles.grad - ref.angles.grad).abs().max() < 5 * scale
+    assert (q.alpha.grad - ref.alpha.grad).abs().max() < 5 * scale
+    led = Ledger(tmp_path / "l.db")
+    assert [r["id"] for r in led.runs()] == ["est-c00000"]  # one submission for the step
+    assert all(r["status"] == "done" for r in led.runs())
+
+
+def _toy(ledger: str, ckpt: str, steps: int, backend: str = "aer") -> dict:
+    """Deterministic toy regression: fit ΔW x to a target adapter's outputs."""
+    torch.manual_seed(0)
+    n, R = 3, 1
+    target = QuantumAdapter(n, R, dtype=D)
+    with torch.no_grad():
+        target.alpha.fill_(1.0)
+    ev = LedgerEvaluator(backend, ledger, shots=3000, session="toy", seed=7)
+    q = QuantumAdapter(n, R, dtype=D, evaluator=ev, gradient="parameter_shift")
+    with torch.no_grad():  # warm start near the target, as from a classical adapter
+        q.angles.copy_(target.angles + 0.5)
+        q.alpha.fill_(0.6)
+    opt = torch.optim.SGD(q.parameters(), lr=0.1)
+    X = torch.randn(64, n, dtype=D)
+    Y = target(X).detach()
+
+    def loss_fn(model, step):
+        idx = torch.randperm(64, generator=torch.Generator().manual_seed(step))[:8]
+        return ((model(X[idx]) - Y[idx]) ** 2).sum(-1).mean()
+
+    hist = fit(q, loss_fn, steps, opt, ckpt)
+    exact = QuantumAdapter(n, R, dtype=D)
+    exact.load_state_dict(q.state_dict())
+    full = float(((exact(X) - Y) ** 2).sum(-1).mean().detach())
+    return {"hist": hist, "full_loss": full, "angles": q.angles.tolist(),
+            "alpha": q.alpha.tolist()}
+
+
+@pytest.mark.slow
+def test_training_on_aer_lowers_the_loss(tmp_path):
+    start = _toy(str(tmp_path / "a.db"), str(tmp_path / "a.pt"), 0)["full_loss"]
+    out = _toy(str(tmp_path / "b.db"), str(tmp_path / "b.pt"), 5)
+    assert out["full_loss"] < 0.6 * start, (start, out["full_loss"])
+
+
+@pytest.mark.slow
+def test_kill_mid_training_resumes_without_repeating_a_step(tmp_path):
+    steps = 3
+    ref = _toy(str(tmp_path / "ref.db"), str(tmp_path / "ref.pt"), steps)
+    db, ckpt = tmp_path / "k.db", tmp_path / "k.pt"
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"from test_hybrid import _toy; _toy({str(db)!r}, {str(ckpt)!r}, {steps})")
+    env = dict(os.environ, HWADAPT_CRASH_AT="after_store:2")  # dies inside step 1
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert p.returncode == 137, p.stderr
+    assert torch.load(ckpt, weights_only=False)["history"]["step"] == 1
+    out = _toy(str(db), str(ckpt), steps)  # resume in this process
+    assert out["hist"]["step"] == steps and len(out["hist"]["loss"]) == steps
+    assert json.dumps(out["angles"]) == json.dumps(ref["angles"])  # bit-identical
+    assert out["hist"]["loss"] == ref["hist"]["loss"]
+    led = Ledger(db)
+    runs = led.runs()
+    assert [r["id"] for r in runs] == [f"toy-c{k:05d}" for k in range(steps)]
+    subs = [s for r in runs for b in led.batches(r["id"]) for s in led.submissions(b.id)]
+    assert len(subs) == steps  # every step's job submitted exactly once
+
+
+@pytest.mark.slow
+def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
+    from typer.testing import CliRunner
+
+    from hwadapt.cli import app
+
+    args = ["finetune", "--quantum", "--backend", "aer", "--qubits", "4", "--hidden", "16",
+            "--steps", "2", "--shots", "300", "--epochs", "1", "--pretrain-epochs", "1",
+            "--max-per-class", "10", "--out", str(tmp_path / "q"), "--ledger",
+            str(tmp_path / "l.db"), "--json"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert len(rep["loss"]) == 2 and set(rep["accuracy"]) == {
+        "classical_warm_start", "after_exact", "after_backend"}
+    assert json.loads((tmp_path / "q" / "hybrid.json").read_text())["steps"] == 2
+    runs = Ledger(tmp_path / "l.db").runs()
+    r2 = CliRunner().invoke(app, args)  # rerun = resume: no step is trained again
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.stdout)["loss"] == rep["loss"]
+    assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # eval run reused, nothing new
+    bad = CliRunner().invoke(app, args[:-1] + ["--gradient", "adjoint"])
+    assert bad.exit_code == 2 and "unknown gradient" in bad.output
