@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hwadapt import __version__
-from hwadapt.errors import HwadaptError, InputError
+from hwadapt.errors import HwadaptError
 
 app = typer.Typer(
     name="hwadapt",
