@@ -24,22 +24,21 @@ import torch
 
 from hwadapt.backends import get_backend
 from hwadapt.circuits.adapter import adapter_circuit
-from hwadapt.circuits.dilation import combination_matrix, dilation_circuit
+from hwadapt.circuits.dilation import (
+    combination_matrix,
+    dilation_circuit,
+    fold_dilation_counts,
+)
 from hwadapt.circuits.efficient_lcu import (
     efficient_lcu_circuit,
     efficient_sign_circuit,
-    hw1_matrix,
     separate_circuits,
 )
 from hwadapt.circuits.layouts import num_angles
+from hwadapt.circuits.lcu import lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
 from hwadapt.circuits.placement import find_line, lcu_placement
-from hwadapt.circuits.signs import (
-    default_beta,
-    estimate_circuits,
-    reference_unitary,
-    reference_vector,
-)
+from hwadapt.circuits.signs import default_beta
 from hwadapt.circuits.transpile import transpile_for
 from hwadapt.estimate import combine_terms, estimate, tally
 
@@ -56,26 +55,33 @@ def _problem(n: int, R: int, seed: int):
 
 
 def _circuits(method: str, n: int, th: np.ndarray, al: np.ndarray, x: np.ndarray, beta: float):
-    """[(family, circuit, K, alphas_for_estimate)] for one input; circuits measured."""
+    """{family: measured circuit} for one input. Signs, same for every LCU arm: the reference
+    branch ``V_ref = sign(α_0) U_0`` (``r = sign(α_0) U_0 x``), i.e. the same circuit with
+    ``α_0 → α_0 + sign(α_0) β`` (dilation: of ``M + β sign(α_0) O_0``); separate: ``V_ref = I``
+    per term (β = 1)."""
     loader = unary_loader(n, unary_angles(x))
+    al_ref = al.copy()
+    al_ref[0] += np.sign(al[0]) * beta
     if method == "textbook":
-        fam = estimate_circuits([adapter_circuit(n, t) for t in th], al, loader, beta=beta)
-        out = {"lcu": fam["magnitude"], "reference": fam["signs"]}
+        adapters = [adapter_circuit(n, t) for t in th]
+        out = {"lcu": lcu_circuit(adapters, al, state_prep=loader),
+               "reference": lcu_circuit(adapters, al_ref, state_prep=loader)}
     elif method == "efficient":
         out = {"lcu": efficient_lcu_circuit(th, al, loader),
-               "reference": efficient_sign_circuit(th, al, loader, beta=beta)}
+               "reference": efficient_sign_circuit(th, al, loader, reference="term0",
+                                                   beta=beta)}
     elif method == "dilation":
         M = combination_matrix(th, al, n)
         main, s = dilation_circuit(M, unary_angles(x))
-        ref = hw1_matrix(reference_unitary("uniform", loader))
-        signed, _ = dilation_circuit(M + beta * ref, unary_angles(x), scale=s + beta)
+        signed, _ = dilation_circuit(combination_matrix(th, al_ref, n), unary_angles(x),
+                                     scale=s + beta)
         out = {"lcu": main, "reference": signed, "_scale": s}
     else:  # separate: per term, the circuit of U_i x and its sign circuit (α = 1)
         out = {}
         for i, circ in enumerate(separate_circuits(th, unary_angles(x))):
             out[f"lcu{i}"] = circ
             out[f"reference{i}"] = efficient_sign_circuit(th[i:i + 1], [1.0], loader,
-                                                          beta=beta)
+                                                          reference="input", beta=1.0)
     for k, c in out.items():
         if not k.startswith("_"):
             c.measure_all()
@@ -125,14 +131,17 @@ def run(shots: int, inputs: int, ns=(4, 8), R: int = 2, seed: int = 1) -> dict:
                         keys.append((i, k))
                 res = be.run(pubs, seed=seed, tag="bench").result()
                 counts = {key: r.data.meas for key, r in zip(keys, res, strict=True)}
-                ref_r = reference_vector("uniform", xs)
+                if method == "dilation":  # upper n modes = rejected, not HW errors
+                    counts = {key: fold_dilation_counts(c, n) for key, c in counts.items()}
+                O0 = combination_matrix(th[:1], [np.sign(al[0])], n)
+                ref_r = xs @ O0.T  # r = sign(α_0) U_0 x
                 if method == "separate":
                     terms = []
                     for t in range(R):
                         terms.append(estimate(
                             {"magnitude": [counts[(i, f"lcu{t}")] for i in range(inputs)],
                              "signs": [counts[(i, f"reference{t}")] for i in range(inputs)]},
-                            n=n, alphas=[1.0], beta=beta, reference=ref_r))
+                            n=n, alphas=[1.0], beta=1.0, reference=xs))
                     y, se = combine_terms(terms, al)
                     ideal = 1.0
                     valid = np.mean([tally(counts[(i, f"lcu{t}")], n).kept.sum() / shots

@@ -135,8 +135,13 @@ def normalise_status(status: object) -> str:
     return _STATUS_ALIASES[word]
 
 
-def runtime_sampler(mode):
+def runtime_sampler(mode, options: dict | None = None):
     """The ONE place that picks Qiskit Runtime's sampler class.
+
+    ``options``: nested ``SamplerV2`` options, e.g. ``{"dynamical_decoupling": {"enable":
+    True, "sequence_type": "XY4"}, "twirling": {"enable_gates": True}}`` (a spec's
+    :attr:`hwadapt.spec.JobSpec.sampler_options`). IBM devices apply them; local testing mode
+    (``fake_*``) drops them with a warning "Options {...} have no effect in local testing mode".
 
     qiskit-ibm-runtime 0.51 deprecates ``SamplerV2`` in favour of ``executor_sampler``, but the
     executor primitives do not run in local testing mode yet and differ in options; we keep
@@ -148,7 +153,10 @@ def runtime_sampler(mode):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return SamplerV2(mode=mode)
+        sampler = SamplerV2(mode=mode)
+    if options:
+        sampler.options.update(**options)
+    return sampler
 
 
 def active_qubits(circuit) -> tuple[int, ...]:
@@ -229,17 +237,22 @@ def _target_backend(target):
 
 
 @cache
-def restricted_noise_model(device: str, qubits: tuple[int, ...]):
-    """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered).
+def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 1.0):
+    """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered),
+    its errors scaled by ``scale`` (:func:`hwadapt.noise.scale_target`; 0 = ideal).
 
-    Built once per (device, qubits) and cached: the full 133-qubit model costs seconds to
-    build and to serialise on every run, the restricted one milliseconds (DESIGN.md §3).
+    Built once per (device, qubits, scale) and cached: the full 133-qubit model costs seconds
+    to build and to serialise on every run, the restricted one milliseconds (DESIGN.md §3).
     """
     import warnings
 
     from qiskit_aer.noise import NoiseModel
 
+    from hwadapt.noise import scale_target
+
     sub = restricted_target(fake_backend(device).target, qubits)
+    if scale != 1.0:
+        sub = scale_target(sub, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return NoiseModel.from_backend(_target_backend(sub))
@@ -261,6 +274,8 @@ class Backend:
     transpile_target: object | None = None
     device: str | None = None  # fake device for aer_noisy / fake_*; IBM name for ibm_*
     service: object | None = None
+    noise_scale: float = 1.0  # aer_noisy: factor on the device's errors (hwadapt.noise)
+    sampler_options: dict = field(default_factory=dict)  # Runtime SamplerV2 (fake_*, ibm_*)
 
     def run(self, pubs: list, seed: int, tag: str):
         """Submit sampler ``pubs`` ``[(isa_circuit, values (B, P), shots), ...]``; return a job.
@@ -279,10 +294,10 @@ class Backend:
         if self.kind == "aer_noisy":
             return self._run_aer_noisy(pubs, seed)
         if self.kind == "fake":
-            sampler = runtime_sampler(self.transpile_target)
+            sampler = runtime_sampler(self.transpile_target, self.sampler_options)
             sampler.options.simulator.seed_simulator = seed
             return sampler.run(pubs)
-        sampler = runtime_sampler(self.transpile_target)
+        sampler = runtime_sampler(self.transpile_target, self.sampler_options)
         sampler.options.environment.job_tags = [tag]
         return sampler.run(pubs)
 
@@ -291,7 +306,7 @@ class Backend:
         from qiskit_aer.primitives import SamplerV2
 
         qubits = tuple(sorted(set().union(*(active_qubits(p[0]) for p in pubs))))
-        noise = restricted_noise_model(self.device, qubits)
+        noise = restricted_noise_model(self.device, qubits, self.noise_scale)
         sim = AerSimulator(noise_model=noise)
         sampler = SamplerV2.from_backend(sim, seed=seed)
         small = [(compact_circuit(p[0], qubits), *p[1:]) for p in pubs]
@@ -328,7 +343,8 @@ def ibm_service():
 def get_backend(name: str, noise_from: str | None = None, service=None) -> Backend:
     """Build the :class:`Backend` called ``name`` (see the module docstring for names).
 
-    ``noise_from`` (``fake_<device>``) picks aer_noisy's noise source; ``service`` replaces
+    ``noise_from`` (``fake_<device>``, or ``fake_<device>@<scale>`` for scaled errors, see
+    :mod:`hwadapt.noise`) picks aer_noisy's noise source; ``service`` replaces
     the IBM service (tests pass a double here).
     """
     if noise_from is not None and name != "aer_noisy":
@@ -341,9 +357,11 @@ def get_backend(name: str, noise_from: str | None = None, service=None) -> Backe
         return Backend(name, "aer", local=True, retrievable=False,
                        transpile_target=AerSimulator())
     if name == "aer_noisy":
-        device = noise_from or DEFAULT_NOISE_DEVICE
+        from hwadapt.noise import parse_noise_source
+
+        device, scale = parse_noise_source(noise_from or DEFAULT_NOISE_DEVICE)
         return Backend(name, "aer_noisy", local=True, retrievable=False,
-                       transpile_target=fake_backend(device), device=device)
+                       transpile_target=fake_backend(device), device=device, noise_scale=scale)
     if name.startswith("fake_"):
         return Backend(name, "fake", local=True, retrievable=False,
                        transpile_target=fake_backend(name), device=name)

@@ -13,7 +13,19 @@ Metrics per input and aggregated over inputs:
 - ``coverage_2se``: fraction of components with ``|ŷ_j - y_j| ≤ 2·stderr_j`` (≈ 0.95 when
   the error bars are honest and the device is exact);
 - ``rate`` vs ``rate_ideal`` (postselection rate, Wilson 95% interval) and ``hw_discarded``
-  (fraction of raw shots failing the Hamming-weight check; 0 on an ideal simulator).
+  (fraction of raw shots failing the Hamming-weight check; 0 on an ideal simulator);
+- ``downstream`` (specs with MNIST inputs only): accuracy of a nearest-centroid digit
+  classifier fed the estimate instead of the exact output (:mod:`hwadapt.downstream`).
+
+Readout mitigation (``mitigate="readout"``) reuses the calibration stored in the run folder
+(``readout-cals.json``) and never runs device jobs: see :func:`readout_mitigator`.
+
+Modes (``circuit.mode`` of the spec): ``lcu`` estimates ``y`` from the ``magnitude``/``signs``
+families (``K0 = ‖α‖₁``, or ``‖M‖₂`` for the dilation, whose upper ``n`` qubits are folded
+into "rejected" by :func:`hwadapt.circuits.dilation.fold_dilation_counts`); ``separate``
+estimates every ``U_i x`` from ``term<i>.*`` (``α = 1``, ``β = 1``) and combines them with
+:func:`hwadapt.estimate.combine_terms` (its ``rate`` is the mean over terms, ideal 1). With
+both, the first mode is the top-level result and ``by_mode`` holds each one's aggregate.
 """
 
 from __future__ import annotations
@@ -33,22 +45,26 @@ MITIGATIONS = (None, "readout")
 
 @dataclass
 class Exact:
-    """Exact reference of a spec: inputs ``x (inputs, n)``, outputs ``y (inputs, n)``."""
+    """Exact reference of a spec: inputs ``x (inputs, n)``, outputs ``y (inputs, n)``,
+    adapter matrix ``M (n, n)`` (``y = x @ M.T``)."""
 
     x: np.ndarray
     y: np.ndarray
     alphas: np.ndarray
     beta: float
     reference: np.ndarray
+    M: np.ndarray | None = None
+    spec: Any = None
+    K: float = 0.0  # K0 of the lcu magnitude family: ‖α‖₁ (LCU) or ‖M‖₂ (dilation)
 
 
 def exact_reference(spec) -> Exact:
     """Exact ``y = Mψ`` for every input of a :class:`hwadapt.spec.JobSpec` (unary, HW 1)."""
     import torch
 
-    from hwadapt.circuits.signs import default_beta, reference_vector
+    from hwadapt.circuits.signs import default_beta
     from hwadapt.linalg import givens_matrix
-    from hwadapt.spec import adapter_parameters, input_vectors
+    from hwadapt.spec import adapter_parameters, input_vectors, lcu_scale, reference_vectors
 
     angles, alphas = adapter_parameters(spec)
     n = spec.circuit.qubits
@@ -56,18 +72,24 @@ def exact_reference(spec) -> Exact:
     M = np.einsum("r,rij->ij", alphas, O.numpy())
     x = input_vectors(spec)
     return Exact(x, x @ M.T, np.asarray(alphas, float), default_beta(alphas),
-                 reference_vector("uniform", x))
+                 reference_vectors(spec, spec.circuit.modes[0]), M=M, spec=spec,
+                 K=lcu_scale(spec, angles, alphas))
 
 
-def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray) -> dict[str, Any]:
-    """Per-input and aggregate comparison of ``est`` with the exact outputs ``y (inputs, n)``."""
+def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
+            rate_ideal: np.ndarray | None = None) -> dict[str, Any]:
+    """Per-input and aggregate comparison of ``est`` with the exact outputs ``y (inputs, n)``.
+
+    ``rate_ideal (inputs,)`` defaults to ``‖y‖²/‖α‖₁²`` (pass ``alphas=[K0]`` for a dilation).
+    """
     K0 = float(np.abs(alphas).sum())
     exact_p = y**2 / (y**2).sum(axis=1, keepdims=True)
     err = est.y - y
     per_tvd = tvd(est.probs, exact_p)
     per_l2 = np.linalg.norm(err, axis=1) / np.linalg.norm(y, axis=1)
     inside = np.abs(err) <= 2 * est.stderr
-    rate_ideal = (y**2).sum(axis=1) / K0**2
+    if rate_ideal is None:
+        rate_ideal = (y**2).sum(axis=1) / K0**2
     per_input = [
         {"input": i, "tvd": float(per_tvd[i]), "rel_l2": float(per_l2[i]),
          "coverage_2se": float(inside[i].mean()), "rate": float(est.rate[i]),
@@ -99,35 +121,87 @@ def _measured_qubits(isa) -> list[int]:
     return q
 
 
-def _readout_mitigator(run, qubits: list[int]):
-    """Calibrated mthree mitigator for the run's backend on the measured physical ``qubits``;
-    returns ``(m3, index map physical -> calibrated qubit)``. Local simulators only."""
+READOUT_CALS = "readout-cals.json"
+"""mthree calibration stored in a run's folder (mthree's JSON plus ``physical_qubits``)."""
+CAL_SHOTS = 20_000
+
+
+def store_readout_calibration(run_dir: Path, m3, physical_qubits: list[int]) -> Path:
+    """Write calibrated ``m3`` (cal qubit ``j`` = physical ``physical_qubits[j]``) to
+    ``run_dir/readout-cals.json``; :func:`readout_mitigator` reuses it instead of calibrating."""
+    path = Path(run_dir) / READOUT_CALS
+    tmp = path.with_suffix(".tmp")
+    m3.cals_to_file(str(tmp))
+    data = json.loads(tmp.read_text())
+    data["physical_qubits"] = [int(q) for q in physical_qubits]
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+    return path
+
+
+def _stored_mitigator(path: Path, qubits: list[int]):
+    import mthree
+
+    phys = json.loads(path.read_text()).get("physical_qubits", [])
+    if not set(qubits) <= set(phys):
+        return None, {}
+    m3 = mthree.M3Mitigation()
+    m3.cals_from_file(str(path))
+    return m3, {q: j for j, q in enumerate(phys)}
+
+
+def readout_mitigator(run, qubits: list[int]):
+    """mthree mitigator for the run's backend on the measured physical ``qubits``; returns
+    ``(m3, index map physical -> calibrated qubit)`` (``(None, {})`` on ideal backends).
+
+    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise only
+    ``aer_noisy`` calibrates (locally, on the run's restricted and scaled noise model, seeded by
+    the spec seed) and stores the result; other backends would need a new device job, so a
+    calibration must be stored for them first (:func:`store_readout_calibration`).
+    """
     import mthree
 
     b = run.backend
+    if b.kind in ("exact", "aer"):
+        return None, {}
+    path = Path(run.run_dir) / READOUT_CALS
+    if path.is_file():
+        m3, where = _stored_mitigator(path, qubits)
+        if m3 is not None:
+            return m3, where
     if b.kind == "aer_noisy":
         from qiskit_aer import AerSimulator
 
         from hwadapt.backends import restricted_noise_model
 
         phys = tuple(sorted(set(qubits)))
-        sim = AerSimulator(noise_model=restricted_noise_model(b.device, phys),
+        sim = AerSimulator(noise_model=restricted_noise_model(b.device, phys, b.noise_scale),
                            seed_simulator=run.spec_seed)
         m3 = mthree.M3Mitigation(sim)
-        m3.cals_from_system(list(range(len(phys))), shots=20_000)
+        m3.cals_from_system(list(range(len(phys))), shots=CAL_SHOTS)
+        store_readout_calibration(run.run_dir, m3, list(phys))
         return m3, {q: j for j, q in enumerate(phys)}
-    if b.kind in ("exact", "aer"):
-        return None, {}
-    raise InputError(f"--mitigate readout runs calibration circuits; for backend {b.name!r} "
-                     "that would be a new device job: use aer_noisy, or drop --mitigate")
+    raise InputError(f"--mitigate readout needs a readout calibration of run {run.run_id}'s "
+                     f"qubits {sorted(set(qubits))} on {b.name!r}, and taking one now would be "
+                     f"a new device job: store one as {str(path)!r} "
+                     "(hwadapt.compare.store_readout_calibration), or drop --mitigate")
 
 
 def run_estimate(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                  ) -> tuple[Estimate, Exact, dict]:
-    """Estimate from a stored run plus its exact reference; third value: run facts."""
+    """Estimate (the spec's first mode) from a stored run plus its exact reference; third
+    value: run facts."""
+    ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
+    return next(iter(ests.values())), ex, facts
+
+
+def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = None
+                  ) -> tuple[dict[str, Estimate], Exact, dict]:
+    """One :class:`Estimate` per mode of the run's spec (spec order), the exact reference,
+    and run facts."""
     from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.manager import load_run, run_counts
-    from hwadapt.spec import parse_spec
+    from hwadapt.spec import parse_spec, reference_vectors
 
     if mitigate not in MITIGATIONS:
         raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
@@ -139,37 +213,86 @@ def run_estimate(ledger_path: str | Path, run_id: str, mitigate: str | None = No
                          f"{spec.circuit.encoding!r}")
     ex = exact_reference(spec)
     counts = run_counts(ledger_path, run_id)
-    if not counts.get("magnitude") or any(not c for c in counts["magnitude"]):
+    mags = [k for k in counts if k.endswith("magnitude")]
+    if not mags or any(not c for k in mags for c in counts[k]):
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
                          f"{run_id}` or `hwadapt resume {run_id}` first")
-    if "signs" in counts and any(not c for c in counts["signs"]):
-        counts.pop("signs")
+    for k in [k for k in counts if k.endswith("signs")]:
+        if any(not c for c in counts[k]):
+            counts.pop(k)
     if mitigate == "readout":
         run = load_run(ledger, run_id)
         names = [f["name"] for f in run.families]
         measured = {name: _measured_qubits(c) for name, c in zip(names, run.circuits,
                                                                   strict=True)}
-        m3, where = _readout_mitigator(run, sorted({q for v in measured.values() for q in v}))
+        m3, where = readout_mitigator(run, sorted({q for v in measured.values() for q in v}))
         if m3 is not None:
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
-    est = estimate(counts, n=spec.circuit.qubits, alphas=ex.alphas, beta=ex.beta,
-                   reference=ex.reference)
+    n = spec.circuit.qubits
+    ests = {}
+    for mode in spec.circuit.modes:
+        if mode == "lcu":
+            fam = {k: counts[k] for k in ("magnitude", "signs") if k in counts}
+            if spec.circuit.construction == "dilation":
+                from hwadapt.circuits.dilation import fold_dilation_counts
+
+                fam = {k: [fold_dilation_counts(c, n) for c in v] for k, v in fam.items()}
+            ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta,
+                                  reference=reference_vectors(spec, "lcu"))
+        else:
+            ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
+             "construction": spec.circuit.construction, "modes": list(spec.circuit.modes),
              "mitigate": mitigate, "run_dir": str(ledger.runs_dir / run_id)}
-    return est, ex, facts
+    return ests, ex, facts
+
+
+def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
+    """Separate mode: per-term estimates (α = 1, β = 1) combined with ``combine_terms``;
+    ``rate``/``hw_discarded`` are means over terms, ``sign_confidence`` the minimum."""
+    from hwadapt.estimate import combine_terms
+    from hwadapt.spec import reference_vectors
+
+    terms = []
+    for i in range(len(ex.alphas)):
+        fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", "signs")
+               if f"term{i}.{k}" in counts}
+        terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0,
+                              reference=reference_vectors(ex.spec, "separate")))
+    y, se = combine_terms(terms, ex.alphas)
+    p = y**2 / np.maximum((y**2).sum(axis=1, keepdims=True), 1e-300)
+    return Estimate(
+        y=y, stderr=se, rate=np.mean([t.rate for t in terms], axis=0),
+        rate_interval=np.mean([t.rate_interval for t in terms], axis=0),
+        hw_discarded=np.mean([t.hw_discarded for t in terms], axis=0),
+        sign_confidence=np.min([t.sign_confidence for t in terms], axis=0), probs=p,
+        shots={f"term{i}.{k}": v for i, t in enumerate(terms) for k, v in t.shots.items()})
+
+
+def _mode_metrics(mode: str, est: Estimate, ex: Exact) -> dict[str, Any]:
+    ideal = np.ones(len(ex.y)) if mode == "separate" else None
+    return metrics(est, ex.y, np.array([ex.K]), rate_ideal=ideal)
 
 
 def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None,
                 plot: bool = False) -> dict[str, Any]:
     """Metrics of a stored run vs exact; writes ``<runs dir>/<run>/compare[-readout].json``
     (and PNGs with ``plot``); returns the written dict."""
-    est, ex, facts = run_estimate(ledger_path, run_id, mitigate)
-    out = {**facts, **metrics(est, ex.y, ex.alphas),
+    ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
+    mode, est = next(iter(ests.items()))
+    out = {**facts, **_mode_metrics(mode, est, ex),
            "estimate": {"y": est.y.tolist(), "stderr": est.stderr.tolist(),
                         "sign_confidence": est.sign_confidence.tolist()},
            "exact": {"y": ex.y.tolist(), "beta": ex.beta}}
+    if ex.spec.inputs.source == "mnist":
+        from hwadapt.downstream import mnist_downstream
+
+        out["downstream"] = mnist_downstream(ex.spec, ex.M, ex.y, est.y)
+    if len(ests) > 1:  # lcu and separate side by side
+        out["by_mode"] = {m: {**_mode_metrics(m, e, ex)["aggregate"], "y": e.y.tolist(),
+                              "stderr": e.stderr.tolist()} for m, e in ests.items()}
     run_dir = Path(facts["run_dir"])
     suffix = f"-{mitigate}" if mitigate else ""
     if plot:

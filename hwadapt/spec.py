@@ -15,6 +15,8 @@ Schema (documented for users in ``jobs/README.md``)::
     checkpoint = "adapter.pt"     # only with angles = "checkpoint": torch state_dict
     layer = "fc1"                 # which adapted layer in the checkpoint (if several)
     families = ["magnitude"]      # circuit families to run (magnitude, signs)
+    construction = "efficient"    # efficient (multiplexed SELECT) | textbook | dilation
+    mode = "lcu"                  # lcu | separate | ["lcu", "separate"] (side by side)
     [inputs]
     count = 16                    # number of input vectors (bindings of the loader)
     source = "random"             # random | mnist | file
@@ -27,6 +29,25 @@ Schema (documented for users in ``jobs/README.md``)::
     pilot = 1024                  # raw shots per input of the pilot round (when not exact)
     [execution]
     optimization_level = 1        # transpiler preset level 0..3
+    dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
+    twirling = true               # Pauli-twirl gates and measurements (Runtime sampler)
+
+Constructions (all built with ONE ParameterVector for the loader angles, so one circuit plus
+a ``(count, n-1)`` parameter array serves every input as one PUB):
+
+- ``efficient``: :func:`hwadapt.circuits.efficient_lcu.efficient_lcu_circuit` (multiplexed
+  SELECT); the signs family adds the reference branch ``β·I`` (``reference = "input"``,
+  ``r = ψ``): its angles are zero in any layout, so the circuit does not depend on the input.
+- ``textbook``: :func:`hwadapt.circuits.lcu.lcu_circuit` (controlled adapters) and the
+  uniform-reference sign circuit of :mod:`hwadapt.circuits.signs`.
+- ``dilation``: :func:`hwadapt.circuits.dilation.dilation_circuit` of ``M`` on ``2n`` qubits
+  (no ancilla; the upper ``n`` qubits play the ancillas' role: postselect them on 0), scale
+  ``s = ‖M‖₂``; the signs family dilates ``M + βI`` with scale ``s + β`` (input reference).
+
+Modes: ``lcu`` measures ``M x`` directly (families ``magnitude``/``signs``); ``separate``
+measures every ``U_i x`` on its own (families ``term<i>.magnitude``/``term<i>.signs``, no
+ancilla in the magnitude circuits, β = 1) and :func:`hwadapt.estimate.combine_terms` adds them
+with ``α``. A list runs both in one job; ``hwadapt compare`` reports them side by side.
 
 Relative paths are relative to the spec file. Angles from a checkpoint: the orthogonal
 Hamming adapter's ``<layer>.angles (R, m)`` (pyramid order = circuit order) and
@@ -49,16 +70,19 @@ from hwadapt.errors import InputError
 FAMILIES = ("magnitude", "signs")
 LAYOUTS = ("pyramid", "butterfly", "brick")
 ENCODINGS = ("unary",)
+CONSTRUCTIONS = ("efficient", "textbook", "dilation")
+MODES = ("lcu", "separate")
+DD_SEQUENCES = ("off", "XX", "XpXm", "XY4")
 SOURCES = ("random", "mnist", "file")
 MAX_QUBITS = 24
 
 _ALLOWED = {
     "": {"name", "seed", "circuit", "inputs", "shots", "execution"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
-                "angle_seed", "checkpoint", "layer", "families"},
+                "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
     "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
-    "execution": {"optimization_level"},
+    "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
 }
 
 
@@ -75,6 +99,8 @@ class CircuitSpec:
     checkpoint: Path | None = None
     layer: str | None = None
     families: tuple[str, ...] = ("magnitude",)
+    construction: str = "efficient"
+    modes: tuple[str, ...] = ("lcu",)
 
 
 @dataclass(frozen=True)
@@ -103,8 +129,27 @@ class JobSpec:
     inputs: InputSpec = field(default_factory=InputSpec)
     shots: ShotSpec = field(default_factory=ShotSpec)
     optimization_level: int = 1
+    dynamical_decoupling: str = "off"
+    twirling: bool = False
     text: str = ""
     base_dir: Path = Path(".")
+
+    @property
+    def family_names(self) -> list[str]:
+        """Names of the circuit families :func:`build_families` makes, in that order."""
+        names = []
+        for mode in self.circuit.modes:
+            if mode == "lcu":
+                names += list(self.circuit.families)
+            else:
+                names += [f"term{i}.{f}" for i in range(self.circuit.terms)
+                          for f in self.circuit.families]
+        return names
+
+    @property
+    def sampler_options(self) -> dict:
+        """Qiskit Runtime ``SamplerV2`` options of ``[execution]`` (empty when all off)."""
+        return _sampler_options(self.dynamical_decoupling, self.twirling)
 
     @property
     def digest(self) -> str:
@@ -167,6 +212,16 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
             or any(f not in FAMILIES for f in families) or len(set(families)) != len(families)):
         raise InputError(f"circuit.families must be a non-empty list of distinct names from "
                          f"{list(FAMILIES)}, got {families!r}")
+    construction = _choice(c, "circuit", "construction", "efficient", CONSTRUCTIONS)
+    modes = c.get("mode", "lcu")
+    modes = [modes] if isinstance(modes, str) else modes
+    if (not isinstance(modes, list) or not modes or any(m not in MODES for m in modes)
+            or len(set(modes)) != len(modes)):
+        raise InputError(f"circuit.mode must be one of {', '.join(MODES)} or a list of them "
+                         f"(e.g. mode = [\"lcu\", \"separate\"]), got {c.get('mode')!r}")
+    if construction == "dilation" and "lcu" in modes and 2 * qubits > MAX_QUBITS:
+        raise InputError(f"circuit.construction = 'dilation' needs 2 x qubits = {2 * qubits} "
+                         f"qubits, above {MAX_QUBITS}: use construction = 'efficient'")
     layer = c.get("layer")
     if layer is not None and not isinstance(layer, str):
         raise InputError("circuit.layer must be a string naming the adapted layer, e.g. 'fc1'")
@@ -175,7 +230,8 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
         layout=layout, terms=terms, alphas=tuple(float(a) for a in alphas), angles=angles,
         angle_scale=_float(c, "circuit", "angle_scale", math.pi, 0.0, 100.0),
         angle_seed=_int(c, "circuit", "angle_seed", None, 0, 2**63 - 1, required=False),
-        checkpoint=checkpoint, layer=layer, families=tuple(families))
+        checkpoint=checkpoint, layer=layer, families=tuple(families),
+        construction=construction, modes=tuple(modes))
 
     source = _choice(i, "inputs", "source", "random", SOURCES)
     if source == "file" and "path" not in i:
@@ -197,18 +253,45 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
         budget=_int(s, "shots", "budget", 2_000_000, 1, 10**12),
         max_rounds=_int(s, "shots", "max_rounds", 4, 1, 100),
         pilot=_int(s, "shots", "pilot", 1024, 1, 10**7))
-    if shots.budget < shots.target_accepted * inputs.count * len(families):
+    n_fam = len(families) * (("lcu" in modes) + terms * ("separate" in modes))
+    if shots.budget < shots.target_accepted * inputs.count * n_fam:
         raise InputError(
             f"shots.budget = {shots.budget} is below target_accepted x inputs.count x families "
-            f"= {shots.target_accepted * inputs.count * len(families)}: raise the budget or "
+            f"= {shots.target_accepted * inputs.count * n_fam}: raise the budget or "
             "lower target_accepted")
+    dd = e.get("dynamical_decoupling", "off")
+    if dd not in DD_SEQUENCES:
+        raise InputError(f"execution.dynamical_decoupling = {dd!r} is not supported: use one "
+                         f"of {', '.join(DD_SEQUENCES)}")
+    twirling = e.get("twirling", False)
+    if not isinstance(twirling, bool):
+        raise InputError(f"execution.twirling must be true or false, got {twirling!r}")
     name = data.get("name", "job")
     if not isinstance(name, str) or not name.strip():
         raise InputError("name must be a non-empty string, e.g. name = \"demo\"")
     return JobSpec(name=name, seed=_int(data, "", "seed", 0, 0, 2**63 - 1), circuit=circuit,
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
-                   text=text, base_dir=base_dir)
+                   dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir)
+
+
+def _sampler_options(dd: str, twirling: bool) -> dict:
+    out: dict = {}
+    if dd != "off":
+        out["dynamical_decoupling"] = {"enable": True, "sequence_type": dd}
+    if twirling:
+        out["twirling"] = {"enable_gates": True, "enable_measure": True}
+    return out
+
+
+def sampler_options(text: str) -> dict:
+    """Runtime sampler options of the ``[execution]`` table of a stored spec ``text`` (any
+    other table may be missing: runs created from ready-made families store no circuit)."""
+    e = tomllib.loads(text).get("execution", {})
+    dd, twirling = e.get("dynamical_decoupling", "off"), e.get("twirling", False)
+    if dd not in DD_SEQUENCES or not isinstance(twirling, bool):
+        raise InputError(f"stored spec has a bad [execution] table ({e}): fix the spec")
+    return _sampler_options(dd, twirling)
 
 
 def _key(section: str, key: str) -> str:
@@ -377,34 +460,134 @@ class Family:
         return postselect(np.asarray(outcomes), self.n_data, self.n_ancilla, self.weight)
 
 
-def build_families(spec: JobSpec) -> list[Family]:
-    """The circuit families of ``spec`` in ``spec.circuit.families`` order."""
-    builders = {"magnitude": _magnitude_family, "signs": _signs_family}
-    angles, alphas = adapter_parameters(spec)
+def sign_reference(spec: JobSpec, mode: str = "lcu") -> str:
+    """Reference kind of the signs families of ``mode`` (all input-independent except the
+    textbook's): ``"uniform"`` (textbook, :mod:`hwadapt.circuits.signs`), ``"term0"``
+    (efficient lcu with ``R >= 2``: ``V_ref = sign(α_0) U_0``, same gates as the magnitude
+    circuit), else ``"input"`` (``V_ref = I``)."""
+    c = spec.circuit
+    if c.construction == "textbook":
+        return "uniform"
+    if c.construction == "efficient" and mode == "lcu" and c.terms >= 2:
+        return "term0"
+    return "input"
+
+
+def reference_vectors(spec: JobSpec, mode: str = "lcu") -> np.ndarray:
+    """``r (count, n)`` of :func:`sign_reference` for every input of ``spec``."""
+    from hwadapt.circuits.signs import reference_vector
+
+    kind = sign_reference(spec, mode)
     x = input_vectors(spec)
-    return [builders[name](spec, angles, alphas, x) for name in spec.circuit.families]
+    if kind != "term0":
+        return reference_vector(kind, x)
+    import torch
+
+    from hwadapt.linalg import givens_matrix
+
+    angles, alphas = adapter_parameters(spec)
+    O0 = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[0], dtype=torch.float64),
+                       spec.circuit.layout).numpy()
+    return np.sign(alphas[0]) * x @ O0.T
 
 
-def _magnitude_family(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray,
-                      x: np.ndarray) -> Family:
-    """Unary loader (one ParameterVector, one binding per input) + LCU of the adapters."""
+def lcu_scale(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray) -> float:
+    """``K0`` of the ``lcu`` magnitude family: ``‖α‖₁`` (LCU) or ``‖M‖₂`` (dilation)."""
+    if spec.circuit.construction == "dilation":
+        from hwadapt.circuits.dilation import combination_matrix
+
+        return float(np.linalg.norm(combination_matrix(angles, alphas, spec.circuit.qubits,
+                                                       spec.circuit.layout), 2))
+    return float(np.abs(alphas).sum())
+
+
+def build_families(spec: JobSpec) -> list[Family]:
+    """The circuit families of ``spec``, named as :attr:`JobSpec.family_names`.
+
+    Every family is one circuit whose only parameters are the unary loader's
+    ``ParameterVector("x", n-1)``; ``values (count, n-1)`` holds one binding per input.
+    """
     from qiskit.circuit import ParameterVector
 
-    from hwadapt.circuits.adapter import adapter_circuit
-    from hwadapt.circuits.lcu import lcu_ancillas, lcu_circuit
     from hwadapt.circuits.loaders import unary_angles, unary_loader
 
-    n = spec.circuit.qubits
-    pv = ParameterVector("x", n - 1)
-    adapters = [adapter_circuit(n, list(th), spec.circuit.layout) for th in angles]
-    qc = lcu_circuit(adapters, list(alphas), state_prep=unary_loader(n, pv))
-    qc.measure_all()
+    angles, alphas = adapter_parameters(spec)
+    x = input_vectors(spec)
+    n, c = spec.circuit.qubits, spec.circuit
+    loader = unary_loader(n, ParameterVector("x", n - 1))
     values = np.stack([unary_angles(v) for v in x])
-    return Family("magnitude", qc, values, n, lcu_ancillas(len(alphas)), 1)
+    out = []
+    for mode in c.modes:
+        if mode == "lcu":
+            for fam in c.families:
+                qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader, fam == "signs")
+                out.append(_measured(fam, qc, values, n, n_anc))
+            continue
+        for i in range(c.terms):
+            for fam in c.families:
+                qc, n_anc = _term_circuit(spec, angles[i], loader, fam == "signs")
+                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc))
+    return out
 
 
-def _signs_family(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray,
-                  x: np.ndarray) -> Family:
-    from hwadapt.circuits import signs
+def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int) -> Family:
+    qc.measure_all()
+    return Family(name, qc, values, n, n_anc, 1)
 
-    return signs.sign_family(spec, angles, alphas, x)
+
+def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, loader,
+                        signs: bool):
+    """``(circuit, n_ancilla)`` of the lcu-mode magnitude (``signs=False``) or signs family."""
+    from hwadapt.circuits.adapter import adapter_circuit
+    from hwadapt.circuits.lcu import lcu_ancillas, lcu_circuit
+    from hwadapt.circuits.signs import default_beta, sign_circuits
+
+    n, c = spec.circuit.qubits, spec.circuit
+    beta = default_beta(alphas)
+    if c.construction == "textbook":
+        adapters = [adapter_circuit(n, list(th), c.layout) for th in angles]
+        if signs:
+            qc = sign_circuits(adapters, alphas, loader, reference="uniform")["signs"]
+            return qc, lcu_ancillas(len(alphas) + 1)
+        return lcu_circuit(adapters, list(alphas), state_prep=loader), lcu_ancillas(len(alphas))
+    if c.construction == "efficient":
+        from hwadapt.circuits.efficient_lcu import efficient_lcu_circuit, efficient_sign_circuit
+
+        if signs:
+            ref = sign_reference(spec, "lcu")
+            qc = efficient_sign_circuit(angles, alphas, loader, reference=ref, beta=beta,
+                                        layout=c.layout)
+            return qc, lcu_ancillas(len(alphas) + (ref == "input"))
+        return efficient_lcu_circuit(angles, alphas, loader, layout=c.layout), \
+            lcu_ancillas(len(alphas))
+    from hwadapt.circuits.dilation import combination_matrix, dilation_circuit
+
+    M = combination_matrix(angles, alphas, n, c.layout)
+    s = float(np.linalg.norm(M, 2))
+    x_params = list(loader.parameters)
+    if signs:
+        qc, _ = dilation_circuit(M + beta * np.eye(n), x_params, scale=s + beta)
+    else:
+        qc, _ = dilation_circuit(M, x_params, scale=s)
+    return qc, n
+
+
+def _term_circuit(spec: JobSpec, theta: np.ndarray, loader, signs: bool):
+    """``(circuit, n_ancilla)`` of one term of the separate mode (``U_i x``, α = 1, β = 1)."""
+    from hwadapt.circuits.adapter import adapter_circuit
+
+    n, c = spec.circuit.qubits, spec.circuit
+    if not signs:
+        from hwadapt.circuits.efficient_lcu import separate_circuits
+
+        x_params = list(loader.parameters)
+        return separate_circuits(theta[None, :], x_params, c.layout)[0], 0
+    if c.construction == "textbook":
+        from hwadapt.circuits.signs import sign_circuits
+
+        return sign_circuits([adapter_circuit(n, list(theta), c.layout)], [1.0], loader,
+                             reference="uniform", beta=1.0)["signs"], 1
+    from hwadapt.circuits.efficient_lcu import efficient_sign_circuit
+
+    return efficient_sign_circuit(theta[None, :], [1.0], loader, reference="input", beta=1.0,
+                                  layout=c.layout), 1

@@ -80,3 +80,31 @@ def test_registry_errors():
         get_backend("aer", noise_from="fake_lagos")
     assert get_backend("aer_noisy", noise_from="fake_lagos").device == "fake_lagos"
     assert get_backend("fake_lagos").local and not get_backend("fake_lagos").retrievable
+
+
+def test_runtime_sampler_takes_dd_and_twirling_options_and_local_mode_drops_them():
+    """Spec options reach SamplerV2; local testing mode (fake_*) ignores them with a warning."""
+    import warnings
+
+    from qiskit import QuantumCircuit
+
+    from hwadapt.backends import fake_backend, runtime_sampler
+    from hwadapt.spec import parse_spec
+
+    spec = parse_spec('[circuit]\nqubits = 3\n[execution]\ndynamical_decoupling = "XY4"\n'
+                      "twirling = true\n")
+    dev = fake_backend("fake_lima")
+    sampler = runtime_sampler(dev, spec.sampler_options)
+    assert sampler.options.dynamical_decoupling.enable is True
+    assert sampler.options.dynamical_decoupling.sequence_type == "XY4"
+    assert sampler.options.twirling.enable_gates is True
+    assert runtime_sampler(dev).options.dynamical_decoupling.enable is not True
+    qc = QuantumCircuit(1)
+    qc.x(0)
+    qc.measure_all()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts = sampler.run([(qc, None, 200)]).result()[0].data.meas.get_counts()
+    assert counts.get("1", 0) > 150
+    assert any("no effect in local testing mode" in str(w.message)
+               and "dynamical_decoupling" in str(w.message) for w in caught)

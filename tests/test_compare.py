@@ -98,3 +98,121 @@ def test_compare_cli_errors(tmp_path):
     assert res.exit_code == 2 and "has no runs" in res.output
     res = CliRunner().invoke(app, ["compare", "nope", "--ledger", str(tmp_path / "l.db")])
     assert res.exit_code == 2 and "no run 'nope'" in res.output
+
+
+MNIST_SPEC = """
+name = "cmp-mnist"
+seed = 2
+[circuit]
+qubits = 4
+terms = 2
+alphas = [0.7, -0.4]
+angle_scale = 0.4
+[inputs]
+count = 40
+source = "mnist"
+seed = 1
+[shots]
+target_accepted = 100
+"""
+
+
+def test_downstream_matches_a_brute_force_nearest_centroid():
+    from hwadapt.downstream import mnist_downstream
+    from hwadapt.training.data import load_mnist
+
+    spec = parse_spec(MNIST_SPEC)
+    ex = exact_reference(spec)
+    np.testing.assert_allclose(ex.x @ ex.M.T, ex.y, atol=1e-15)
+    d = mnist_downstream(spec, ex.M, ex.y, ex.y)
+    assert d["agreement"] == 1.0 and d["accuracy_exact"] == d["accuracy_estimate"]
+    # brute force: loops over training images and classes
+    data = load_mnist(hidden=4, split_seed=1)
+    sums, counts = np.zeros((10, 4)), np.zeros(10)
+    for x, c in zip(data.x_train.double().numpy(), data.y_train.numpy(), strict=True):
+        sums[c] += ex.M @ (x / np.linalg.norm(x))
+        counts[c] += 1
+    mu = sums / counts[:, None]
+    labels = data.y_val[:40].numpy()
+    assert d["labels"] == labels.tolist()
+    pred = [int(np.argmin([np.sum((y - m) ** 2) for m in mu])) for y in ex.y]
+    assert d["predicted_exact"] == pred
+    assert d["accuracy_exact"] == np.mean(np.array(pred) == labels) > 0.2  # chance is 0.1
+    # a wrong estimate changes predictions: agreement and accuracy fall
+    bad = mnist_downstream(spec, ex.M, ex.y, -ex.y)
+    assert bad["agreement"] < 0.5 and bad["accuracy_estimate"] < d["accuracy_exact"]
+
+
+def test_compare_reports_downstream_for_mnist_inputs(tmp_path):
+    from hwadapt.execution.manager import submit
+
+    spec_path = tmp_path / "m.toml"
+    spec_path.write_text(MNIST_SPEC.replace("count = 40", "count = 6"))
+    ledger = tmp_path / "l.db"
+    run = submit(spec_path, "exact", ledger)
+    out = compare_run(ledger, run)
+    d = out["downstream"]
+    assert d["inputs"] == 6 and 0 <= d["accuracy_estimate"] <= 1
+    assert "downstream" not in compare_run(ledger, submit(_write(tmp_path), "exact", ledger))
+    res = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
+    assert res.exit_code == 0 and "digit accuracy" in res.output
+
+
+def _write(tmp_path):
+    p = tmp_path / "r.toml"
+    p.write_text(spec_text(n=3, count=2).replace("target_accepted = 3000",
+                                                 "target_accepted = 100"))
+    return p
+
+
+def test_readout_mitigator_reuses_a_stored_calibration(tmp_path):
+    from types import SimpleNamespace
+
+    import mthree
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+
+    from hwadapt.compare import readout_mitigator, store_readout_calibration
+    from hwadapt.errors import InputError
+
+    nm = NoiseModel()
+    nm.add_readout_error(ReadoutError([[0.9, 0.1], [0.2, 0.8]]), [0])
+    nm.add_readout_error(ReadoutError([[0.95, 0.05], [0.1, 0.9]]), [1])
+    m3 = mthree.M3Mitigation(AerSimulator(noise_model=nm, seed_simulator=1))
+    m3.cals_from_system([0, 1], shots=20_000)
+    store_readout_calibration(tmp_path, m3, [17, 5])  # cal qubit 0 = physical 17
+    run = SimpleNamespace(run_id="r", run_dir=tmp_path,
+                          backend=SimpleNamespace(kind="fake", name="fake_lagos"))
+    got, where = readout_mitigator(run, [5, 17])  # no device job: a 'fake' run would need one
+    assert where == {17: 0, 5: 1}
+    counts = {"00": 700, "01": 100, "10": 150, "11": 50}
+    q_ref = m3.apply_correction(counts, [0, 1])
+    q_got = got.apply_correction(counts, [where[17], where[5]])
+    assert q_got == pytest.approx(dict(q_ref), abs=1e-6)
+    with pytest.raises(InputError, match="new device job"):
+        readout_mitigator(run, [5, 6])  # qubit 6 not calibrated
+
+
+@pytest.mark.slow
+def test_lcu_and_separate_side_by_side_on_aer(tmp_path):
+    """mode = ["lcu", "separate"]: one run, compare reports both; both match exact within
+    their error bars on the ideal simulator (separate combined with combine_terms)."""
+    from hwadapt.execution.manager import submit
+
+    text = spec_text(n=3, count=3).replace(
+        "[inputs]", 'construction = "efficient"\nmode = ["lcu", "separate"]\n[inputs]')
+    spec_path = tmp_path / "s.toml"
+    spec_path.write_text(text)
+    ledger = tmp_path / "l.db"
+    run = submit(spec_path, "aer", ledger)
+    res = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
+    assert res.exit_code == 0 and "modes side by side" in res.output, res.output
+    out = compare_run(ledger, run)
+    assert out["modes"] == ["lcu", "separate"] and set(out["by_mode"]) == {"lcu", "separate"}
+    assert out["aggregate"]["rel_l2"] == out["by_mode"]["lcu"]["rel_l2"]
+    y = np.array(out["exact"]["y"])
+    for m, a in out["by_mode"].items():
+        err = np.abs(np.array(a["y"]) - y)
+        assert np.all(err < 4 * np.array(a["stderr"]) + 1e-9), m
+        assert a["rel_l2"] < 0.1 and a["sign_agreement"] == 1.0, m
+    assert out["by_mode"]["separate"]["rate_ideal"] == 1.0

@@ -129,3 +129,116 @@ def test_checkpoint_angles_are_read(tmp_path):
                                                           str(tmp_path / "w.pt"))
     with pytest.raises(InputError, match="set circuit.layer"):
         adapter_parameters(parse_spec(text, base_dir=JOBS))
+
+
+# ---- constructions, modes, execution options (issue 10) ----------------------------------
+
+WIRED = """
+name = "w"
+seed = 3
+[circuit]
+qubits = {n}
+layout = "{layout}"
+terms = {R}
+alphas = {alphas}
+families = ["magnitude", "signs"]
+construction = "{construction}"
+mode = ["lcu", "separate"]
+[inputs]
+count = 2
+[shots]
+target_accepted = 10
+"""
+
+
+def _exact_counts(fam):
+    return [{i: q * 1e14 for i, q in enumerate(outcome_probabilities(
+        fam.circuit.assign_parameters(v))) if q > 0} for v in fam.values]
+
+
+@pytest.mark.parametrize("construction", ["efficient", "textbook", "dilation"])
+@pytest.mark.parametrize("n,layout,R,alphas", [(4, "pyramid", 2, [0.7, -0.4]),
+                                               (4, "butterfly", 3, [-0.2, 0.5, 0.3]),
+                                               (3, "brick", 1, [-1.3])])
+def test_every_construction_and_mode_recovers_signed_y_exactly(construction, n, layout, R,
+                                                               alphas):
+    """Exact outcome probabilities of every built family → estimate (lcu) and combine_terms
+    (separate) give y = Mx with signs; one circuit per family, parameters = loader only."""
+    from hwadapt.circuits.dilation import fold_dilation_counts
+    from hwadapt.compare import _mode_metrics, _separate_estimate, exact_reference
+    from hwadapt.estimate import estimate
+    from hwadapt.spec import reference_vectors
+
+    spec = parse_spec(WIRED.format(n=n, layout=layout, R=R, alphas=alphas,
+                                   construction=construction))
+    fams = build_families(spec)
+    assert [f.name for f in fams] == spec.family_names
+    assert len(fams) == 2 + 2 * R
+    counts = {}
+    for f in fams:
+        assert len(f.circuit.parameters) == n - 1 and f.values.shape == (2, n - 1)
+        assert {p.name for p in f.circuit.parameters} == {f"x[{j}]" for j in range(n - 1)}
+        counts[f.name] = _exact_counts(f)
+    ex = exact_reference(spec)
+    lcu = {k: counts[k] for k in ("magnitude", "signs")}
+    if construction == "dilation":
+        assert fams[0].circuit.num_qubits == 2 * n
+        lcu = {k: [fold_dilation_counts(c, n) for c in v] for k, v in lcu.items()}
+    est = estimate(lcu, n=n, alphas=[ex.K], beta=ex.beta,
+                   reference=reference_vectors(spec, "lcu"))
+    np.testing.assert_allclose(est.y, ex.y, atol=1e-6)
+    a = _mode_metrics("lcu", est, ex)["aggregate"]
+    assert abs(a["rate"] - a["rate_ideal"]) < 1e-9 and a["sign_agreement"] == 1.0
+    sep = _separate_estimate(counts, n, ex)
+    np.testing.assert_allclose(sep.y, ex.y, atol=1e-6)
+    np.testing.assert_allclose(sep.rate, 1.0, atol=1e-9)  # no ancilla: nothing rejected
+
+
+def test_efficient_is_default_and_cheaper_than_textbook():
+    spec = parse_spec(GOOD)
+    assert spec.circuit.construction == "efficient" and spec.circuit.modes == ("lcu",)
+    eff = build_families(spec)[0].circuit
+    text = build_families(parse_spec(GOOD.replace("[inputs]", 'construction = "textbook"\n'
+                                                  "[inputs]")))[0].circuit
+    from qiskit import transpile
+
+    def cz(c):
+        return transpile(c, basis_gates=["cz", "rz", "sx", "x"]).count_ops().get("cz", 0)
+
+    assert 3 * cz(eff) < cz(text)
+
+
+NEW_BAD = [
+    ("construction = 'fancy'", "circuit", "circuit.construction = 'fancy' is not supported"),
+    ("mode = 'both'", "circuit", "circuit.mode must be one of"),
+    ("mode = ['lcu', 'lcu']", "circuit", "circuit.mode must be one of"),
+    ("mode = []", "circuit", "circuit.mode must be one of"),
+    ("dynamical_decoupling = 'XY8'", "execution", "execution.dynamical_decoupling = 'XY8'"),
+    ("twirling = 'yes'", "execution", "execution.twirling must be true or false"),
+]
+
+
+@pytest.mark.parametrize("line,section,message", NEW_BAD)
+def test_new_keys_bad_values_one_line(line, section, message):
+    with pytest.raises(InputError) as e:
+        parse_spec(_with(line, section))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_dilation_width_and_budget_count_every_family():
+    wide = GOOD.replace("qubits = 4", "qubits = 13").replace("[inputs]",
+                                                           'construction = "dilation"\n[inputs]')
+    with pytest.raises(InputError, match="2 x qubits = 26"):
+        parse_spec(wide)
+    both = GOOD.replace("[inputs]", 'mode = ["lcu", "separate"]\n[inputs]').replace(
+        "budget = 100000", "budget = 800")
+    with pytest.raises(InputError, match="= 900"):  # 100 x 3 inputs x (1 + 2 terms)
+        parse_spec(both)
+
+
+def test_sampler_options_from_execution_table():
+    assert parse_spec(GOOD).sampler_options == {}
+    spec = parse_spec(GOOD + '[execution]\ndynamical_decoupling = "XY4"\ntwirling = true\n')
+    assert spec.sampler_options == {
+        "dynamical_decoupling": {"enable": True, "sequence_type": "XY4"},
+        "twirling": {"enable_gates": True, "enable_measure": True}}

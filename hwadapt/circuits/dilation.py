@@ -138,5 +138,30 @@ def dilation_success_probability(M: np.ndarray, x: np.ndarray, scale: float | No
     return float(np.sum((M @ (x / np.linalg.norm(x))) ** 2) / s**2)
 
 
+def fold_dilation_counts(counts, n: int) -> dict[int, float]:
+    """Map a dilation circuit's ``2n``-qubit counts onto the LCU convention of
+    :func:`hwadapt.estimate.tally` (data ``0..n-1``, "ancillas" above).
+
+    The excitation leaving through modes ``n..2n-1`` is a legitimate rejection, not a
+    Hamming-weight error, but ``tally`` checks the weight of the data bits only. So:
+    weight 1 in ``0..n-1`` is kept as is; weight 1 in ``n..2n-1`` becomes ``2^n + 1`` (valid
+    weight, ancillas non-zero: rejected); any other weight (of all ``2n`` bits) becomes ``0``
+    (data weight 0: counted as ``hw_bad``). Accepts what ``int_counts`` accepts.
+    """
+    from hwadapt.estimate import int_counts
+
+    out: dict[int, float] = {}
+    for idx, v in int_counts(counts).items():
+        if idx.bit_count() != 1:
+            key = 0
+        elif idx < 1 << n:
+            key = idx
+        else:
+            key = (1 << n) | 1
+        out[key] = out.get(key, 0.0) + v
+    return out
+
+
 __all__ = ["combination_matrix", "dilation_angles", "dilation_circuit",
-           "dilation_success_probability", "halmos_dilation", "pyramid_angles"]
+           "dilation_success_probability", "fold_dilation_counts", "halmos_dilation",
+           "pyramid_angles"]

@@ -285,19 +285,46 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
                            reference: str = "uniform", beta: float | None = None,
                            layout: Layout = "pyramid") -> QuantumCircuit:
     """The ``"reference"`` family of :func:`hwadapt.circuits.signs.sign_circuits` with the
-    multiplexed SELECT: the reference branch ``V_ref`` is re-expressed in ``layout``'s
-    pyramid (exact on HW 1, where the data lives: ``pyramid_angles`` of its HW-1 matrix),
-    so all ``R + 1`` terms share one layout. Postselected state ``(y + β r)/(‖α‖₁ + β)``."""
+    multiplexed SELECT: one more term ``β·V_ref`` sharing ``layout``, postselected state
+    ``(y + β r)/(‖α‖₁ + β)`` (``r`` = :func:`hwadapt.circuits.signs.reference_vector`).
+
+    - ``reference="term0"`` (``R >= 2``, the cheapest): ``V_ref = sign(α_0)·U_0``, so
+      ``r = sign(α_0) U_0 ψ`` and the circuit is the plain LCU with ``α_0`` replaced by
+      ``α_0 + sign(α_0) β``: same gates as the magnitude family (no extra ancilla, no extra
+      branch), ``‖α'‖₁ = ‖α‖₁ + β``; input-independent, so ``loader`` may be parametrised.
+    - ``reference="input"``: ``V_ref = I`` is all-zero angles in any layout, so the circuit's
+      only parameters are the loader's: ``loader`` may hold a ParameterVector and one
+      circuit serves every input (one PUB); one more branch (use it for ``R = 1``).
+    - ``reference="uniform"``: ``V_ref = L_u L_ψ†`` re-expressed in the pyramid (exact on HW 1,
+      ``pyramid_angles`` of its HW-1 matrix); depends on ψ, so ``loader`` must be numeric
+      and ``layout`` the pyramid.
+    """
     from hwadapt.circuits.dilation import pyramid_angles
+    from hwadapt.circuits.layouts import num_angles
     from hwadapt.circuits.signs import default_beta, reference_unitary
 
-    if layout != "pyramid":
-        raise ValueError("efficient sign circuits support the pyramid layout only")
     th = np.asarray(angles, dtype=float)
+    n = loader.num_qubits
     beta = default_beta(alphas) if beta is None else float(beta)
-    ref = pyramid_angles(hw1_matrix(reference_unitary(reference, loader)))
+    if reference == "term0":
+        al = np.array(alphas, dtype=float)
+        if th.ndim != 2 or len(th) < 2 or al.shape != (len(th),):
+            raise ValueError("reference='term0' needs R >= 2 terms (with R = 1 the reference "
+                             "would be y itself): use reference='input'")
+        al[0] += np.sign(al[0]) * beta
+        return efficient_lcu_circuit(th, al, state_prep=loader, layout=layout)
+    if reference == "input":
+        ref = np.zeros(th.shape[1] if th.ndim == 2 else num_angles(n, layout))
+    else:
+        if layout != "pyramid":
+            raise ValueError("the uniform reference needs the pyramid layout: use "
+                             "reference='input' for other layouts")
+        if loader.parameters:
+            raise ValueError("the uniform reference depends on the input: bind the loader "
+                             "first, or use reference='input' (one circuit for all inputs)")
+        ref = pyramid_angles(hw1_matrix(reference_unitary(reference, loader)))
     return efficient_lcu_circuit(np.vstack([th, ref]), [*np.asarray(alphas, float), beta],
-                                 state_prep=loader)
+                                 state_prep=loader, layout=layout)
 
 
 __all__ = ["MAX_FRAME_QUBITS", "efficient_lcu_circuit", "efficient_sign_circuit", "hw1_matrix",

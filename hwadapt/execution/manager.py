@@ -14,6 +14,7 @@ Test hook: ``HWADAPT_CRASH_AT=<point>[:<nth>]`` makes the process ``os._exit(137
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -30,7 +31,7 @@ from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.ledger import Ledger, sha256_file
-from hwadapt.spec import Family, build_families, load_spec
+from hwadapt.spec import Family, build_families, load_spec, sampler_options
 
 EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
 RETRIES = 4
@@ -152,6 +153,7 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
         values = [z[f"values{j}"] for j in range(len(meta))]
     shots = _stored_shots(row["spec_text"])
     backend = get_backend(row["backend"], row["noise_from"], service=service)
+    backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
     return RunData(run_id, row["seed"], backend, circuits, values, meta, run_dir=run_dir,
                    **shots)
 
@@ -196,6 +198,50 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         on_created(run_id)
     drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress)
     return run_id
+
+
+def submit_families(families: list[Family], backend_name: str, ledger_path: str | Path, *,
+                    run_id: str, shots: int, seed: int, name: str = "families",
+                    noise_from: str | None = None, isa: list | None = None,
+                    optimization_level: int = 1, progress: bool = False,
+                    service=None) -> str:
+    """Create a run from ready-made circuit families and drive it to the end; idempotent.
+
+    Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
+    :func:`batching.round_shots`) in one round: one shot count, so one job unless the
+    execution/payload limits split it. ``isa``: the families' circuits
+    already transpiled for the backend (one per family; ``family.values`` must then follow
+    each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
+    :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
+    batches (and the transpiler when it runs here).
+
+    If ``run_id`` is already in the ledger nothing is created: an active run is driven on
+    (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
+    counts with :func:`run_counts`. Raises :class:`JobFailed` if a batch failed.
+    """
+    if shots < 1:
+        raise InputError(f"shots must be >= 1, got {shots}")
+    if isa is not None and len(isa) != len(families):
+        raise InputError(f"isa has {len(isa)} circuits for {len(families)} families: give one "
+                         "transpiled circuit per family")
+    ledger = Ledger(ledger_path)
+    try:
+        if not any(r["id"] == run_id for r in ledger.runs()):
+            if isa is None:
+                backend = get_backend(backend_name, noise_from, service=service)
+                isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
+            text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
+                    f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n")
+            # rates None: the first (only) round gives every binding `pilot` raw shots
+            artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families,
+                                         [None] * len(families))
+            ledger.create_run(run_id, name, backend_name, noise_from, text,
+                              hashlib.sha256(text.encode()).hexdigest(), seed, artifacts)
+        if ledger.run(run_id)["status"] == "active":
+            drive(ledger, load_run(ledger, run_id, service=service), progress=progress)
+        return run_id
+    finally:
+        ledger.close()
 
 
 def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = False) -> str:

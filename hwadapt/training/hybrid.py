@@ -100,6 +100,236 @@ def _qubits(m: int, layout: str) -> int:
     return n
 
 
+# ------------------------------------------------------------------------------ templates
+
+TEMPLATE_KINDS = ("magnitude", "signs")
+
+
+def reference_angles(psi: np.ndarray) -> np.ndarray:
+    """Pyramid angles ``(B, n(n-1)/2)`` of the uniform sign reference ``V_ref = L_u L_ψ†``
+    for unit inputs ``psi (B, n)``: the reference row that
+    :func:`~hwadapt.circuits.efficient_lcu.efficient_sign_circuit` appends to the angle table
+    (exact on HW 1)."""
+    from hwadapt.circuits.dilation import pyramid_angles
+    from hwadapt.circuits.efficient_lcu import hw1_matrix
+    from hwadapt.circuits.loaders import unary_angles, unary_loader
+    from hwadapt.circuits.signs import reference_unitary
+
+    n = psi.shape[1]
+    return np.stack([pyramid_angles(hw1_matrix(reference_unitary(
+        "uniform", unary_loader(n, unary_angles(v))))) for v in psi])
+
+
+def _prepare_angles(weights: np.ndarray) -> np.ndarray:
+    """The rotation angles of ``prepare_gate(weights)`` in gate order (empty for one term)."""
+    from hwadapt.circuits.lcu import lcu_ancillas, prepare_gate
+
+    if lcu_ancillas(len(weights)) == 0:
+        return np.zeros(0)
+    return np.array([float(op.params[0]) for op, _ in _flatten(prepare_gate(weights).definition)
+                     if _is_angle(op)])
+
+
+def _is_angle(op) -> bool:
+    from qiskit.circuit import ControlledGate
+
+    return op.name in ("rbs", "fbs", "ry") or (
+        isinstance(op, ControlledGate) and op.base_gate.name == "ry")
+
+
+def _flatten(qc) -> list[tuple[object, list[int]]]:
+    """``(operation, qubit indices)`` of ``qc`` with composite gates (PREPARE, its inverse)
+    expanded down to RBS/FBS, (controlled) RY, X, CZ and diagonal gates."""
+    from qiskit.circuit import ControlledGate
+
+    out = []
+    for inst in qc.data:
+        op, qs = inst.operation, [qc.find_bit(q).index for q in inst.qubits]
+        if (op.name in ("rbs", "fbs", "ry", "x", "cz", "diagonal") or op.definition is None
+                or isinstance(op, ControlledGate)):
+            out.append((op, qs))
+        else:
+            out += [(o, [qs[i] for i in q]) for o, q in _flatten(op.definition)]
+    return out
+
+
+def _with_angle(op, p):
+    """A copy of angle gate ``op`` with its angle replaced by ``p`` (a Parameter)."""
+    from qiskit.circuit import ControlledGate
+    from qiskit.circuit.library import RYGate
+
+    from hwadapt.circuits.gates import FBSGate, RBSGate
+
+    if isinstance(op, ControlledGate):
+        return RYGate(p).control(op.num_ctrl_qubits, ctrl_state=op.ctrl_state, annotated=False)
+    if isinstance(op, FBSGate):
+        return FBSGate(p, op.span)
+    return RBSGate(p) if isinstance(op, RBSGate) else RYGate(p)
+
+
+def _expand_controlled(qc):
+    """``qc`` with (multi-)controlled RY gates decomposed into RY and CX: qiskit-aer 0.18's
+    SamplerV2 binds the angle of a parameterised ``cry`` wrongly (counts of ``cry(θ)`` with
+    values ``[[0.3], [2.0]]`` differ from the pre-bound circuits'), plain ``ry`` is fine."""
+    from qiskit.circuit import ControlledGate
+
+    for _ in range(8):
+        names = {inst.operation.name for inst in qc.data if isinstance(
+            inst.operation, ControlledGate) and inst.operation.base_gate.name == "ry"}
+        if not names:
+            return qc
+        qc = qc.decompose(gates_to_decompose=sorted(names))
+    raise RuntimeError("controlled gates left after 8 decompositions")
+
+
+@dataclass
+class CircuitTemplate:
+    """A measured family circuit whose every angle is a Parameter ``v[k]``.
+
+    ``sources[k] = (part, i, sign)``: ``v[k] = sign · part[i]`` with part ``"loader"``
+    (``unary_angles(ψ)``), ``"walsh"`` (``walsh_angles(table).ravel()``, ``table`` = the
+    angles ``(R, m)``, plus the uniform reference row for ``"signs"``) or ``"prep"``
+    (PREPARE's rotations of ``|α|`` (and ``β``)). ``index`` maps each Parameter to ``k``.
+    ``aliases``: other sources equal to ``sources[k]`` in every generic build (a structural
+    zero of the reference row); :meth:`values` checks they still agree.
+    """
+
+    kind: str
+    n: int
+    signs: tuple[int, ...]
+    circuit: object
+    sources: list[tuple[str, int, int]]
+    index: dict
+    aliases: list[tuple[int, tuple[str, int, int]]]
+
+    def values(self, angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray) -> np.ndarray:
+        """Bindings ``(S·B, K)`` (setting-major) for ``angles (S, R, m)``, ``alphas (R,)``
+        (same sign pattern as the template) and unit inputs ``psi (B, n)``."""
+        from hwadapt.circuits.efficient_lcu import walsh_angles
+        from hwadapt.circuits.loaders import unary_angles
+        from hwadapt.circuits.signs import default_beta
+
+        al = np.asarray(alphas, dtype=float)
+        if tuple(int(v) for v in np.sign(al)) != self.signs:
+            raise ValueError(f"alphas {al} do not have the template's sign pattern {self.signs}")
+        S, B = len(angles), len(psi)
+        weights = np.abs(al) if self.kind == "magnitude" else np.abs([*al, default_beta(al)])
+        ref = reference_angles(psi) if self.kind == "signs" else None
+        walsh = []
+        for s in range(S):
+            for b in range(B):
+                table = angles[s] if ref is None else np.vstack([angles[s], ref[b]])
+                walsh.append(walsh_angles(table).ravel())
+        prep = _prepare_angles(weights)
+        parts = {"loader": np.tile(unary_angles(psi), (S, 1)), "walsh": np.stack(walsh),
+                 "prep": np.broadcast_to(prep, (S * B, len(prep)))}
+        out = np.stack([sg * parts[part][:, i] for part, i, sg in self.sources], axis=1)
+        for k, (part, i, sg) in self.aliases:
+            if not np.allclose(out[:, k], sg * parts[part][:, i], rtol=0, atol=1e-9):
+                raise RuntimeError(f"{self.kind} template: parameter {k} is ambiguous for "
+                                   "these values (its candidate sources differ)")
+        return out
+
+
+def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyramid",
+                     seed: int = 12345) -> CircuitTemplate:
+    """Parameterised, measured family circuit (``"magnitude"``: efficient LCU of the ``R =
+    len(signs)`` terms after a unary loader; ``"signs"``: its uniform-reference sign circuit).
+
+    Built by the shared builders (``efficient_lcu_circuit`` / ``efficient_sign_circuit``) on
+    generic numbers (random angles, ``|α|`` with the given signs, a random input), then every
+    angle gate gets a Parameter, each matched to the unique number it came from (loader
+    angle, Walsh coefficient, PREPARE rotation, or its negative), intersecting the matches of
+    a second build (for ``"signs"``: ``efficient_lcu_circuit`` with a generic reference row,
+    whose gate sequence must equal ``efficient_sign_circuit``'s). The structure depends on
+    ``(kind, n, signs)`` only; raises ``RuntimeError`` if a gate angle has no unique source
+    (a builder changed its construction).
+    """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
+    from hwadapt.circuits.efficient_lcu import (
+        efficient_lcu_circuit,
+        efficient_sign_circuit,
+        walsh_angles,
+    )
+    from hwadapt.circuits.lcu import lcu_ancillas
+    from hwadapt.circuits.loaders import unary_angles, unary_loader
+    from hwadapt.circuits.signs import default_beta
+
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}: choose one of {TEMPLATE_KINDS}")
+    sg = np.asarray(signs, dtype=float)
+    if sg.ndim != 1 or not np.abs(sg).sum() or np.any(~np.isin(sg, (-1, 0, 1))):
+        raise ValueError(f"signs must be -1/0/+1 per term, not all 0; got {signs}")
+
+    global_phase = 0.0
+
+    def build(k: int) -> tuple[list, list[list[tuple[str, np.ndarray]]]]:
+        """Flattened generic build ``k`` and, per gate, the candidate sources of its angle."""
+        rng = np.random.default_rng([seed, k])
+        th0 = rng.uniform(0.1, 2 * math.pi - 0.1, (len(sg), num_angles(n, layout)))
+        al0 = sg * rng.uniform(0.5, 1.5, len(sg))
+        x0 = rng.normal(size=(1, n))
+        x0 /= np.linalg.norm(x0)
+        loader = unary_loader(n, unary_angles(x0)[0])
+        if kind == "magnitude":
+            qc = efficient_lcu_circuit(th0, al0, state_prep=loader, layout=layout)
+            table, weights = th0, np.abs(al0)
+        elif k == 0:  # the shared builder itself
+            qc = efficient_sign_circuit(th0, al0, loader, layout=layout)
+            table = np.vstack([th0, reference_angles(x0)[0]])
+            weights = np.abs([*al0, default_beta(al0)])
+        else:  # the same LCU with a generic reference row: the reference's pyramid angles
+            # have input-dependent zeros that make Walsh coefficients coincide
+            table = np.vstack([th0, rng.uniform(0.1, 2 * math.pi - 0.1, th0.shape[1])])
+            weights = np.abs([*al0, default_beta(al0)])
+            qc = efficient_lcu_circuit(table, [*al0, weights[-1]], state_prep=loader,
+                                       layout=layout)
+        cand = [("loader", unary_angles(x0)[0]), ("walsh", walsh_angles(table).ravel()),
+                ("prep", _prepare_angles(weights))]
+        nonlocal global_phase
+        global_phase = float(qc.global_phase)
+        ops = _flatten(qc)
+        hits = [{(part, int(i), sgn) for part, arr in cand for sgn in (1, -1)
+                 for i in np.flatnonzero(np.abs(sgn * arr - float(op.params[0])) < 1e-9)}
+                if _is_angle(op) else None for op, _ in ops]
+        return ops, hits
+
+    def shape(ops: list) -> list:
+        return [(op.name, tuple(qs), None if _is_angle(op) else tuple(map(str, op.params)))
+                for op, qs in ops]
+
+    ops, hits = build(0)
+    for k in range(1, 4):  # intersect with further generic builds until every match is unique
+        if k > 1 and all(h is None or len(h) == 1 for h in hits):
+            break
+        ops_k, hits_k = build(k)
+        if shape(ops_k) != shape(ops):
+            raise RuntimeError(f"{kind} template: the builder's gate sequence depends on the "
+                               "values, not only on (n, signs)")
+        hits = [h if h is None else h & hk for h, hk in zip(hits, hits_k, strict=True)]
+    K = sum(h is not None for h in hits)
+    v = ParameterVector("v", K)
+    width = n + lcu_ancillas(len(sg) + (kind == "signs"))
+    out = QuantumCircuit(width, name=f"{kind}_template")
+    sources, aliases = [], []
+    for (op, qs), h in zip(ops, hits, strict=True):
+        if h is not None:
+            if not h:
+                raise RuntimeError(f"{kind} template: gate {op.name} on {qs} has no source "
+                                   "common to the generic builds")
+            first, *rest = sorted(h)  # several: equal in every build (checked on binding)
+            sources.append(first)
+            aliases += [(len(sources) - 1, r) for r in rest]
+            op = _with_angle(op, v[len(sources) - 1])
+        out.append(op, qs)
+    out.global_phase = global_phase
+    out = _expand_controlled(out)
+    out.measure_all()
+    return CircuitTemplate(kind, n, tuple(int(x) for x in sg), out, sources,
+                           {p: k for k, p in enumerate(v)}, aliases)
+
+
 # ------------------------------------------------------------------------------ evaluators
 
 @dataclass(frozen=True)
@@ -140,6 +370,14 @@ class ExactEvaluator:
 class LedgerEvaluator:
     """Estimates from circuits run through the job manager (one ledger run per call).
 
+    Circuits: the efficient multiplexed LCU (:func:`~hwadapt.circuits.efficient_lcu.
+    efficient_lcu_circuit`, magnitudes) and its sign family (:func:`~hwadapt.circuits.
+    efficient_lcu.efficient_sign_circuit`, uniform reference), as parameterised templates
+    (:func:`circuit_template`): every angle — loader, Walsh-combined adapter angles, PREPARE
+    rotations (the α) — is a Parameter, so each template is transpiled ONCE per
+    ``(family, n, sign pattern of α)`` for this evaluator's backend and only re-bound per
+    request; ``.transpiles`` counts the transpilations.
+
     Args:
         backend: a backend name (``exact`` = sampled exact probabilities, ``aer``,
             ``aer_noisy``, ``fake_<device>``, ``ibm_<device>``).
@@ -148,6 +386,7 @@ class LedgerEvaluator:
         shots: raw shots per circuit binding (one shot count per run, so one job unless the
             5M-execution / payload limits split it).
         session: run-id prefix; reuse it (with the same ``calls``) to resume.
+        layout: adapter layout; the efficient sign circuit needs ``"pyramid"``.
     """
 
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
@@ -157,82 +396,66 @@ class LedgerEvaluator:
 
         if shots < 1:
             raise InputError(f"shots must be >= 1, got {shots}")
+        if layout != "pyramid":
+            raise InputError(f"LedgerEvaluator runs the efficient LCU, pyramid layout only; "
+                             f"got layout={layout!r}: use layout='pyramid'")
         self.backend_name, self.noise_from = backend, noise_from
         self.backend = get_backend(backend, noise_from)
         self.ledger_path = Path(ledger)
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
-        self.optimization_level, self.calls = optimization_level, 0
-        self._isa: dict[tuple, object] = {}
+        self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
+        self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
 
     def run_id(self, call: int) -> str:
         return f"{self.session}-c{call:05d}"
 
     def __call__(self, requests: Sequence[Request], psi: np.ndarray
                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-        from hwadapt.execution.ledger import Ledger
-        from hwadapt.execution.manager import drive, load_run, run_counts
+        from hwadapt.execution.manager import run_counts, submit_families
 
         run_id = self.run_id(self.calls)
         live = [j for j, r in enumerate(requests) if np.abs(r.alphas).sum() > 0]
-        ledger = Ledger(self.ledger_path)
-        try:
-            if live and not any(r["id"] == run_id for r in ledger.runs()):
-                self._create(ledger, run_id, [requests[j] for j in live], psi)
-            if live and ledger.run(run_id)["status"] == "active":
-                drive(ledger, load_run(ledger, run_id))
-        finally:
-            ledger.close()
+        if live:
+            families = [f for k, j in enumerate(live) for f in self._families(k, requests[j], psi)]
+            seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
+                                  "little")
+            submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
+                            shots=self.shots, seed=seed, name="hybrid",
+                            noise_from=self.noise_from, isa=[f.circuit for f in families])
         self.calls += 1
         counts = run_counts(self.ledger_path, run_id) if live else {}
         return [self._estimate(r, counts, live.index(j), psi) if j in live else
                 (np.zeros((len(r.angles), *psi.shape)), np.zeros((len(r.angles), *psi.shape)))
                 for j, r in enumerate(requests)]
 
-    def _families(self, j: int, req: Request, psi: np.ndarray) -> list:
-        """Magnitude and sign families of one request: angles and loader are parameters,
-        bindings ``(S·B, P)`` ordered setting-major."""
-        from qiskit.circuit import ParameterVector
-
-        from hwadapt.circuits.adapter import adapter_circuit
-        from hwadapt.circuits.lcu import lcu_ancillas
-        from hwadapt.circuits.loaders import unary_angles, unary_loader
-        from hwadapt.circuits.signs import estimate_circuits
+    def isa_template(self, kind: str, n: int, signs: Sequence[float]
+                     ) -> tuple[CircuitTemplate, object]:
+        """The cached ``(template, ISA circuit)`` of a family shape (transpiled on first use)."""
         from hwadapt.execution.manager import transpile
+
+        key = (kind, n, self.layout, tuple(int(v) for v in np.sign(signs)))
+        if key not in self._isa:
+            tpl = circuit_template(kind, n, key[3], self.layout)
+            isa = transpile(tpl.circuit, self.backend, self.optimization_level, self.seed)
+            self.transpiles += 1
+            self._isa[key] = (tpl, isa)
+        return self._isa[key]
+
+    def _families(self, j: int, req: Request, psi: np.ndarray) -> list:
+        """Magnitude and sign families of one request from the cached ISA templates,
+        bindings ``(S·B, P)`` ordered setting-major."""
+        from hwadapt.circuits.lcu import lcu_ancillas
         from hwadapt.spec import Family
 
-        S, R, m = req.angles.shape
-        B, n = psi.shape
-        key = (n, R, m, tuple(np.asarray(req.alphas, float)))
-        if key not in self._isa:  # transpile once per structure and α
-            th, xv = ParameterVector("th", R * m), ParameterVector("x", n - 1)
-            adapters = [adapter_circuit(n, th[i * m:(i + 1) * m], self.layout) for i in range(R)]
-            circs = estimate_circuits(adapters, req.alphas, unary_loader(n, xv), measure=True)
-            self._isa[key] = (th, xv, {name: transpile(qc, self.backend, self.optimization_level,
-                                                       self.seed) for name, qc in circs.items()})
-        th, xv, isas = self._isa[key]
-        columns = {**{th[i]: np.repeat(req.angles.reshape(S, R * m)[:, i], B)
-                      for i in range(R * m)},
-                   **{xv[i]: np.tile(unary_angles(psi)[:, i], S) for i in range(n - 1)}}
+        R, n = req.angles.shape[1], psi.shape[1]
         out = []
-        for name, isa in isas.items():
-            values = np.stack([columns[p] for p in isa.parameters], axis=1)
-            anc = lcu_ancillas(R + (name == "signs"))
-            out.append(Family(f"r{j}:{name}", isa, values, n, anc, 1))
+        for kind in ("magnitude", "signs"):
+            tpl, isa = self.isa_template(kind, n, req.alphas)
+            values = tpl.values(req.angles, req.alphas, psi)  # (S·B, K), template order
+            cols = [tpl.index[p] for p in isa.parameters]
+            anc = lcu_ancillas(R + (kind == "signs"))
+            out.append(Family(f"r{j}:{kind}", isa, values[:, cols], n, anc, 1))
         return out
-
-    def _create(self, ledger, run_id: str, requests: Sequence[Request], psi: np.ndarray) -> None:
-        from hwadapt.execution.manager import _write_artifacts
-
-        families = [f for j, r in enumerate(requests) for f in self._families(j, r, psi)]
-        seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
-                              "little")
-        text = (f'name = "hybrid"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
-                f"budget = {10**15}\nmax_rounds = 1\npilot = {self.shots}\n")
-        # rates None: every binding gets `pilot` raw shots in one round (one shot count)
-        artifacts = _write_artifacts(ledger.runs_dir / run_id, [f.circuit for f in families],
-                                     families, [None] * len(families))
-        ledger.create_run(run_id, "hybrid", self.backend_name, self.noise_from, text,
-                          hashlib.sha256(text.encode()).hexdigest(), seed, artifacts)
 
     def _estimate(self, req: Request, counts: dict, j: int, psi: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:

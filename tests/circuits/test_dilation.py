@@ -87,3 +87,19 @@ def test_dilation_circuit_postselects_to_Mx(n):
     assert abs(probs.sum() - probs[postselect(np.arange(1 << 2 * n), 2 * n, 0, 1)].sum()) < 1e-12
     # the dilation never does worse than the LCU's ‖Mx‖²/‖α‖₁²
     assert rate >= np.sum((M @ x) ** 2) / 1.5**2 - 1e-12
+
+
+def test_fold_dilation_counts_maps_upper_modes_to_rejected_not_hw_errors():
+    from hwadapt.circuits.dilation import fold_dilation_counts
+    from hwadapt.estimate import tally
+
+    n = 3
+    counts = {0b000001: 5, 0b000100: 7, 0b001000: 11, 0b100000: 13, 0b000011: 17, 0: 19,
+              0b001001: 23}
+    folded = fold_dilation_counts(counts, n)
+    assert sum(folded.values()) == sum(counts.values())
+    t = tally(folded, n)
+    np.testing.assert_array_equal(t.kept, [5, 0, 7])
+    assert t.total == 95 and t.hw_bad == 17 + 19 + 23  # weights 2, 0, 2 over all 2n bits
+    raw = tally(counts, n)  # unfolded, the upper modes would be miscounted as HW errors
+    assert raw.hw_bad == 11 + 13 + 17 + 19

@@ -183,3 +183,49 @@ def test_separate_mode_matches_exact_within_error_bars_on_aer():
     assert np.all(se[0] < 0.05)
     np.testing.assert_allclose(se, np.sqrt(sum((a * t.stderr) ** 2 for a, t in zip(al, terms,
                                                                                  strict=True))))
+
+
+def _hw1_amplitudes(qc, n):
+    return Statevector(qc).data[[1 << j for j in range(n)]].real
+
+
+@pytest.mark.parametrize("layout", ["pyramid", "brick", "butterfly"])
+def test_sign_references_term0_and_input_with_a_parametrised_loader(layout):
+    """One circuit (loader = ParameterVector) serves every input; bound, its postselected
+    HW-1 amplitudes are (y + β r)/(‖α‖₁ + β) with r = sign(α_0) U_0 x (term0) or x (input)."""
+    from qiskit.circuit import ParameterVector
+
+    rng = np.random.default_rng(5)
+    n = 4
+    th = rng.uniform(-np.pi, np.pi, (2, num_angles(n, layout)))
+    al = np.array([-0.8, 0.5])
+    beta = 0.6
+    pv = ParameterVector("x", n - 1)
+    O = [givens_matrix(n, torch.tensor(t), layout).numpy() for t in th]
+    M = al[0] * O[0] + al[1] * O[1]
+    term0 = efficient_sign_circuit(th, al, unary_loader(n, pv), "term0", beta, layout)
+    inp = efficient_sign_circuit(th, al, unary_loader(n, pv), "input", beta, layout)
+    assert term0.num_qubits == n + 1 and inp.num_qubits == n + 2  # term0 adds no ancilla
+    assert set(term0.parameters) == set(inp.parameters) == set(pv)
+    for _ in range(3):
+        x = rng.normal(size=n)
+        x /= np.linalg.norm(x)
+        bind = dict(zip(pv, unary_angles(x), strict=True))
+        K = np.abs(al).sum() + beta
+        np.testing.assert_allclose(_hw1_amplitudes(term0.assign_parameters(bind), n),
+                                   (M @ x - beta * O[0] @ x) / K, atol=1e-12)
+        np.testing.assert_allclose(_hw1_amplitudes(inp.assign_parameters(bind), n),
+                                   (M @ x + beta * x) / K, atol=1e-12)
+
+
+def test_sign_reference_errors():
+    from qiskit.circuit import ParameterVector
+
+    th = np.zeros((1, num_angles(3, "pyramid")))
+    with pytest.raises(ValueError, match="R >= 2"):
+        efficient_sign_circuit(th, [1.0], unary_loader(3, [0.1, 0.2]), "term0")
+    with pytest.raises(ValueError, match="depends on the input"):
+        efficient_sign_circuit(th, [1.0], unary_loader(3, ParameterVector("x", 2)), "uniform")
+    with pytest.raises(ValueError, match="pyramid"):
+        efficient_sign_circuit(np.zeros((1, num_angles(3, "brick"))), [1.0],
+                               unary_loader(3, [0.1, 0.2]), "uniform", layout="brick")

@@ -13,7 +13,7 @@ import pytest
 
 from hwadapt.backends import fake_backend
 from hwadapt.errors import JobFailed
-from hwadapt.execution import manager
+from hwadapt.execution import batching, manager
 from hwadapt.execution.ledger import Ledger
 
 SMALL = Path(__file__).parents[2] / "jobs" / "small.toml"
@@ -148,8 +148,8 @@ def service(monkeypatch):
     real = manager.get_backend.__globals__["runtime_sampler"]
 
     class Sampler:  # records what Runtime would see, then runs in local testing mode
-        def __init__(self, mode):
-            self.inner = real(mode)
+        def __init__(self, mode, options=None):
+            self.inner = real(mode, options)
             self.options = self.inner.options
 
         def run(self, pubs):
@@ -213,3 +213,40 @@ def test_ibm_error_marks_batch_failed(tmp_path, service):
         manager.submit(SMALL, "ibm_lagos", path, service=service)
     [row] = Ledger(path).runs()
     assert row["status"] == "failed" and "ERROR" in row["reason"]
+
+
+def test_submit_families_creates_once_and_gives_every_binding_its_shots(tmp_path):
+    from qiskit import qpy
+
+    from hwadapt.errors import InputError
+    from hwadapt.spec import build_families, load_spec
+
+    families = build_families(load_spec(SMALL))
+    path = tmp_path / "l.db"
+    rid = manager.submit_families(families, "exact", path, run_id="fam-1", shots=300, seed=3)
+    assert rid == "fam-1"
+    led = Ledger(path)
+    assert [r["id"] for r in led.runs()] == ["fam-1"] and led.run(rid)["status"] == "done"
+    counts = _check_complete(path, rid)
+    assert list(counts) == [f.name for f in families]
+    shots = int(batching.round_shots(300))
+    for f in families:  # one round, `shots` raw shots per binding, one shot count
+        assert [sum(c.values()) for c in counts[f.name]] == [shots] * len(f.values)
+    assert {b.shots for b in led.batches(rid)} == {shots}
+    subs = [s["tag"] for b in led.batches(rid) for s in led.submissions(b.id)]
+    # idempotent: the same run id is neither recreated nor resubmitted
+    again = manager.submit_families(families, "exact", path, run_id="fam-1", shots=300, seed=3)
+    assert again == rid and len(led.runs()) == 1
+    assert [s["tag"] for b in led.batches(rid) for s in led.submissions(b.id)] == subs
+    assert manager.run_counts(path, rid) == counts
+    # ready-made ISA circuits are stored as given (no transpilation here)
+    isa = [f.circuit.decompose(reps=4) for f in families]
+    manager.submit_families(families, "exact", path, run_id="fam-2", shots=50, seed=3, isa=isa)
+    with open(led.runs_dir / "fam-2" / "circuits.qpy", "rb") as fh:
+        assert qpy.load(fh) == isa
+    with pytest.raises(InputError, match="one transpiled circuit per family"):
+        manager.submit_families(families, "exact", path, run_id="x", shots=5, seed=0,
+                                isa=isa + isa)
+    with pytest.raises(InputError, match="shots must be >= 1"):
+        manager.submit_families(families, "exact", path, run_id="x", shots=0, seed=0)
+    assert "x" not in [r["id"] for r in led.runs()]

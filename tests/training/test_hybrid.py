@@ -263,3 +263,66 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
     assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # eval run reused, nothing new
     bad = CliRunner().invoke(app, args[:-1] + ["--gradient", "adjoint"])
     assert bad.exit_code == 2 and "unknown gradient" in bad.output
+
+
+@pytest.mark.parametrize("n,signs", [(3, (1, -1)), (4, (1,)), (4, (-1,)), (4, (1, 1, -1)),
+                                     (8, (1, -1))])
+@pytest.mark.parametrize("kind", ["magnitude", "signs"])
+def test_circuit_template_binds_to_the_shared_builders(n, signs, kind):
+    from hwadapt.circuits.efficient_lcu import efficient_lcu_circuit, efficient_sign_circuit
+    from hwadapt.circuits.layouts import num_angles
+    from hwadapt.training.hybrid import circuit_template
+
+    tpl = circuit_template(kind, n, signs)
+    rng = np.random.default_rng(n + len(signs))
+    S, B = 2, 2
+    th = rng.uniform(-4, 4, (S, len(signs), num_angles(n, "pyramid")))
+    al = np.array(signs) * rng.uniform(0.1, 2, len(signs))
+    psi = rng.normal(size=(B, n))
+    psi[1] = np.abs(psi[1]) * (rng.random(n) < 0.5)  # image-like: non-negative, zeros
+    psi[1, 1] = 1.0
+    psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+    values = tpl.values(th, al, psi)
+    assert values.shape == (S * B, len(tpl.index))
+    bare = tpl.circuit.remove_final_measurements(inplace=False)
+    for s in range(S):
+        for b in range(B):
+            loader = unary_loader(n, unary_angles(psi[b]))
+            ref = (efficient_lcu_circuit(th[s], al, state_prep=loader) if kind == "magnitude"
+                   else efficient_sign_circuit(th[s], al, loader))
+            bound = bare.assign_parameters(dict(zip(tpl.index, values[s * B + b], strict=True)))
+            np.testing.assert_allclose(Statevector(bound).data, Statevector(ref).data,
+                                       rtol=0, atol=1e-12)
+    assert not any(i.operation.name.startswith("cry") for i in tpl.circuit.data)
+    with pytest.raises(ValueError, match="sign pattern"):
+        tpl.values(th, -al, psi)
+
+
+def test_ledger_evaluator_transpiles_once_per_shape(tmp_path, monkeypatch):
+    from hwadapt.execution import manager
+
+    calls = []
+    real = manager.transpile
+    monkeypatch.setattr(manager, "transpile", lambda *a: calls.append(1) or real(*a))
+    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=200, session="c", seed=2)
+    q = _adapter(3, 2, seed=6, evaluator=ev, gradient="parameter_shift")
+    with torch.no_grad():
+        q.alpha.copy_(torch.tensor([0.7, -0.4], dtype=D))
+    x = torch.randn(4, 3, dtype=D)
+    opt = torch.optim.SGD(q.parameters(), lr=1e-3)  # small: α keeps its signs
+    for step in range(2):
+        opt.zero_grad()
+        (q(x) ** 2).sum().backward()
+        opt.step()
+        if step == 0:
+            # (magnitude, signs) for the 2-term LCU and for the single-term α requests
+            assert ev.transpiles == len(calls) == 4
+            first, first_angles = dict(ev._isa), q.angles.detach().clone()
+    assert q.alpha[0] > 0 > q.alpha[1] and not torch.equal(q.angles, first_angles)
+    assert ev.calls == 2 and ev.transpiles == len(calls) == 4  # step 2: binding only
+    assert all(ev._isa[k][1] is first[k][1] for k in first)
+    led = Ledger(tmp_path / "l.db")
+    assert [r["id"] for r in led.runs()] == ["c-c00000", "c-c00001"]
+    assert all(r["status"] == "done" for r in led.runs())
+    with pytest.raises(InputError, match="pyramid layout only"):
+        LedgerEvaluator("aer", tmp_path / "l.db", layout="butterfly")

@@ -1,0 +1,82 @@
+"""Scaled device noise: ``f×`` a fake device's errors, for noise sweeps.
+
+A noise source is written ``fake_<device>`` (its errors as reported, ``1×``) or
+``fake_<device>@<f>`` (``f×``, e.g. ``fake_torino@0.5``); that string is what ``aer_noisy``'s
+``--noise-from`` takes and what the ledger stores, so a scaled run resumes with the same noise.
+
+Scaling a :class:`qiskit.transpiler.Target` by ``f`` (what Aer's ``NoiseModel.from_backend``
+reads, DESIGN.md §3):
+- every instruction's ``error`` (gate infidelity ``1 - F_avg``; for ``measure`` the symmetric
+  readout flip probability) is multiplied by ``f`` and capped at the fully random point:
+  ``d/(d+1)`` for a gate on ``d = 2^q`` levels (the largest average infidelity a channel can
+  have) and ``0.5`` for readout (the outcome no longer depends on the state);
+- ``T1`` and ``T2`` are divided by ``f`` (``f = 0``: ``None``, no relaxation);
+- durations, ``dt`` and qubit frequencies are unchanged.
+``f = 0`` is the ideal device, ``f = 1`` returns an equal copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwadapt.errors import InputError
+
+READOUT_ERROR_MAX = 0.5
+
+
+def parse_noise_source(text: str) -> tuple[str, float]:
+    """``"fake_torino@0.5"`` → ``("fake_torino", 0.5)``; no ``@`` means scale 1."""
+    device, at, factor = text.partition("@")
+    if not at:
+        return device, 1.0
+    try:
+        scale = float(factor)
+    except ValueError:
+        scale = math.nan
+    if not math.isfinite(scale) or scale < 0:
+        raise InputError(f"noise source {text!r}: the scale after '@' must be a finite number "
+                         ">= 0, e.g. fake_torino@0.5")
+    return device, scale
+
+
+def noise_source(device: str, scale: float) -> str:
+    """Inverse of :func:`parse_noise_source`: ``("fake_torino", 0.5)`` → ``"fake_torino@0.5"``."""
+    return f"{device}@{scale:g}"
+
+
+def _capped(error: float | None, num_qubits: int, measure: bool, factor: float) -> float | None:
+    if error is None:
+        return None
+    cap = READOUT_ERROR_MAX if measure else 2**num_qubits / (2**num_qubits + 1)
+    return min(error * factor, max(cap, error))
+
+
+def scale_target(target, factor: float):
+    """Copy of ``target`` with errors ``× factor`` (capped) and ``T1, T2 / factor``."""
+    from qiskit.circuit import Measure
+    from qiskit.providers import QubitProperties
+    from qiskit.transpiler import InstructionProperties, Target
+
+    if not (math.isfinite(factor) and factor >= 0):
+        raise InputError(f"noise scale must be a finite number >= 0, got {factor}")
+
+    def t(v):
+        return None if v is None or factor == 0 else v / factor
+
+    props = target.qubit_properties
+    qprops = None if props is None else [
+        None if p is None else QubitProperties(t1=t(p.t1), t2=t(p.t2), frequency=p.frequency)
+        for p in props]
+    out = Target(num_qubits=target.num_qubits, dt=target.dt, qubit_properties=qprops)
+    for name in target.operation_names:
+        op = target.operation_from_name(name)
+        qmap = target[name]
+        if qmap is None or None in qmap:
+            out.add_instruction(op, name=name)
+            continue
+        measure = isinstance(op, Measure)
+        out.add_instruction(op, {
+            qargs: None if p is None else InstructionProperties(
+                duration=p.duration, error=_capped(p.error, len(qargs), measure, factor))
+            for qargs, p in qmap.items()}, name=name)
+    return out
