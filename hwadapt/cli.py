@@ -185,7 +185,8 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
     if emit(summaries, as_json):
         return
     table = Table(title="hwadapt runs")
-    for col in ("run", "name", "backend", "status", "batches", "accepted (min/target)", "note"):
+    table.add_column("run", no_wrap=True)  # ids are copied into fetch/compare: never cut
+    for col in ("name", "backend", "status", "batches", "accepted (min/target)", "note"):
         table.add_column(col)
     for s in summaries:
         acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
