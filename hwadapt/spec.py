@@ -15,7 +15,7 @@ Schema (documented for users in ``jobs/README.md``)::
     checkpoint = "adapter.pt"     # only with angles = "checkpoint": torch state_dict
     layer = "fc1"                 # which adapted layer in the checkpoint (if several)
     families = ["magnitude"]      # circuit families to run (magnitude, signs)
-    construction = "efficient"    # efficient (multiplexed SELECT) | textbook | dilation
+    construction = "efficient"    # efficient | spectral (R = 2) | textbook | dilation
     mode = "lcu"                  # lcu | separate | ["lcu", "separate"] (side by side)
     [inputs]
     count = 16                    # number of input vectors (bindings of the loader)
@@ -70,7 +70,7 @@ from hwadapt.errors import InputError
 FAMILIES = ("magnitude", "signs")
 LAYOUTS = ("pyramid", "butterfly", "brick")
 ENCODINGS = ("unary",)
-CONSTRUCTIONS = ("efficient", "textbook", "dilation")
+CONSTRUCTIONS = ("efficient", "textbook", "dilation", "spectral")
 MODES = ("lcu", "separate")
 DD_SEQUENCES = ("off", "XX", "XpXm", "XY4")
 SOURCES = ("random", "mnist", "file")
@@ -219,6 +219,9 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
             or len(set(modes)) != len(modes)):
         raise InputError(f"circuit.mode must be one of {', '.join(MODES)} or a list of them "
                          f"(e.g. mode = [\"lcu\", \"separate\"]), got {c.get('mode')!r}")
+    if construction == "spectral" and terms != 2:
+        raise InputError(f"circuit.construction = 'spectral' needs terms = 2, got {terms}: use "
+                         "construction = 'efficient' for other R")
     if construction == "dilation" and "lcu" in modes and 2 * qubits > MAX_QUBITS:
         raise InputError(f"circuit.construction = 'dilation' needs 2 x qubits = {2 * qubits} "
                          f"qubits, above {MAX_QUBITS}: use construction = 'efficient'")
@@ -468,7 +471,7 @@ def sign_reference(spec: JobSpec, mode: str = "lcu") -> str:
     c = spec.circuit
     if c.construction == "textbook":
         return "uniform"
-    if c.construction == "efficient" and mode == "lcu" and c.terms >= 2:
+    if c.construction in ("efficient", "spectral") and mode == "lcu" and c.terms >= 2:
         return "term0"
     return "input"
 
@@ -519,9 +522,15 @@ def build_families(spec: JobSpec) -> list[Family]:
     out = []
     for mode in c.modes:
         if mode == "lcu":
+            lcu_values = values
+            if c.construction == "spectral":  # the loader takes the folded input Qᵀx
+                from hwadapt.circuits.spectral_lcu import spectral_basis
+
+                Q, _ = spectral_basis(angles, n, c.layout)
+                lcu_values = np.stack([unary_angles(v) for v in x @ Q])
             for fam in c.families:
                 qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader, fam == "signs")
-                out.append(_measured(fam, qc, values, n, n_anc))
+                out.append(_measured(fam, qc, lcu_values, n, n_anc))
             continue
         for i in range(c.terms):
             for fam in c.families:
@@ -560,6 +569,12 @@ def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, l
             return qc, lcu_ancillas(len(alphas) + (ref == "input"))
         return efficient_lcu_circuit(angles, alphas, loader, layout=c.layout), \
             lcu_ancillas(len(alphas))
+    if c.construction == "spectral":
+        from hwadapt.circuits.efficient_lcu import term0_alphas
+        from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
+
+        al = term0_alphas(alphas, beta) if signs else alphas
+        return spectral_lcu_circuit(angles, al, layout=c.layout, state_prep=loader), 1
     from hwadapt.circuits.dilation import combination_matrix, dilation_circuit
 
     M = combination_matrix(angles, alphas, n, c.layout)

@@ -164,6 +164,24 @@ def test_every_construction_and_mode_recovers_signed_y_exactly(construction, n, 
                                                                alphas):
     """Exact outcome probabilities of every built family → estimate (lcu) and combine_terms
     (separate) give y = Mx with signs; one circuit per family, parameters = loader only."""
+    _check_recovers_signed_y(construction, n, layout, R, alphas)
+
+
+@pytest.mark.parametrize("n,layout,alphas", [(4, "pyramid", [0.7, -0.4]),
+                                             (4, "butterfly", [-0.2, 0.5]),
+                                             (5, "brick", [0.3, 0.3])])
+def test_spectral_construction_recovers_signed_y_exactly(n, layout, alphas):
+    """The spectral LCU (R = 2, loader folded: bindings are unary_angles(Qᵀx))."""
+    _check_recovers_signed_y("spectral", n, layout, 2, alphas)
+
+
+def test_spectral_needs_two_terms():
+    with pytest.raises(InputError, match="'spectral' needs terms = 2"):
+        parse_spec(WIRED.format(n=4, layout="pyramid", R=3, alphas=[0.2, 0.5, 0.3],
+                                construction="spectral"))
+
+
+def _check_recovers_signed_y(construction, n, layout, R, alphas):
     from hwadapt.circuits.dilation import fold_dilation_counts
     from hwadapt.compare import _mode_metrics, _separate_estimate, exact_reference
     from hwadapt.estimate import estimate

@@ -281,6 +281,17 @@ def hw1_matrix(circuit: QuantumCircuit) -> np.ndarray:
     return np.real(Operator(circuit).data[np.ix_(idx, idx)])
 
 
+def term0_alphas(alphas: Sequence[float], beta: float) -> np.ndarray:
+    """LCU weights of the ``"term0"`` sign reference: ``α_0 → α_0 + sign(α_0)·β``.
+
+    ``Σ α_i U_i + β·sign(α_0) U_0`` is the same LCU with a heavier first term, so the
+    reference circuit has exactly the magnitude circuit's gates (any SELECT construction).
+    """
+    al = np.array(alphas, dtype=float)
+    al[0] += np.sign(al[0]) * float(beta)
+    return al
+
+
 def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircuit,
                            reference: str = "uniform", beta: float | None = None,
                            layout: Layout = "pyramid") -> QuantumCircuit:
@@ -311,8 +322,8 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
         if th.ndim != 2 or len(th) < 2 or al.shape != (len(th),):
             raise ValueError("reference='term0' needs R >= 2 terms (with R = 1 the reference "
                              "would be y itself): use reference='input'")
-        al[0] += np.sign(al[0]) * beta
-        return efficient_lcu_circuit(th, al, state_prep=loader, layout=layout)
+        return efficient_lcu_circuit(th, term0_alphas(al, beta), state_prep=loader,
+                                     layout=layout)
     if reference == "input":
         ref = np.zeros(th.shape[1] if th.ndim == 2 else num_angles(n, layout))
     else:
@@ -328,4 +339,5 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
 
 
 __all__ = ["MAX_FRAME_QUBITS", "efficient_lcu_circuit", "efficient_sign_circuit", "hw1_matrix",
+           "term0_alphas",
            "multiplexed_select", "separate_circuits", "walsh_angles"]

@@ -79,8 +79,21 @@ def spectral_split(W: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.nda
     return Q, phi
 
 
+def spectral_basis(angles, n: int, layout: Layout = "pyramid") -> tuple[np.ndarray, np.ndarray]:
+    """``(Q, O_0)`` of the two terms' ``angles (2, m)``: ``O_0ᵀ O_1 = Q D(φ) Qᵀ``.
+
+    The spectral circuit acts on ``Qᵀ ψ``: a unary input ``x`` is loaded as ``Qᵀ x``
+    (``unary_angles(x @ Q)`` for a batch of rows), which folds ``P(Qᵀ)`` into the loader.
+    """
+    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    O = givens_matrix(n, torch.as_tensor(th), layout).numpy()
+    Q, _ = spectral_split(O[0].T @ O[1])
+    return Q, O[0]
+
+
 def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None = None,
-                         layout: Layout = "pyramid") -> QuantumCircuit:
+                         layout: Layout = "pyramid",
+                         state_prep: QuantumCircuit | None = None) -> QuantumCircuit:
     """LCU of ``M = α_0 U(θ_0) + α_1 U(θ_1)`` with one controlled layer (module docstring).
 
     Args:
@@ -91,6 +104,10 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
             circuit is then the full LCU unitary, equal to ``lcu_circuit`` of the two
             adapter circuits).
         n: data qubits (default ``len(x)``).
+        state_prep: instead of ``x``, a circuit on ``n`` qubits that already prepares the
+            folded input ``Qᵀψ`` (e.g. a unary loader with a ``ParameterVector`` bound per
+            input to ``unary_angles(x @ Q)``, ``Q`` from :func:`spectral_basis`), so one
+            circuit serves many inputs.
     Returns:
         ``n + 1`` qubits (ancilla = qubit ``n``), no measurements.
     """
@@ -102,6 +119,10 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
                          "efficient_lcu_circuit for R != 2")
     if not np.isfinite(al).all() or np.abs(al).sum() == 0:
         raise ValueError("alphas must be finite and not all zero")
+    if x is not None and state_prep is not None:
+        raise ValueError("give the input either as x or as a folded state_prep, not both")
+    if n is None and state_prep is not None:
+        n = state_prep.num_qubits
     if n is None:
         if x is None:
             raise ValueError("give n (the data register size) when there is no input x")
@@ -110,8 +131,12 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
         raise ValueError(f"the spectral LCU needs n >= 2 data qubits, got n={n}")
     O = givens_matrix(n, torch.as_tensor(th), layout).numpy()
     Q, phi = spectral_split(O[0].T @ O[1])
+    if state_prep is not None and state_prep.num_qubits != n:
+        raise ValueError(f"state_prep has {state_prep.num_qubits} qubits, the data register {n}")
     qc = QuantumCircuit(n + 1, name="lcu_spectral")
-    if x is None:
+    if state_prep is not None:
+        qc.compose(state_prep, range(n), inplace=True)
+    elif x is None:
         qc.compose(adapter_circuit(n, pyramid_angles(Q.T)), range(n), inplace=True)
     else:
         xv = np.asarray(x, dtype=float)
@@ -128,4 +153,4 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
     return qc
 
 
-__all__ = ["rotation_pairs", "spectral_lcu_circuit", "spectral_split"]
+__all__ = ["rotation_pairs", "spectral_basis", "spectral_lcu_circuit", "spectral_split"]
