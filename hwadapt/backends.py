@@ -189,25 +189,43 @@ def compact_circuit(circuit, qubits: tuple[int, ...]):
     return out
 
 
-def restricted_target(target, qubits: tuple[int, ...]):
-    """The part of ``target`` on ``qubits``, renumbered 0..len-1 (errors, durations, T1/T2)."""
+def map_target(target, qubits, qubit_properties=None, instruction_properties=None):
+    """A new ``Target`` on physical ``qubits`` of ``target``, renumbered ``0..len-1``.
+
+    Instructions on qubits outside ``qubits`` are dropped. ``qubit_properties(props)`` and
+    ``instruction_properties(op, qargs, props)`` may rewrite the kept properties (default:
+    copied as they are) — the one loop behind :func:`restricted_target` and
+    :func:`hwadapt.noise.scale_target`.
+    """
     from qiskit.transpiler import Target
 
     where = {q: j for j, q in enumerate(qubits)}
     props = target.qubit_properties
-    sub = Target(num_qubits=len(qubits), dt=target.dt,
-                 qubit_properties=[props[q] for q in qubits] if props else None)
+    qprops = None if props is None else [props[q] for q in qubits]
+    if qprops is not None and qubit_properties is not None:
+        qprops = [None if p is None else qubit_properties(p) for p in qprops]
+    out = Target(num_qubits=len(where), dt=target.dt, qubit_properties=qprops)
     for name in target.operation_names:
         op = target.operation_from_name(name)
         qmap = target[name]
         if qmap is None or None in qmap:
-            sub.add_instruction(op, name=name)
+            out.add_instruction(op, name=name)
             continue
-        kept = {tuple(where[q] for q in qargs): p for qargs, p in qmap.items()
-                if all(q in where for q in qargs)}
+        kept = {}
+        for qargs, p in qmap.items():
+            if all(q in where for q in qargs):
+                new = tuple(where[q] for q in qargs)
+                keep = p if instruction_properties is None or p is None else \
+                    instruction_properties(op, new, p)
+                kept[new] = keep
         if kept:
-            sub.add_instruction(op, kept, name=name)
-    return sub
+            out.add_instruction(op, kept, name=name)
+    return out
+
+
+def restricted_target(target, qubits: tuple[int, ...]):
+    """The part of ``target`` on ``qubits``, renumbered 0..len-1 (errors, durations, T1/T2)."""
+    return map_target(target, qubits)
 
 
 def _target_backend(target):

@@ -55,7 +55,9 @@ def scale_target(target, factor: float):
     """Copy of ``target`` with errors ``× factor`` (capped) and ``T1, T2 / factor``."""
     from qiskit.circuit import Measure
     from qiskit.providers import QubitProperties
-    from qiskit.transpiler import InstructionProperties, Target
+    from qiskit.transpiler import InstructionProperties
+
+    from hwadapt.backends import map_target
 
     if not (math.isfinite(factor) and factor >= 0):
         raise InputError(f"noise scale must be a finite number >= 0, got {factor}")
@@ -63,20 +65,11 @@ def scale_target(target, factor: float):
     def t(v):
         return None if v is None or factor == 0 else v / factor
 
-    props = target.qubit_properties
-    qprops = None if props is None else [
-        None if p is None else QubitProperties(t1=t(p.t1), t2=t(p.t2), frequency=p.frequency)
-        for p in props]
-    out = Target(num_qubits=target.num_qubits, dt=target.dt, qubit_properties=qprops)
-    for name in target.operation_names:
-        op = target.operation_from_name(name)
-        qmap = target[name]
-        if qmap is None or None in qmap:
-            out.add_instruction(op, name=name)
-            continue
-        measure = isinstance(op, Measure)
-        out.add_instruction(op, {
-            qargs: None if p is None else InstructionProperties(
-                duration=p.duration, error=_capped(p.error, len(qargs), measure, factor))
-            for qargs, p in qmap.items()}, name=name)
-    return out
+    def qubit(p):
+        return QubitProperties(t1=t(p.t1), t2=t(p.t2), frequency=p.frequency)
+
+    def instruction(op, qargs, p):
+        error = _capped(p.error, len(qargs), isinstance(op, Measure), factor)
+        return InstructionProperties(duration=p.duration, error=error)
+
+    return map_target(target, range(target.num_qubits), qubit, instruction)
