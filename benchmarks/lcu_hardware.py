@@ -54,7 +54,8 @@ TRAJECTORY_SHOTS = 500
 statevector run; matrix_product_state trajectories did not finish in 7 minutes here."""
 NOTES = ("two_qubit_gates: loader + adapter/LCU circuit after optimization_level=1 (separate: "
          "summed over the R circuits); sign circuits counted apart. Textbook with the preset "
-         "layout; the others placed on a line (hwadapt.circuits.placement). Signs: reference "
+         "layout; the others with whichever of our line placement (hwadapt.circuits."
+         "placement) and the preset layout gives fewer two-qubit gates. Signs: reference "
          "family V_ref = sign(a_0) U_0 (alpha_0 -> alpha_0 + sign(alpha_0) beta). Noise: the "
          "device's noise model restricted to the active qubits; Aer density_matrix up to "
          f"{DENSITY_MATRIX_MAX_QUBITS} active qubits, statevector trajectories above with at most "
@@ -113,8 +114,12 @@ def _layout(method: str, circ, backend, n: int):
     if method == "textbook":
         return None  # the preset pass manager's own layout (the baseline)
     if circ.num_qubits == n or method == "dilation":
-        return find_line(backend, circ.num_qubits)
-    return lcu_placement(backend, n, circ.num_qubits - n)
+        ours = find_line(backend, circ.num_qubits)
+    else:
+        ours = lcu_placement(backend, n, circ.num_qubits - n)
+    # layout-aware: our line placement or the preset pass manager's own, fewer 2q gates wins
+    mine = transpile_for(circ, backend, initial_layout=ours)[1].two_qubit_gates
+    return ours if mine <= transpile_for(circ, backend)[1].two_qubit_gates else None
 
 
 def _sample(pubs: list, device: str, seed: int):
