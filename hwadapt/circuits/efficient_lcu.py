@@ -292,6 +292,15 @@ def term0_alphas(alphas: Sequence[float], beta: float) -> np.ndarray:
     return al
 
 
+def uniform_reference_angles(loader: QuantumCircuit) -> np.ndarray:
+    """Pyramid angles ``(n(n-1)/2,)`` of the uniform sign reference ``V_ref = L_u L_ψ†`` for
+    the bound unary ``loader`` of ψ (exact on Hamming weight 1)."""
+    from hwadapt.circuits.dilation import pyramid_angles
+    from hwadapt.circuits.signs import reference_unitary
+
+    return pyramid_angles(hw1_matrix(reference_unitary("uniform", loader)))
+
+
 def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircuit,
                            reference: str = "uniform", beta: float | None = None,
                            layout: Layout = "pyramid") -> QuantumCircuit:
@@ -310,9 +319,8 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
       ``pyramid_angles`` of its HW-1 matrix); depends on ψ, so ``loader`` must be numeric
       and ``layout`` the pyramid.
     """
-    from hwadapt.circuits.dilation import pyramid_angles
     from hwadapt.circuits.layouts import num_angles
-    from hwadapt.circuits.signs import default_beta, reference_unitary
+    from hwadapt.circuits.signs import default_beta
 
     th = np.asarray(angles, dtype=float)
     n = loader.num_qubits
@@ -333,11 +341,11 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
         if loader.parameters:
             raise ValueError("the uniform reference depends on the input: bind the loader "
                              "first, or use reference='input' (one circuit for all inputs)")
-        ref = pyramid_angles(hw1_matrix(reference_unitary(reference, loader)))
+        ref = uniform_reference_angles(loader)
     return efficient_lcu_circuit(np.vstack([th, ref]), [*np.asarray(alphas, float), beta],
                                  state_prep=loader, layout=layout)
 
 
 __all__ = ["MAX_FRAME_QUBITS", "efficient_lcu_circuit", "efficient_sign_circuit", "hw1_matrix",
-           "term0_alphas",
+           "term0_alphas", "uniform_reference_angles",
            "multiplexed_select", "separate_circuits", "walsh_angles"]

@@ -110,14 +110,11 @@ def reference_angles(psi: np.ndarray) -> np.ndarray:
     for unit inputs ``psi (B, n)``: the reference row that
     :func:`~hwadapt.circuits.efficient_lcu.efficient_sign_circuit` appends to the angle table
     (exact on HW 1)."""
-    from hwadapt.circuits.dilation import pyramid_angles
-    from hwadapt.circuits.efficient_lcu import hw1_matrix
+    from hwadapt.circuits.efficient_lcu import uniform_reference_angles
     from hwadapt.circuits.loaders import unary_angles, unary_loader
-    from hwadapt.circuits.signs import reference_unitary
 
     n = psi.shape[1]
-    return np.stack([pyramid_angles(hw1_matrix(reference_unitary(
-        "uniform", unary_loader(n, unary_angles(v))))) for v in psi])
+    return np.stack([uniform_reference_angles(unary_loader(n, unary_angles(v))) for v in psi])
 
 
 def _prepare_angles(weights: np.ndarray) -> np.ndarray:
