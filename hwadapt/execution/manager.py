@@ -98,13 +98,11 @@ class RunData:
 
 def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
     """ISA circuit for ``backend`` (unchanged for ``exact``, which takes any circuit)."""
-    from qiskit.transpiler import generate_preset_pass_manager
+    from hwadapt.circuits.transpile import transpile_for
 
     if backend.transpile_target is None:
         return circuit.decompose(reps=4)
-    pm = generate_preset_pass_manager(optimization_level=optimization_level,
-                                      backend=backend.transpile_target, seed_transpiler=seed)
-    return pm.run(circuit)
+    return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
 
 
 def exact_rates(family: Family) -> list[float] | None:
