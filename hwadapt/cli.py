@@ -302,7 +302,8 @@ def finetune(
     seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1).")] = 3,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs on B = {5..9}.")] = 20,
     pretrain_epochs: Annotated[int, typer.Option(help="Pretraining epochs on A.")] = 10,
-    hidden: Annotated[int, typer.Option(help="N_H, a perfect square (256 = 16x16).")] = 256,
+    hidden: Annotated[int | None, typer.Option(
+        help="N_H, a perfect square (default 256 = 16x16; 16 with --quantum).")] = None,
     data_dir: Annotated[Path | None, typer.Option(
         help="Directory with the four MNIST IDX files (.gz or raw); default: the "
              "embedded 5,000 digits.")] = None,
@@ -323,6 +324,9 @@ def finetune(
     shots: Annotated[int, typer.Option(help="--quantum: raw shots per circuit.")] = 2000,
     gradient: Annotated[str, typer.Option(
         help="--quantum: exact | parameter_shift | spsa.")] = "spsa",
+    construction: Annotated[str, typer.Option(
+        help="--quantum: LCU circuits for the 2-term adapter: spectral (fewest 2q gates) | "
+             "efficient.")] = "spectral",
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed;
@@ -334,8 +338,9 @@ def finetune(
         from hwadapt.training.hybrid import quantum_finetune
 
         out = out or Path("results/runs") / time.strftime("hybrid-%Y%m%d-%H%M%S")
-        rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits, hidden=hidden,
-                               steps=steps, shots=shots, gradient=gradient,
+        rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits,
+                               hidden=hidden or 16, steps=steps, shots=shots,
+                               gradient=gradient, construction=construction,
                                pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
                                max_per_class=max_per_class, progress=not as_json)
         if emit({"out": str(out), **rep}, as_json):
@@ -352,7 +357,7 @@ def finetune(
 
     arms = [m.strip() for m in methods.split(",") if m.strip()] or list(ARMS)
     cfg = StudyConfig(methods=arms, seeds=seeds, epochs=epochs, pretrain_epochs=pretrain_epochs,
-                      hidden=hidden, data_dir=None if data_dir is None else str(data_dir),
+                      hidden=hidden or 256, data_dir=None if data_dir is None else str(data_dir),
                       max_per_class=max_per_class, threads=threads)
     out = out or Path("results/runs") / time.strftime("mnist-%Y%m%d-%H%M%S")
     study = run_study(cfg, out=out, progress=not as_json)

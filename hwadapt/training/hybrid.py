@@ -69,6 +69,7 @@ from hwadapt.errors import InputError
 from hwadapt.linalg import givens_matrix
 
 GRADIENTS = ("exact", "parameter_shift", "spsa")
+CONSTRUCTIONS = ("spectral", "efficient")
 SHIFT = math.pi / 2
 
 
@@ -102,7 +103,7 @@ def _qubits(m: int, layout: str) -> int:
 
 # ------------------------------------------------------------------------------ templates
 
-TEMPLATE_KINDS = ("magnitude", "signs")
+TEMPLATE_KINDS = ("magnitude", "signs", "spectral")
 
 
 def reference_angles(psi: np.ndarray) -> np.ndarray:
@@ -115,6 +116,55 @@ def reference_angles(psi: np.ndarray) -> np.ndarray:
 
     n = psi.shape[1]
     return np.stack([uniform_reference_angles(unary_loader(n, unary_angles(v))) for v in psi])
+
+
+def _spectral_parts(angles: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Q, walsh, pyramid)`` of one spectral LCU setting ``angles (2, m)`` (pyramid):
+    ``O_0ᵀ O_1 = Q D(φ) Qᵀ``; the controlled layer's Walsh angles of ``[0; φ]`` (raveled)
+    and the closing pyramid's angles ``pyramid_angles(O_0 Q)``
+    (:mod:`hwadapt.circuits.spectral_lcu`). Inputs are loaded as ``unary_angles(ψ @ Q)``."""
+    from hwadapt.circuits.dilation import pyramid_angles
+    from hwadapt.circuits.efficient_lcu import walsh_angles
+    from hwadapt.circuits.spectral_lcu import spectral_split
+
+    O = givens_matrix(n, torch.as_tensor(angles, dtype=torch.float64), "pyramid").numpy()
+    Q, phi = spectral_split(O[0].T @ O[1])
+    return Q, walsh_angles(np.stack([np.zeros_like(phi), phi])).ravel(), pyramid_angles(O[0] @ Q)
+
+
+REFERENCE_GRID = 11  # mixing weights w = 0, 0.1, ..., 1 tried by spectral_reference
+
+
+def spectral_reference(angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sign reference of the spectral LCU, chosen per setting and input.
+
+    The sign family is the same two-term LCU with heavier terms, ``α_i' = α_i +
+    sign(α_i)·β_i``, ``β_0 = wβ``, ``β_1 = (1-w)β`` (``β`` = ``default_beta(α)``), so it needs
+    no other gates; its postselected state is ``(y + βr)/(‖α‖₁ + β)`` with the classically
+    known ``r = w·sign(α_0) O_0ψ + (1-w)·sign(α_1) O_1ψ``. A component's sign is resolved
+    from ``|y_j ± βr_j|``, i.e. only where ``|r_j|`` is not small, so ``w`` is picked from a
+    grid on ``[0, 1]`` to maximise ``min_j |r_j|`` (``w = 1``, the ``"term0"`` reference, can
+    leave a component with ``r_j ≈ 0``). Terms with ``α_i = 0`` get ``β_i = 0``.
+
+    Args: ``angles (S, 2, m)`` pyramid, ``alphas (2,)``, unit inputs ``psi (B, n)``.
+    Returns: ``weights (S·B, 2)`` (setting-major, the ``α'``), ``r (S, B, n)`` and ``β``.
+    """
+    from hwadapt.circuits.signs import default_beta
+
+    al = np.asarray(alphas, dtype=float)
+    sg = np.sign(al)
+    O = givens_matrix(psi.shape[1], torch.as_tensor(angles, dtype=torch.float64),
+                      "pyramid").numpy()
+    v = sg[None, :, None, None] * np.einsum("srij,bj->srbi", O, psi)  # (S, 2, B, n)
+    w = np.linspace(0, 1, REFERENCE_GRID) if sg.all() else np.array([float(sg[0] != 0)])
+    cand = w[:, None, None, None] * v[:, 0] + (1 - w)[:, None, None, None] * v[:, 1]
+    best = np.abs(cand).min(-1).argmax(0)  # (S, B): w index
+    r = np.take_along_axis(cand, best[None, ..., None], 0)[0]  # (S, B, n)
+    beta = default_beta(al)
+    wb = w[best].reshape(-1)
+    weights = al + sg * beta * np.stack([wb, 1 - wb], axis=1)
+    return weights, r, beta
 
 
 def _prepare_angles(weights: np.ndarray) -> np.ndarray:
@@ -201,25 +251,41 @@ class CircuitTemplate:
 
     def values(self, angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray) -> np.ndarray:
         """Bindings ``(S·B, K)`` (setting-major) for ``angles (S, R, m)``, ``alphas (R,)``
-        (same sign pattern as the template) and unit inputs ``psi (B, n)``."""
+        (same sign pattern as the template; for ``"spectral"`` the LCU weights of the family,
+        ``α`` or those of :func:`spectral_reference`, which may differ per binding:
+        ``(S·B, R)``) and unit inputs ``psi (B, n)``."""
         from hwadapt.circuits.efficient_lcu import walsh_angles
         from hwadapt.circuits.loaders import unary_angles
         from hwadapt.circuits.signs import default_beta
 
         al = np.asarray(alphas, dtype=float)
-        if tuple(int(v) for v in np.sign(al)) != self.signs:
-            raise ValueError(f"alphas {al} do not have the template's sign pattern {self.signs}")
         S, B = len(angles), len(psi)
-        weights = np.abs(al) if self.kind == "magnitude" else np.abs([*al, default_beta(al)])
-        ref = reference_angles(psi) if self.kind == "signs" else None
-        walsh = []
-        for s in range(S):
-            for b in range(B):
-                table = angles[s] if ref is None else np.vstack([angles[s], ref[b]])
-                walsh.append(walsh_angles(table).ravel())
-        prep = _prepare_angles(weights)
-        parts = {"loader": np.tile(unary_angles(psi), (S, 1)), "walsh": np.stack(walsh),
-                 "prep": np.broadcast_to(prep, (S * B, len(prep)))}
+        rows = al.reshape(-1, al.shape[-1])
+        if any(tuple(int(v) for v in np.sign(r)) != self.signs for r in rows):
+            raise ValueError(f"alphas {al} do not have the template's sign pattern {self.signs}")
+        if al.ndim == 2 and (self.kind != "spectral" or len(al) != S * B):
+            raise ValueError(f"per-binding weights (S·B, R) = ({S * B}, R) are for the "
+                             f"spectral template only; got {al.shape} for {self.kind!r}")
+        if self.kind == "spectral":
+            split = [_spectral_parts(th, self.n) for th in angles]  # (Q, walsh, pyramid)
+            parts = {"loader": np.concatenate([unary_angles(psi @ Q) for Q, _, _ in split]),
+                     "walsh": np.repeat(np.stack([w for _, w, _ in split]), B, axis=0),
+                     "pyramid": np.repeat(np.stack([p for _, _, p in split]), B, axis=0)}
+            weights = np.abs(al)
+        else:
+            weights = np.abs(al) if self.kind == "magnitude" else np.abs([*al, default_beta(al)])
+            ref = reference_angles(psi) if self.kind == "signs" else None
+            walsh = []
+            for s in range(S):
+                for b in range(B):
+                    table = angles[s] if ref is None else np.vstack([angles[s], ref[b]])
+                    walsh.append(walsh_angles(table).ravel())
+            parts = {"loader": np.tile(unary_angles(psi), (S, 1)), "walsh": np.stack(walsh)}
+        if weights.ndim == 1:
+            prep = _prepare_angles(weights)
+            parts["prep"] = np.broadcast_to(prep, (S * B, len(prep)))
+        else:
+            parts["prep"] = np.stack([_prepare_angles(w) for w in weights])
         out = np.stack([sg * parts[part][:, i] for part, i, sg in self.sources], axis=1)
         for k, (part, i, sg) in self.aliases:
             if not np.allclose(out[:, k], sg * parts[part][:, i], rtol=0, atol=1e-9):
@@ -231,14 +297,19 @@ class CircuitTemplate:
 def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyramid",
                      seed: int = 12345) -> CircuitTemplate:
     """Parameterised, measured family circuit (``"magnitude"``: efficient LCU of the ``R =
-    len(signs)`` terms after a unary loader; ``"signs"``: its uniform-reference sign circuit).
+    len(signs)`` terms after a unary loader; ``"signs"``: its uniform-reference sign circuit;
+    ``"spectral"``: the spectral LCU of ``R = 2`` terms after the folded loader of ``Qᵀψ``,
+    pyramid layout — its sign family (:func:`spectral_reference`) is the same circuit with
+    other PREPARE weights, so one template serves both families).
 
     Built by the shared builders (``efficient_lcu_circuit`` / ``efficient_sign_circuit``) on
     generic numbers (random angles, ``|α|`` with the given signs, a random input), then every
     angle gate gets a Parameter, each matched to the unique number it came from (loader
     angle, Walsh coefficient, PREPARE rotation, or its negative), intersecting the matches of
     a second build (for ``"signs"``: ``efficient_lcu_circuit`` with a generic reference row,
-    whose gate sequence must equal ``efficient_sign_circuit``'s). The structure depends on
+    whose gate sequence must equal ``efficient_sign_circuit``'s; for ``"spectral"``:
+    ``spectral_lcu_circuit``, sources the folded loader, the Walsh angles of ``[0; φ]`` and
+    ``pyramid_angles(O_0 Q)``, see :func:`_spectral_parts`). The structure depends on
     ``(kind, n, signs)`` only; raises ``RuntimeError`` if a gate angle has no unique source
     (a builder changed its construction).
     """
@@ -258,6 +329,9 @@ def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyr
     sg = np.asarray(signs, dtype=float)
     if sg.ndim != 1 or not np.abs(sg).sum() or np.any(~np.isin(sg, (-1, 0, 1))):
         raise ValueError(f"signs must be -1/0/+1 per term, not all 0; got {signs}")
+    if kind == "spectral" and (len(sg) != 2 or layout != "pyramid"):
+        raise ValueError(f"the spectral template takes 2 terms in the pyramid layout, got "
+                         f"{len(sg)} terms, layout {layout!r}: use kind='magnitude'")
 
     global_phase = 0.0
 
@@ -269,7 +343,14 @@ def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyr
         x0 = rng.normal(size=(1, n))
         x0 /= np.linalg.norm(x0)
         loader = unary_loader(n, unary_angles(x0)[0])
-        if kind == "magnitude":
+        if kind == "spectral":
+            from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
+
+            Q, walsh, pyr = _spectral_parts(th0, n)
+            qc = spectral_lcu_circuit(th0, al0, x=x0[0], layout=layout)
+            cand = [("loader", unary_angles(x0 @ Q)[0]), ("walsh", walsh), ("pyramid", pyr),
+                    ("prep", _prepare_angles(np.abs(al0)))]
+        elif kind == "magnitude":
             qc = efficient_lcu_circuit(th0, al0, state_prep=loader, layout=layout)
             table, weights = th0, np.abs(al0)
         elif k == 0:  # the shared builder itself
@@ -282,8 +363,9 @@ def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyr
             weights = np.abs([*al0, default_beta(al0)])
             qc = efficient_lcu_circuit(table, [*al0, weights[-1]], state_prep=loader,
                                        layout=layout)
-        cand = [("loader", unary_angles(x0)[0]), ("walsh", walsh_angles(table).ravel()),
-                ("prep", _prepare_angles(weights))]
+        if kind != "spectral":
+            cand = [("loader", unary_angles(x0)[0]), ("walsh", walsh_angles(table).ravel()),
+                    ("prep", _prepare_angles(weights))]
         nonlocal global_phase
         global_phase = float(qc.global_phase)
         ops = _flatten(qc)
@@ -367,13 +449,22 @@ class ExactEvaluator:
 class LedgerEvaluator:
     """Estimates from circuits run through the job manager (one ledger run per call).
 
-    Circuits: the efficient multiplexed LCU (:func:`~hwadapt.circuits.efficient_lcu.
-    efficient_lcu_circuit`, magnitudes) and its sign family (:func:`~hwadapt.circuits.
-    efficient_lcu.efficient_sign_circuit`, uniform reference), as parameterised templates
-    (:func:`circuit_template`): every angle — loader, Walsh-combined adapter angles, PREPARE
-    rotations (the α) — is a Parameter, so each template is transpiled ONCE per
-    ``(family, n, sign pattern of α)`` for this evaluator's backend and only re-bound per
-    request; ``.transpiles`` counts the transpilations.
+    Circuits (``construction``):
+
+    - ``"spectral"`` (default; used for requests of ``R' = 2`` terms): the
+      spectral LCU (:func:`~hwadapt.circuits.spectral_lcu.spectral_lcu_circuit`: folded
+      loader, ``⌊n/2⌋`` controlled pair rotations, one pyramid — 121 two-qubit gates at
+      ``n = 8`` on FakeTorino) for the magnitudes, and the same circuit with heavier terms
+      for the signs (reference ``r`` = a mix of ``±O(θ_i)ψ`` picked per input,
+      :func:`spectral_reference`): one template for both families.
+    - ``"efficient"`` (and every other request): the multiplexed LCU
+      (:func:`~hwadapt.circuits.efficient_lcu.efficient_lcu_circuit`) and its uniform-
+      reference sign family (:func:`~hwadapt.circuits.efficient_lcu.efficient_sign_circuit`).
+
+    Both are parameterised templates (:func:`circuit_template`): every angle — loader,
+    adapter angles, PREPARE rotations (the α) — is a Parameter, so each template is
+    transpiled ONCE per ``(template kind, n, sign pattern of α)`` for this evaluator's
+    backend and only re-bound per request; ``.transpiles`` counts the transpilations.
 
     Args:
         backend: a backend name (``exact`` = sampled exact probabilities, ``aer``,
@@ -383,23 +474,29 @@ class LedgerEvaluator:
         shots: raw shots per circuit binding (one shot count per run, so one job unless the
             5M-execution / payload limits split it).
         session: run-id prefix; reuse it (with the same ``calls``) to resume.
-        layout: adapter layout; the efficient sign circuit needs ``"pyramid"``.
+        layout: adapter layout; both constructions need ``"pyramid"``.
+        construction: ``"spectral"`` or ``"efficient"`` (see above).
     """
 
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
                  session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
-                 noise_from: str | None = None, optimization_level: int = 1):
+                 noise_from: str | None = None, optimization_level: int = 1,
+                 construction: str = "spectral"):
         from hwadapt.backends import get_backend
 
         if shots < 1:
             raise InputError(f"shots must be >= 1, got {shots}")
         if layout != "pyramid":
-            raise InputError(f"LedgerEvaluator runs the efficient LCU, pyramid layout only; "
-                             f"got layout={layout!r}: use layout='pyramid'")
+            raise InputError(f"LedgerEvaluator runs pyramid-layout circuits only; got "
+                             f"layout={layout!r}: use layout='pyramid'")
+        if construction not in CONSTRUCTIONS:
+            raise InputError(f"unknown construction {construction!r}: choose one of "
+                             f"{', '.join(CONSTRUCTIONS)}")
         self.backend_name, self.noise_from = backend, noise_from
         self.backend = get_backend(backend, noise_from)
         self.ledger_path = Path(ledger)
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
+        self.construction = construction
         self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
         self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
 
@@ -438,6 +535,10 @@ class LedgerEvaluator:
             self._isa[key] = (tpl, isa)
         return self._isa[key]
 
+    def spectral(self, req: Request) -> bool:
+        """Whether ``req`` runs the spectral construction (2 terms)."""
+        return self.construction == "spectral" and req.angles.shape[1] == 2
+
     def _families(self, j: int, req: Request, psi: np.ndarray) -> list:
         """Magnitude and sign families of one request from the cached ISA templates,
         bindings ``(S·B, P)`` ordered setting-major."""
@@ -445,13 +546,20 @@ class LedgerEvaluator:
         from hwadapt.spec import Family
 
         R, n = req.angles.shape[1], psi.shape[1]
+        if self.spectral(req):
+            weights = {"magnitude": req.alphas,
+                       "signs": spectral_reference(req.angles, req.alphas, psi)[0]}
+            kinds = {"magnitude": "spectral", "signs": "spectral"}
+        else:
+            weights = {"magnitude": req.alphas, "signs": req.alphas}
+            kinds = {"magnitude": "magnitude", "signs": "signs"}
         out = []
-        for kind in ("magnitude", "signs"):
-            tpl, isa = self.isa_template(kind, n, req.alphas)
-            values = tpl.values(req.angles, req.alphas, psi)  # (S·B, K), template order
+        for family in ("magnitude", "signs"):
+            tpl, isa = self.isa_template(kinds[family], n, req.alphas)
+            values = tpl.values(req.angles, weights[family], psi)  # (S·B, K), template order
             cols = [tpl.index[p] for p in isa.parameters]
-            anc = lcu_ancillas(R + (kind == "signs"))
-            out.append(Family(f"r{j}:{kind}", isa, values[:, cols], n, anc, 1))
+            anc = lcu_ancillas(R + (kinds[family] == "signs"))
+            out.append(Family(f"r{j}:{family}", isa, values[:, cols], n, anc, 1))
         return out
 
     def _estimate(self, req: Request, counts: dict, j: int, psi: np.ndarray
@@ -460,14 +568,17 @@ class LedgerEvaluator:
         from hwadapt.estimate import estimate
 
         S, B = len(req.angles), len(psi)
-        beta = default_beta(req.alphas)
-        ref = reference_vector("uniform", psi)
+        if self.spectral(req):
+            _, refs, beta = spectral_reference(req.angles, req.alphas, psi)
+        else:
+            beta = default_beta(req.alphas)
+            refs = np.broadcast_to(reference_vector("uniform", psi), (S, *psi.shape))
         ys, ses = [], []
         for s in range(S):
             sl = slice(s * B, (s + 1) * B)
             est = estimate({"magnitude": counts[f"r{j}:magnitude"][sl],
                             "signs": counts[f"r{j}:signs"][sl]},
-                           n=psi.shape[1], alphas=req.alphas, beta=beta, reference=ref)
+                           n=psi.shape[1], alphas=req.alphas, beta=beta, reference=refs[s])
             ys.append(est.y)
             ses.append(est.stderr)
         return np.stack(ys), np.stack(ses)
@@ -720,14 +831,15 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                      batch: int = 4, shots: int = 2000, gradient: str = "spsa",
                      pretrain_epochs: int = 3, warm_epochs: int = 3, eval_samples: int = 20,
                      max_per_class: int | None = None, lr: float = 0.02, seed: int = 0,
-                     progress: bool = False) -> dict:
+                     construction: str = "spectral", progress: bool = False) -> dict:
     """The study's MNIST model with a quantum adapter on ``fc2``, fine-tuned on a backend.
 
     Pretrain the study's MLP (width ``hidden``) on digits 0-4; adapt ``fc2`` with a
     block-diagonal :class:`QuantumAdapterLayer` (``hidden/qubits`` blocks, unary encoding on
     ``qubits`` qubits); warm start: train the adapter's exact surrogate (= the orthogonal
     Hamming adapter on HW 1) and the head classically for ``warm_epochs`` on digits 5-9;
-    then ``steps`` hybrid steps on ``backend`` (``gradient``; head trained classically),
+    then ``steps`` hybrid steps on ``backend`` (``gradient``; head trained classically;
+    circuits: ``construction``, see :class:`LedgerEvaluator`),
     checkpointed in ``out/checkpoint.pt`` and resumable (same ``out`` and ``ledger``).
     Reports B-validation accuracy (a seeded subset of ``eval_samples``) of the classical warm
     start, of the fine-tuned adapter simulated exactly and estimated on the backend; writes
@@ -747,6 +859,9 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
     if gradient not in GRADIENTS:
         raise InputError(f"unknown gradient {gradient!r}: choose one of {', '.join(GRADIENTS)}")
+    if construction not in CONSTRUCTIONS:
+        raise InputError(f"unknown construction {construction!r}: choose one of "
+                         f"{', '.join(CONSTRUCTIONS)}")
     if steps < 0 or batch < 1 or eval_samples < 1:
         raise InputError("--steps must be >= 0, batch and eval samples >= 1")
     out.mkdir(parents=True, exist_ok=True)
@@ -773,7 +888,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
             opt.step()
     acc_classical = accuracy(model.features, model.head, xv, yv)
     adapter.evaluator = LedgerEvaluator(backend, ledger, shots=shots, seed=seed,
-                                        session=f"finetune-{out.resolve().name}")
+                                        session=f"finetune-{out.resolve().name}",
+                                        construction=construction)
     adapter.gradient = gradient
 
     def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
@@ -790,7 +906,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     acc_exact = accuracy(model.features, model.head, xv, yv)
     adapter.evaluator = evaluator
     report = {"backend": backend, "qubits": qubits, "rank": rank, "hidden": hidden,
-              "gradient": gradient, "shots": shots, "steps": steps, "batch": batch,
+              "gradient": gradient, "construction": construction, "shots": shots,
+              "steps": steps, "batch": batch,
               "eval_samples": len(yv), "loss": hist["loss"], "step_s": hist["wall_s"],
               "accuracy": {"classical_warm_start": acc_classical, "after_exact": acc_exact,
                            "after_backend": acc_backend},
@@ -820,6 +937,6 @@ def _bar(enabled: bool, total: int) -> Callable:
     return update
 
 
-__all__ = ["GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
-           "QuantumAdapterLayer", "Request", "exact_outputs", "fit", "lcu_matrix",
-           "quantum_finetune"]
+__all__ = ["CONSTRUCTIONS", "GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
+           "QuantumAdapterLayer", "Request", "circuit_template", "exact_outputs", "fit",
+           "lcu_matrix", "quantum_finetune", "spectral_reference"]

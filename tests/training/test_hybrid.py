@@ -19,11 +19,13 @@ from hwadapt.circuits.lcu import lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
 from hwadapt.errors import InputError
 from hwadapt.execution.ledger import Ledger
+from hwadapt.linalg import givens_matrix
 from hwadapt.training.hybrid import (
     ExactEvaluator,
     LedgerEvaluator,
     QuantumAdapter,
     QuantumAdapterLayer,
+    exact_outputs,
     fit,
 )
 
@@ -162,9 +164,11 @@ def test_block_layer_delta_weight():
     torch.testing.assert_close(lay(x), lay.base_layer(x) + x @ lay.delta_weight().T)
 
 
-def test_estimates_on_aer_within_stderr(tmp_path):
+@pytest.mark.parametrize("construction", ["spectral", "efficient"])
+def test_estimates_on_aer_within_stderr(tmp_path, construction):
     n, R = 3, 2
-    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=4000, session="est", seed=1)
+    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=4000, session="est", seed=1,
+                         construction=construction)
     q = _adapter(n, R, seed=4, evaluator=ev, gradient="parameter_shift")
     ref = QuantumAdapter(n, R, dtype=D)
     ref.load_state_dict(q.state_dict())
@@ -298,13 +302,58 @@ def test_circuit_template_binds_to_the_shared_builders(n, signs, kind):
         tpl.values(th, -al, psi)
 
 
-def test_ledger_evaluator_transpiles_once_per_shape(tmp_path, monkeypatch):
+@pytest.mark.parametrize("n,signs", [(3, (1, -1)), (4, (-1, 1)), (5, (1, 0)), (8, (1, 1))])
+def test_spectral_template_binds_to_the_shared_builder(n, signs):
+    """One template serves the magnitude (α) and the sign family (per-binding heavier
+    weights of spectral_reference, whose postselected state is (y + βr)/(‖α‖₁ + β))."""
+    from hwadapt.circuits.layouts import num_angles
+    from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
+    from hwadapt.training.hybrid import circuit_template, spectral_reference
+
+    tpl = circuit_template("spectral", n, signs)
+    rng = np.random.default_rng(n)
+    S, B = 2, 3
+    th = rng.uniform(-4, 4, (S, 2, num_angles(n, "pyramid")))
+    al = np.array(signs) * rng.uniform(0.1, 2, 2)
+    psi = rng.normal(size=(B, n))
+    psi[1] = np.abs(psi[1]) * (rng.random(n) < 0.5)
+    psi[1, 1] = 1.0
+    psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+    ref_w, r, beta = spectral_reference(th, al, psi)
+    y = exact_outputs(torch.as_tensor(th), torch.as_tensor(al), torch.as_tensor(psi)).numpy()
+    term0 = np.sign(al[0]) * np.einsum("sij,bj->sbi", givens_matrix(
+        n, torch.as_tensor(th[:, 0]), "pyramid").numpy(), psi)
+    if np.all(al):  # the chosen mix is never worse than the term0 reference
+        assert np.all(np.abs(r).min(-1) >= np.abs(term0).min(-1) - 1e-12)
+    else:  # signs (1, 0): only term 0 can be made heavier
+        np.testing.assert_allclose(r, term0, rtol=0, atol=1e-12)
+    bare = tpl.circuit.remove_final_measurements(inplace=False)
+    hw1 = [1 << i for i in range(n)]  # ancilla (qubit n) 0, one data qubit set
+    for weights in (al, ref_w):
+        values = tpl.values(th, weights, psi)
+        for s in range(S):
+            for b in range(B):
+                w = weights if weights.ndim == 1 else weights[s * B + b]
+                ref = Statevector(spectral_lcu_circuit(th[s], w, x=psi[b])).data
+                bound = bare.assign_parameters(dict(zip(tpl.index, values[s * B + b],
+                                                        strict=True)))
+                np.testing.assert_allclose(Statevector(bound).data, ref, rtol=0, atol=1e-12)
+                want = (y[s, b] if weights is al else y[s, b] + beta * r[s, b]) / np.abs(w).sum()
+                np.testing.assert_allclose(ref[hw1].real, want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="2 terms in the pyramid"):
+        circuit_template("spectral", n, (1, 1, 1))
+
+
+@pytest.mark.parametrize("construction,shapes", [("spectral", 3), ("efficient", 4)])
+def test_ledger_evaluator_transpiles_once_per_shape(tmp_path, monkeypatch, construction,
+                                                    shapes):
     from hwadapt.execution import manager
 
     calls = []
     real = manager.transpile
     monkeypatch.setattr(manager, "transpile", lambda *a: calls.append(1) or real(*a))
-    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=200, session="c", seed=2)
+    ev = LedgerEvaluator("aer", tmp_path / "l.db", shots=200, session="c", seed=2,
+                         construction=construction)
     q = _adapter(3, 2, seed=6, evaluator=ev, gradient="parameter_shift")
     with torch.no_grad():
         q.alpha.copy_(torch.tensor([0.7, -0.4], dtype=D))
@@ -315,14 +364,17 @@ def test_ledger_evaluator_transpiles_once_per_shape(tmp_path, monkeypatch):
         (q(x) ** 2).sum().backward()
         opt.step()
         if step == 0:
-            # (magnitude, signs) for the 2-term LCU and for the single-term α requests
-            assert ev.transpiles == len(calls) == 4
+            # the single-term α requests: (magnitude, signs); the 2-term LCU: one spectral
+            # template for both families, or the efficient (magnitude, signs)
+            assert ev.transpiles == len(calls) == shapes
             first, first_angles = dict(ev._isa), q.angles.detach().clone()
     assert q.alpha[0] > 0 > q.alpha[1] and not torch.equal(q.angles, first_angles)
-    assert ev.calls == 2 and ev.transpiles == len(calls) == 4  # step 2: binding only
+    assert ev.calls == 2 and ev.transpiles == len(calls) == shapes  # step 2: binding only
     assert all(ev._isa[k][1] is first[k][1] for k in first)
     led = Ledger(tmp_path / "l.db")
     assert [r["id"] for r in led.runs()] == ["c-c00000", "c-c00001"]
     assert all(r["status"] == "done" for r in led.runs())
-    with pytest.raises(InputError, match="pyramid layout only"):
+    with pytest.raises(InputError, match="pyramid-layout circuits only"):
         LedgerEvaluator("aer", tmp_path / "l.db", layout="butterfly")
+    with pytest.raises(InputError, match="unknown construction"):
+        LedgerEvaluator("aer", tmp_path / "l.db", construction="dilation")
