@@ -3,7 +3,9 @@
 results/benchmarks/adapters.json.
 
 Variants: hamming free/orthogonal base on the "auto" path (dense ΔW folded into the weight
-for 2^n <= 1024, vector application above) and on the forced "apply" path; LoRA r = 1 (the
+for 2^n <= 1024, vector application above), on the forced "apply" path and (free base) on
+the forced "dense" path (at 4096 this folds the C(24,12) block entries into W0 + ΔW, a dense
+4096 x 4096 weight per step); LoRA r = 1 (the
 closest to HW's parameter count: r·2w >> R(n²+1)) and r = 8; and the naive build (ΔW from
 C(n,k)² determinants, hamming_weight_matrix(..., method="minors")), only where feasible.
 
@@ -80,6 +82,7 @@ def main() -> None:
         "hw_orthogonal": AdapterConfig("hamming", rank=2, base="orthogonal"),
         "hw_free_apply": AdapterConfig("hamming", rank=2, path="apply"),
         "hw_orthogonal_apply": AdapterConfig("hamming", rank=2, base="orthogonal", path="apply"),
+        "hw_free_dense": AdapterConfig("hamming", rank=2, path="dense"),
     }
     rows = []
     for w in args.widths:

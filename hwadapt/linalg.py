@@ -254,10 +254,27 @@ def compounds(A: torch.Tensor, k_max: int | None = None) -> list[torch.Tensor]:
     Args:
         A: ``(..., n, n)`` (batched; autograd flows).
     Returns:
-        list of ``(..., C(n,k), C(n,k))`` tensors, subsets in ``combinations`` order.
+        list of ``(..., C(n,k), C(n,k))`` tensors, subsets in ``combinations`` order (views of
+        :func:`compounds_flat`).
     Cost ``Σ_k k·C(n,k)^2`` multiply-adds (``n/2·C(2n,n)`` for all ``k``), versus
     ``C(n,k)^2`` determinants for :func:`compound_matrix`; exact, no division (works for
     singular ``A``).
+    """
+    n = A.shape[-1]
+    flat = compounds_flat(A, k_max)
+    off = compound_offsets(n, n if k_max is None else k_max)
+    return [flat[..., off[k]:off[k + 1]].unflatten(-1, (len(subsets(n, k)),) * 2)
+            for k in range(len(off) - 1)]
+
+
+def compounds_flat(A: torch.Tensor, k_max: int | None = None) -> torch.Tensor:
+    """All compounds of ``A (..., n, n)`` up to ``k_max`` (default ``n``), flattened and
+    concatenated: ``(..., Σ_{k<=k_max} C(n,k)^2)``, block ``k`` = ``A^(k)`` row-major
+    (``C(2n, n)`` entries for ``k_max = n``).
+
+    CPU float32/float64 tensors use the compiled kernels of :mod:`hwadapt.kernels` (first
+    derivatives only); other devices/dtypes the pure-torch recursion
+    (:func:`_compounds_torch`, the reference, any order of derivatives).
     """
     n = A.shape[-1]
     if A.shape[-2] != n:
@@ -265,6 +282,28 @@ def compounds(A: torch.Tensor, k_max: int | None = None) -> list[torch.Tensor]:
     k_max = n if k_max is None else k_max
     if not 0 <= k_max <= n:
         raise ValueError(f"k_max={k_max} must satisfy 0 <= k_max <= n={n}")
+    from hwadapt import kernels  # lazy: numba is imported on first use only
+
+    if kernels.supported(A):
+        return kernels.compounds_flat(A, k_max)
+    return torch.cat([B.flatten(-2) for B in _compounds_torch(A, k_max)], -1)
+
+
+@cache
+def compound_offsets(n: int, k_max: int) -> tuple[int, ...]:
+    """Offsets (length ``k_max + 2``) of the blocks of :func:`compounds_flat`: block ``k``
+    is ``[off[k], off[k+1])``, ``off[k+1] - off[k] = C(n,k)^2``."""
+    off = [0]
+    for k in range(k_max + 1):
+        off.append(off[-1] + len(subsets(n, k)) ** 2)
+    return tuple(off)
+
+
+def _compounds_torch(A: torch.Tensor, k_max: int) -> list[torch.Tensor]:
+    """Pure-torch Laplace recursion (reference for the kernels; any device, full autograd).
+
+    Same contract as :func:`compounds` with ``0 <= k_max <= n`` already checked."""
+    n = A.shape[-1]
     out = [torch.ones(*A.shape[:-2], 1, 1, dtype=A.dtype, device=A.device)]
     if k_max >= 1:
         out.append(A)
@@ -291,7 +330,7 @@ def _hw_positions(n: int, order: str, device: torch.device) -> torch.Tensor:
 
 def _hw_dense(A: torch.Tensor, order: str) -> torch.Tensor:
     n = A.shape[-1]
-    vals = torch.cat([B.flatten(-2) for B in compounds(A)], -1)
+    vals = compounds_flat(A)
     H = A.new_zeros(*A.shape[:-2], 1 << (2 * n))  # index_copy: backward is an index_select
     H = H.index_copy(-1, _hw_positions(n, order, A.device), vals)
     return H.unflatten(-1, (1 << n, 1 << n))

@@ -71,7 +71,11 @@ class MatrixAdapter(AdapterLayer):
     ``"cayley"``: ``skew (R, n(n-1)/2)`` ~ N(0, 1), ``A_i = (I - S_i)^-1 (I + S_i)`` with
     ``S_i`` skew-symmetric with upper triangle ``skew[i]`` (row-major ``triu`` order).
     Subclasses set ``self.n``, ``self.dim`` (padded side of ``F(A)``) and define
-    ``_dense(A) -> (R, dim, dim)`` and ``_apply(x (..., 1, dim)) -> (..., R, dim)``.
+    ``_flat(A) -> (R, N)`` (the ``N`` entries of ``F(A_i)`` that can be nonzero, in any fixed
+    order), ``_flat_rows_cols() -> (rows (N,), cols (N,))`` (their places in the padded
+    ``dim x dim`` matrix) and ``_apply(x (..., 1, dim)) -> (..., R, dim)``.
+    Dense path: ``α`` is combined on the flat entries first (``α @ flat``, ``(N,)``), then
+    ONE scatter of the entries inside the ``d_out x d_in`` crop; no ``R x dim x dim`` tensor.
     """
 
     def __init__(self, base_layer: nn.Linear, config: AdapterConfig, n: int, dim: int):
@@ -106,19 +110,44 @@ class MatrixAdapter(AdapterLayer):
         eye = torch.eye(n, dtype=S.dtype, device=S.device)
         return torch.linalg.solve(eye - S, eye + S)
 
+    def _delta_flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pos, vals)``: the entries of ``ΔW`` that can be nonzero, ``vals`` at flat
+        positions ``pos`` of the row-major ``(d_out, d_in)`` matrix (positions distinct)."""
+        vals = self.alpha @ self._flat(self.base_matrices())  # (N,): α first, one scatter
+        pos, sel = self._crop_index(vals.device)
+        return pos, (vals if sel is None else vals.index_select(0, sel))
+
+    def _crop_index(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``pos`` (row-major in ``d_out x d_in``) of the flat entries inside the crop and
+        their indices ``sel`` in the flat vector (``None``: all of them); cached per device."""
+        cache = self.__dict__.setdefault("_crop_cache", {})
+        if device not in cache:
+            rows, cols = self._flat_rows_cols()
+            keep = (rows < self.d_out) & (cols < self.d_in)
+            sel = keep.nonzero().flatten()
+            pos = (rows[sel] * self.d_in + cols[sel]).to(device)
+            cache[device] = (pos, None if bool(keep.all()) else sel.to(device))
+        return cache[device]
+
     def delta_weight(self) -> torch.Tensor:
-        D = self._dense(self.base_matrices())[..., : self.d_out, : self.d_in]
-        return torch.einsum("r,rij->ij", self.alpha, D)
+        pos, vals = self._delta_flat()
+        flat = vals.new_zeros(self.d_out * self.d_in).index_copy(0, pos, vals)
+        return flat.view(self.d_out, self.d_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         base = self.base_layer
-        if self.path == "dense":  # one matmul: (W0 + ΔW) x + b
-            return F.linear(x, base.weight + self.delta_weight(), base.bias)
+        if self.path == "dense":  # one matmul: (W0 + ΔW) x + b, ΔW scattered into W0
+            pos, vals = self._delta_flat()
+            W = base.weight.flatten().index_add(0, pos, vals).view_as(base.weight)
+            return F.linear(x, W, base.bias)
         xp = F.pad(x, (0, self.dim - self.d_in))[..., None, :]  # (..., 1, dim)
         y = self._apply(xp)[..., : self.d_out]  # (..., R, d_out)
         return base(x) + torch.einsum("r,...rd->...d", self.alpha, y)
 
-    def _dense(self, A: torch.Tensor) -> torch.Tensor:
+    def _flat(self, A: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _flat_rows_cols(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def _apply(self, x: torch.Tensor) -> torch.Tensor:

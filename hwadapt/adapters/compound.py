@@ -6,7 +6,7 @@ fewest base parameters for a given width, ``n ≈ sqrt(2·width)``); ``n`` = sma
 ``k``-subset in ``itertools.combinations`` order; the input is zero-padded to ``C(n,k)`` and
 the output cropped (``ΔW`` = top-left ``d_out x d_in`` block of ``A^(k)``).
 Trainable parameters: ``R(n^2 + 1)`` free, ``R(n(n-1)/2 + 1)`` orthogonal/cayley.
-Paths: dense (:func:`~hwadapt.linalg.compounds`) or apply
+Paths: dense (block ``k`` of :func:`~hwadapt.linalg.compounds_flat`) or apply
 (:func:`~hwadapt.linalg.compound_apply`).
 """
 
@@ -20,7 +20,7 @@ from torch import nn
 from hwadapt.adapters.base import MatrixAdapter
 from hwadapt.adapters.config import AdapterConfig
 from hwadapt.adapters.registry import register
-from hwadapt.linalg import compound_apply, compounds
+from hwadapt.linalg import compound_apply, compound_offsets, compounds_flat
 
 DEFAULT_ORDER = 2
 
@@ -51,8 +51,12 @@ class CompoundLayer(MatrixAdapter):
         self.k = k
         super().__init__(base_layer, config, n, math.comb(n, k))
 
-    def _dense(self, A: torch.Tensor) -> torch.Tensor:
-        return compounds(A, self.k)[self.k]
+    def _flat(self, A: torch.Tensor) -> torch.Tensor:
+        return compounds_flat(A, self.k)[..., compound_offsets(self.n, self.k)[self.k]:]
+
+    def _flat_rows_cols(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.arange(self.dim)
+        return idx.repeat_interleave(self.dim), idx.repeat(self.dim)
 
     def _apply(self, x: torch.Tensor) -> torch.Tensor:
         return compound_apply(self.base_matrices(), self.k, x)

@@ -187,3 +187,26 @@ def test_bad_sizes():
         inject(nn.Linear(30, 4), AdapterConfig("compound", order=4, qubits=5))
     with pytest.raises(ValueError, match="qubits >= 5"):
         inject(nn.Linear(30, 4), AdapterConfig("hamming", qubits=4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_hamming_dense_kernel_path_input_gradient_and_batch_dims(dtype):
+    """The compiled dense path (compounds kernel + block-only weight gradient) against the
+    apply path: outputs and gradients for α, A, the input (x.requires_grad, as inside a
+    model) and a trainable bias, with (2, 3, d_in) inputs."""
+    tol = dict(rtol=0, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
+    outs = []
+    for path in ("dense", "apply"):
+        torch.manual_seed(4)
+        lay = inject(nn.Linear(13, 10, dtype=dtype), AdapterConfig("hamming", 2, path=path))
+        perturb(lay)
+        lay.base_layer.bias.requires_grad_(True)
+        x = torch.randn(2, 3, 13, dtype=dtype, generator=torch.Generator().manual_seed(5))
+        x.requires_grad_(True)
+        y = lay(x)
+        assert y.shape == (2, 3, 10)
+        y.pow(2).sum().backward()
+        outs.append((y, x.grad, lay.alpha.grad, lay.A.grad, lay.base_layer.bias.grad))
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(a, b, **tol)
+        assert a.abs().max() > 1e-3

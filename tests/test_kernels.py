@@ -1,0 +1,151 @@
+"""Compiled compound kernels (hwadapt.kernels) against brute-force determinants and the
+pure-torch Laplace recursion (the reference path)."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hwadapt import kernels
+from hwadapt.adapters.hamming import HammingDenseLinear, _block_tables
+from hwadapt.linalg import (
+    _compounds_torch,
+    _hw_positions,
+    compound_matrix,
+    compound_offsets,
+    compounds,
+    compounds_flat,
+    hw_permutation,
+)
+
+
+def _rand(shape, seed, dtype=torch.float64):
+    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def _singular(n, seed):
+    A = _rand((n, n), seed)
+    A[:, -1] = 2 * A[:, 0] - (A[:, 1] if n > 2 else 0)  # rank n-1 (n = 1: the zero matrix)
+    return A
+
+
+def _brute(A: np.ndarray, k: int) -> np.ndarray:
+    S = list(itertools.combinations(range(A.shape[0]), k))
+    return np.array([[np.linalg.det(A[np.ix_(I, J)]) if k else 1.0 for J in S] for I in S])
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_kernel_forward_equals_determinants(n):
+    for A in (_rand((n, n), n), _singular(n, 10 + n)):
+        flat = kernels.compounds_flat(A, n)
+        off = compound_offsets(n, n)
+        assert flat.shape == (off[-1],) == (math.comb(2 * n, n),)
+        for k in range(n + 1):
+            m = math.comb(n, k)
+            ref = _brute(A.numpy(), k)
+            got = flat[off[k]:off[k + 1]].view(m, m).numpy()
+            scale = max(1.0, np.abs(ref).max())
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
+            torch.testing.assert_close(torch.from_numpy(got), compound_matrix(A, k),
+                                       rtol=0, atol=1e-12 * scale)
+    S = _singular(n, 20 + n)
+    if n > 1:  # rank n-1: the top compound (det) vanishes, the others do not
+        assert abs(kernels.compounds_flat(S, n)[-1]) < 1e-12
+        if n > 2:
+            assert kernels.compounds_flat(S, n)[1 + n * n:].abs().max() > 1e-2
+
+
+def test_kernel_float32_close_to_float64():
+    A = _rand((3, 7, 7), 5)
+    f32 = kernels.compounds_flat(A.float(), 7)
+    assert f32.dtype == torch.float32
+    torch.testing.assert_close(f32.double(), kernels.compounds_flat(A, 7), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", range(2, 7))
+def test_kernel_backward_equals_autograd_of_torch_recursion(n):
+    for k_max in sorted({1, n // 2 + 1, n}):
+        A = torch.stack([_rand((n, n), 30 + n), _singular(n, 40 + n)])
+        W = _rand((2, compound_offsets(n, k_max)[-1]), 50 + n)  # random upstream gradients
+        a1, a2 = A.clone().requires_grad_(True), A.clone().requires_grad_(True)
+        (kernels.compounds_flat(a1, k_max) * W).sum().backward()
+        ref = torch.cat([B.flatten(-2) for B in _compounds_torch(a2, k_max)], -1)
+        (ref * W).sum().backward()
+        torch.testing.assert_close(a1.grad, a2.grad, rtol=0, atol=1e-10)
+        assert a1.grad.abs().max() > 1e-2
+
+
+def test_kernel_gradcheck_and_once_differentiable():
+    A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))
+    assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 2), (A,))
+    g = torch.autograd.grad(kernels.compounds_flat(A, 3).pow(2).sum(), A, create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="once_differentiable|double backward"):
+        g.sum().backward()
+
+
+def test_compounds_dispatch_shapes_and_edge_cases():
+    A = _rand((2, 3, 5, 5), 70)  # batched (..., n, n)
+    flat = compounds_flat(A, 3)
+    assert flat.shape == (2, 3, compound_offsets(5, 3)[-1])
+    blocks = compounds(A, 3)
+    assert [b.shape for b in blocks] == [(2, 3, m, m) for m in (1, 5, 10, 10)]
+    for k in range(4):
+        torch.testing.assert_close(blocks[k], compound_matrix(A, k), rtol=0, atol=1e-12)
+    # n = 0 and n = 1, k_max = 0
+    assert torch.equal(compounds_flat(torch.zeros(0, 0)), torch.ones(1))
+    assert torch.equal(compounds_flat(torch.zeros(4, 0, 0)), torch.ones(4, 1))
+    assert torch.equal(compounds_flat(torch.full((1, 1), 3.0)), torch.tensor([1.0, 3.0]))
+    assert torch.equal(compounds_flat(torch.full((1, 1), 3.0), 0), torch.tensor([1.0]))
+    assert compounds_flat(torch.zeros(0, 4, 4)).shape == (0, 70)
+    # devices / dtypes without a kernel take the torch recursion (complex here)
+    C = torch.complex(_rand((4, 4), 71), _rand((4, 4), 72))
+    assert not kernels.supported(C) and kernels.supported(A) and kernels.supported(A.float())
+    for k, B in enumerate(compounds(C)):
+        torch.testing.assert_close(B, compound_matrix(C, k), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="k_max"):
+        compounds_flat(A, 6)
+    with pytest.raises(ValueError, match="square"):
+        compounds_flat(torch.zeros(3, 4))
+
+
+@pytest.mark.parametrize("d_in,d_out", [(16, 16), (13, 9), (5, 16)])
+def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
+    n = 4
+    g, x = _rand((7, d_out), 80), _rand((7, d_in), 81)
+    full = torch.nn.functional.pad(g, (0, 16 - d_out)).T @ \
+        torch.nn.functional.pad(x, (0, 16 - d_in))
+    pos = _hw_positions(n, "computational", torch.device("cpu"))  # same flat order
+    perm, sizes = _block_tables(n)
+    assert perm.tolist() == list(hw_permutation(n))
+    torch.testing.assert_close(kernels.block_gram(g, x, perm, sizes), full.flatten()[pos],
+                               rtol=0, atol=1e-12)
+
+
+def test_hamming_dense_linear_gradients_equal_autograd_of_the_scatter():
+    n, d_in, d_out = 3, 7, 6
+    pos_all = _hw_positions(n, "computational", torch.device("cpu"))
+    rows, cols = pos_all // 8, pos_all % 8
+    sel = ((rows < d_out) & (cols < d_in)).nonzero().flatten()
+    pos = rows[sel] * d_in + cols[sel]
+    x, vals = _rand((5, d_in), 90), _rand((math.comb(2 * n, n),), 91)
+    W0, b = _rand((d_out, d_in), 92), _rand((d_out,), 93)
+    args = [t.clone().requires_grad_(True) for t in (x, vals, W0, b)]
+
+    def reference(x, vals, W0, b):
+        dW = vals.new_zeros(d_out * d_in).index_copy(0, pos, vals[sel]).view(d_out, d_in)
+        return torch.nn.functional.linear(x, W0 + dW, b)
+
+    y = HammingDenseLinear.apply(*args, pos, sel, n)
+    ref_args = [t.clone().requires_grad_(True) for t in (x, vals, W0, b)]
+    yr = reference(*ref_args)
+    torch.testing.assert_close(y, yr, rtol=0, atol=1e-12)
+    up = _rand(y.shape, 94)
+    grads = torch.autograd.grad(y, args, up)
+    for got, want in zip(grads, torch.autograd.grad(yr, ref_args, up), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert grads[1].abs().max() > 1e-2
+    assert torch.autograd.gradcheck(lambda *a: HammingDenseLinear.apply(*a, pos, sel, n),
+                                    tuple(args))
