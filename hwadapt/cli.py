@@ -324,6 +324,9 @@ def finetune(
     shots: Annotated[int, typer.Option(help="--quantum: raw shots per circuit.")] = 2000,
     gradient: Annotated[str, typer.Option(
         help="--quantum: exact | parameter_shift | spsa.")] = "spsa",
+    batch: Annotated[int, typer.Option(help="--quantum: training samples per step.")] = 16,
+    lr: Annotated[float, typer.Option(help="--quantum: Adam learning rate of the hybrid "
+                                      "steps (and of the warm start).")] = 0.005,
     construction: Annotated[str, typer.Option(
         help="--quantum: LCU circuits for the 2-term adapter: spectral (fewest 2q gates) | "
              "efficient.")] = "spectral",
@@ -340,7 +343,8 @@ def finetune(
         out = out or Path("results/runs") / time.strftime("hybrid-%Y%m%d-%H%M%S")
         rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits,
                                hidden=hidden or 16, steps=steps, shots=shots,
-                               gradient=gradient, construction=construction,
+                               gradient=gradient, construction=construction, batch=batch,
+                               lr=lr,
                                pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
                                max_per_class=max_per_class, progress=not as_json)
         if emit({"out": str(out), **rep}, as_json):

@@ -828,9 +828,9 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], ste
 
 def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str | Path,
                      qubits: int = 8, rank: int = 2, hidden: int = 16, steps: int = 5,
-                     batch: int = 4, shots: int = 2000, gradient: str = "spsa",
-                     pretrain_epochs: int = 3, warm_epochs: int = 3, eval_samples: int = 20,
-                     max_per_class: int | None = None, lr: float = 0.02, seed: int = 0,
+                     batch: int = 16, shots: int = 2000, gradient: str = "spsa",
+                     pretrain_epochs: int = 3, warm_epochs: int = 3, eval_samples: int = 50,
+                     max_per_class: int | None = None, lr: float = 0.005, seed: int = 0,
                      construction: str = "spectral", progress: bool = False) -> dict:
     """The study's MNIST model with a quantum adapter on ``fc2``, fine-tuned on a backend.
 
