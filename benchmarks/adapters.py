@@ -3,9 +3,9 @@
 results/benchmarks/adapters.json.
 
 Variants: hamming free/orthogonal base on the "auto" path (dense ΔW folded into the weight
-for 2^n <= 1024, vector application above), on the forced "apply" path and (free base) on
-the forced "dense" path (at 4096 this folds the C(24,12) block entries into W0 + ΔW, a dense
-4096 x 4096 weight per step); LoRA r = 1 (the
+for 2^n <= 1024, one matmul per weight block A^(k) above: "blocks", no 2^n x 2^n matrix), on
+the forced "apply" path (factorised ΔW applied to vectors) and (free base) on the forced
+"dense" (at 4096 a dense 4096 x 4096 W0 + ΔW per step) and "blocks" paths; LoRA r = 1 (the
 closest to HW's parameter count: r·2w >> R(n²+1)) and r = 8; and the naive build (ΔW from
 C(n,k)² determinants, hamming_weight_matrix(..., method="minors")), only where feasible.
 
@@ -27,6 +27,7 @@ from hwadapt.adapters import AdapterConfig, inject, trainable_parameters
 from hwadapt.linalg import hamming_weight_matrix
 
 BATCH = 128
+PER_ROUND = 3  # timed steps per variant and round (after one warm-up step)
 NAIVE_MAX_WIDTH = 1024  # n = 12: C(24,12) = 2.7M determinants per term per step: skipped
 
 
@@ -44,19 +45,26 @@ class NaiveHamming(nn.Module):
         return nn.functional.linear(x, lay.base_layer.weight + dW, lay.base_layer.bias)
 
 
-def step_time(layer: nn.Module, x: torch.Tensor, repeats: int) -> float:
-    """Median seconds of forward + backward (sum of outputs) over ``repeats`` after warm-up."""
-    params = [p for p in layer.parameters() if p.requires_grad]
-    times = []
-    for i in range(repeats + 2):
-        t0 = time.perf_counter()
-        layer(x).sum().backward()
-        dt = time.perf_counter() - t0
-        for p in params:
-            p.grad = None
-        if i >= 2:
-            times.append(dt)
-    return statistics.median(times)
+def _step(layer: nn.Module, x: torch.Tensor) -> float:
+    """Seconds of one forward + backward (sum of outputs); gradients cleared after."""
+    t0 = time.perf_counter()
+    layer(x).sum().backward()
+    dt = time.perf_counter() - t0
+    for p in layer.parameters():
+        p.grad = None
+    return dt
+
+
+def step_times(layers: dict[str, nn.Module], x: torch.Tensor, repeats: int) -> dict[str, float]:
+    """Median step seconds per layer over ``repeats`` rounds; each round runs every layer in
+    turn (interleaved, so load changes on a shared machine hit all variants alike and the
+    ratios stay comparable): one untimed step to warm its caches, then ``PER_ROUND`` timed."""
+    times: dict[str, list[float]] = {name: [] for name in layers}
+    for _ in range(repeats):
+        for name, layer in layers.items():
+            _step(layer, x)
+            times[name] += [_step(layer, x) for _ in range(PER_ROUND)]
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def make(width: int, cfg: AdapterConfig) -> nn.Module:
@@ -83,21 +91,20 @@ def main() -> None:
         "hw_free_apply": AdapterConfig("hamming", rank=2, path="apply"),
         "hw_orthogonal_apply": AdapterConfig("hamming", rank=2, base="orthogonal", path="apply"),
         "hw_free_dense": AdapterConfig("hamming", rank=2, path="dense"),
+        "hw_free_blocks": AdapterConfig("hamming", rank=2, path="blocks"),
     }
     rows = []
     for w in args.widths:
         x = torch.randn(BATCH, w)
-        repeats = 30 if w <= 1024 else 10
-        res = {}
-        for name, cfg in variants.items():
-            lay = make(w, cfg)
-            res[name] = dict(seconds=step_time(lay, x, repeats),
-                             params=trainable_parameters(lay),
-                             path=getattr(lay, "path", "-"))
+        repeats = 20 if w <= 1024 else 4
+        layers = {name: make(w, cfg) for name, cfg in variants.items()}
+        seconds = step_times(layers, x, repeats)
+        res = {name: dict(seconds=seconds[name], params=trainable_parameters(lay),
+                          path=getattr(lay, "path", "-")) for name, lay in layers.items()}
         if w <= NAIVE_MAX_WIDTH:
             lay = make(w, variants["hw_free"])
-            res["hw_naive_minors"] = dict(seconds=step_time(NaiveHamming(lay), x,
-                                                            max(3, repeats // 5)),
+            naive = step_times({"naive": NaiveHamming(lay)}, x, 2)
+            res["hw_naive_minors"] = dict(seconds=naive["naive"],
                                           params=trainable_parameters(lay), path="minors")
         else:
             res["hw_naive_minors"] = dict(seconds=None, params=None,

@@ -18,8 +18,10 @@ Both loop over the batch inside the kernel (float32 and float64; ``cache=True`` 
 compiled code in ``__pycache__`` next to this file). The pure-torch recursion in
 :mod:`hwadapt.linalg` stays the reference and the path for non-CPU devices.
 
-:func:`block_gram`: only the diagonal-block entries of ``g^T x`` (the weight gradient of a
-block-diagonal ``ΔW``, e.g. the Hamming-weight one), dot products over the batch.
+:class:`HammingDense`: the whole dense Hamming-weight layer in two compiled calls (forward:
+compounds, ``α`` and the scatter into ``W0``; backward: only the diagonal-block entries of
+``g^T x``, one BLAS gemm per block — ``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B`` —
+then the reverse recursion for ``∂A`` and ``∂α``).
 """
 
 from __future__ import annotations
@@ -112,43 +114,52 @@ def _to_lex(W, tab):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _reverse(At, w, G, gAt, k_max, tab):  # pragma: no cover - compiled
+    """Reverse mode of the recursion for ONE matrix ``At (n, n)`` with forward ``w``
+    (colex): consumes the upstream gradient ``G`` (colex, overwritten: lower levels
+    accumulate what is pushed down) and adds ``∂/∂A`` into ``gAt``."""
+    n = At.shape[0]
+    binom, off, soff = tab[tab[0]:], tab[tab[1]:], tab[tab[2]:]
+    sub, rem = tab[tab[3]:], tab[tab[4]:]
+    for k in range(k_max, 1, -1):
+        m, mp, ok, op, s = binom[n * (n + 1) + k], binom[n * (n + 1) + k - 1], off[k], \
+            off[k - 1], soff[k]
+        for a in range(m):
+            row = ok + a * m
+            for r in range(k):
+                i = sub[s + a * k + r]
+                prow = op + rem[s + a * k + r] * mp
+                neg = (r + k - 1) % 2 == 1
+                for j in range(k - 1, n):
+                    c = -At[i, j] if neg else At[i, j]
+                    start, length = row + binom[j * (n + 1) + k], binom[j * (n + 1) + k - 1]
+                    d = G[0] - G[0]
+                    g, gp, src = G[start:start + length], G[prow:prow + length], \
+                        w[prow:prow + length]
+                    for q in range(length):
+                        d += g[q] * src[q]
+                        gp[q] += c * g[q]
+                    gAt[i, j] += -d if neg else d
+    if k_max >= 1:
+        for i in range(n):
+            for j in range(n):
+                gAt[i, j] += G[1 + i * n + j]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _backward_colex(A, W, grad, tab):  # pragma: no cover - compiled
     """``gA`` for upstream ``grad`` (nb, N) in combinations order; ``W`` = forward (colex)."""
-    nb, n, N = A.shape[0], A.shape[1], W.shape[1]
-    binom, off, soff = tab[tab[0]:], tab[tab[1]:], tab[tab[2]:]
-    sub, rem, lex = tab[tab[3]:], tab[tab[4]:], tab[tab[5]:]
+    nb, N = A.shape[0], W.shape[1]
+    off, lex = tab[tab[1]:], tab[tab[5]:]
     k_max = 0
     while off[k_max + 1] < N:
         k_max += 1
     gA = np.zeros_like(A)
     G = np.empty(N, dtype=A.dtype)
     for t in range(nb):
-        w, At, gAt = W[t], A[t], gA[t]
-        for q in range(N):  # to colex; lower levels then accumulate what is pushed down
+        for q in range(N):  # to colex
             G[q] = grad[t, lex[q]]
-        for k in range(k_max, 1, -1):
-            m, mp, ok, op, s = binom[n * (n + 1) + k], binom[n * (n + 1) + k - 1], off[k], \
-                off[k - 1], soff[k]
-            for a in range(m):
-                row = ok + a * m
-                for r in range(k):
-                    i = sub[s + a * k + r]
-                    prow = op + rem[s + a * k + r] * mp
-                    neg = (r + k - 1) % 2 == 1
-                    for j in range(k - 1, n):
-                        c = -At[i, j] if neg else At[i, j]
-                        start, length = row + binom[j * (n + 1) + k], binom[j * (n + 1) + k - 1]
-                        d = G[0] - G[0]
-                        g, gp, src = G[start:start + length], G[prow:prow + length], \
-                            w[prow:prow + length]
-                        for q in range(length):
-                            d += g[q] * src[q]
-                            gp[q] += c * g[q]
-                        gAt[i, j] += -d if neg else d
-        if k_max >= 1:
-            for i in range(n):
-                for j in range(n):
-                    gAt[i, j] += G[1 + i * n + j]
+        _reverse(A[t], W[t], G, gA[t], k_max, tab)
     return gA
 
 
@@ -192,53 +203,116 @@ def compounds_flat(A: torch.Tensor, k_max: int) -> torch.Tensor:
     return flat.reshape(*batch, flat.shape[-1])
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True)
 def _block_gram(g, x, perm, sizes):  # pragma: no cover - compiled
     nb, dim = g.shape[0], perm.shape[0]
-    gT = np.zeros((dim, nb), dtype=g.dtype)  # block order, batch contiguous
-    xT = np.zeros((dim, nb), dtype=g.dtype)
+    gT = np.zeros((dim, nb), dtype=g.dtype)  # block order; zero columns = padding
+    xB = np.zeros((nb, dim), dtype=g.dtype)
     for t in range(nb):
         for p in range(dim):
             c = perm[p]
             if c < g.shape[1]:
                 gT[p, t] = g[t, c]
             if c < x.shape[1]:
-                xT[p, t] = x[t, c]
+                xB[t, p] = x[t, c]
     total = 0
     for k in range(sizes.shape[0]):
         total += sizes[k] * sizes[k]
     out = np.empty(total, dtype=g.dtype)
     o, s = 0, 0
-    for k in range(sizes.shape[0]):
+    for k in range(sizes.shape[0]):  # one BLAS gemm per block
         m = sizes[k]
-        for a in range(m):  # dot products over the batch (SIMD)
-            ga = gT[s + a]
-            for b in range(m):
-                xb = xT[s + b]
-                acc = ga[0] - ga[0]
-                for t in range(nb):
-                    acc += ga[t] * xb[t]
-                out[o + a * m + b] = acc
+        out[o:o + m * m] = np.dot(gT[s:s + m], np.ascontiguousarray(xB[:, s:s + m])).ravel()
         o += m * m
         s += m
     return out
 
 
-def block_gram(g: torch.Tensor, x: torch.Tensor, perm: np.ndarray,
-               sizes: np.ndarray) -> torch.Tensor:
-    """Only the diagonal-block entries of ``g^T x`` under a permutation (CPU, float32/64).
+# ------------------------------------------------- fused Hamming-weight layer (colex order)
 
-    Args:
-        g: ``(B, d_out)``, x: ``(B, d_in)`` (same dtype); columns ``>= d`` count as zero
-            (zero padding to ``dim``).
-        perm: ``(dim,)`` int64, block position -> column index; sizes: ``(K,)`` block sizes
-            along the block order (``Σ sizes = dim``).
-    Returns:
-        ``(Σ sizes^2,)``: for each block, ``(g^T x)[perm[s+a], perm[s+b]]`` row-major in
-        ``(a, b)`` — the gradient of the block entries of a weight ``ΔW`` used as
-        ``x @ ΔW.T`` with upstream ``g``, at ``Σ_k m_k^2 · B`` multiply-adds instead of
-        ``d_out·d_in·B``.
+@cache
+def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(perm, sizes)``: ``perm (2^n,)`` = computational index ``Σ 2^i`` of each position of
+    the *colex block order* (blocks ``k = 0..n``, subsets of a block in colex order, the
+    kernels' internal order); ``sizes = C(n, k)``."""
+    perm = [sum(1 << i for i in s) for k in range(n + 1)
+            for s in sorted(subsets(n, k), key=lambda s: s[::-1])]
+    return (np.array(perm, dtype=np.int64),
+            np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64))
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_weight(A, alpha, W0, pos, tab):  # pragma: no cover - compiled
+    """``(W0 + ΔW, F)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex),
+    ``ΔW`` entry ``q`` = ``Σ_r α_r F[r, q]`` added at flat position ``pos[q]`` of ``W0``
+    (``-1``: outside the crop)."""
+    F = _forward_colex(A, A.shape[1], tab)
+    W = W0.copy()
+    Wf = W.reshape(-1)
+    for q in range(F.shape[1]):
+        p = pos[q]
+        if p >= 0:
+            acc = F[0, q] - F[0, q]
+            for r in range(F.shape[0]):
+                acc += alpha[r] * F[r, q]
+            Wf[p] += acc
+    return W, F
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_backward(A, alpha, F, g, x, perm, sizes, tab):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` of ``<g, x (W0 + ΔW)ᵀ>`` for the layer of :func:`_hw_weight`."""
+    gv = _block_gram(g, x, perm, sizes)  # (N,) colex: ∂ΔW entries, 0 outside the crop
+    R, N = F.shape[0], F.shape[1]
+    gA = np.zeros_like(A)
+    galpha = np.zeros(R, dtype=A.dtype)
+    G = np.empty(N, dtype=A.dtype)
+    for r in range(R):
+        acc = G[0] - G[0]
+        for q in range(N):
+            acc += gv[q] * F[r, q]
+            G[q] = alpha[r] * gv[q]
+        galpha[r] = acc
+        _reverse(A[r], F[r], G, gA[r], A.shape[1], tab)
+    return gA, galpha
+
+
+class HammingDense(torch.autograd.Function):
+    """``F.linear(x, W0 + ΔW, b)`` with ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))`` in computational
+    order, in two compiled calls: forward builds all compounds and adds ``ΔW`` into a copy of
+    ``W0`` (no ``R x 2^n x 2^n`` tensor); backward forms only the ``C(2n,n)`` block entries
+    of ``g^T x`` (one gemm per block) and runs the recursion in reverse for ``∂A``, ``∂α``.
+    ``∂x = g (W0 + ΔW)``, ``∂W0 = g^T x``, ``∂b = Σ g`` only when required. First order
+    only (once_differentiable).
+
+    Args of ``apply``: ``x (B, d_in)``, ``A (R, n, n)``, ``alpha (R,)``, ``W0 (d_out, d_in)``,
+    ``b (d_out,)`` or ``None``, ``pos (C(2n,n),)`` int64 numpy: flat position in ``W0`` of
+    each colex block entry (:func:`hw_colex_order`), ``-1`` outside the crop.
     """
-    out = _block_gram(g.detach().contiguous().numpy(), x.detach().contiguous().numpy(),
-                      perm, sizes)
-    return torch.from_numpy(out)
+
+    @staticmethod
+    def forward(ctx, x, A, alpha, W0, b, pos):
+        n = A.shape[-1]
+        An, al = A.detach().contiguous().numpy(), alpha.detach().contiguous().numpy()
+        W, F = _hw_weight(An, al, W0.detach().contiguous().numpy(), pos, _tables(n))
+        W = torch.from_numpy(W)
+        ctx.save_for_backward(x, W)
+        ctx.An, ctx.al, ctx.F = An, al, F
+        return torch.nn.functional.linear(x, W, b)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        n = ctx.An.shape[-1]
+        gA = galpha = None
+        if need[1] or need[2]:
+            perm, sizes = hw_colex_order(n)
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, g.contiguous().numpy(),
+                                      x.detach().contiguous().numpy(), perm, sizes, _tables(n))
+            gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
+        gx = g @ W if need[0] else None
+        gW0 = g.T @ x if need[3] else None
+        gb = g.sum(0) if need[4] else None
+        return gx, gA, galpha, gW0, gb, None

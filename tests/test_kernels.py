@@ -9,15 +9,12 @@ import pytest
 import torch
 
 from hwadapt import kernels
-from hwadapt.adapters.hamming import HammingDenseLinear, _block_tables
 from hwadapt.linalg import (
     _compounds_torch,
-    _hw_positions,
     compound_matrix,
     compound_offsets,
     compounds,
     compounds_flat,
-    hw_permutation,
 )
 
 
@@ -117,35 +114,45 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     g, x = _rand((7, d_out), 80), _rand((7, d_in), 81)
     full = torch.nn.functional.pad(g, (0, 16 - d_out)).T @ \
         torch.nn.functional.pad(x, (0, 16 - d_in))
-    pos = _hw_positions(n, "computational", torch.device("cpu"))  # same flat order
-    perm, sizes = _block_tables(n)
-    assert perm.tolist() == list(hw_permutation(n))
-    torch.testing.assert_close(kernels.block_gram(g, x, perm, sizes), full.flatten()[pos],
-                               rtol=0, atol=1e-12)
+    perm, sizes = kernels.hw_colex_order(n)
+    assert sorted(perm.tolist()) == list(range(16))
+    assert [bin(int(c)).count("1") for c in perm] == sorted(bin(c).count("1") for c in range(16))
+    want = torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
+                      for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
+    got = kernels._block_gram(g.numpy(), x.numpy(), perm, sizes)
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-12)
 
 
-def test_hamming_dense_linear_gradients_equal_autograd_of_the_scatter():
-    n, d_in, d_out = 3, 7, 6
-    pos_all = _hw_positions(n, "computational", torch.device("cpu"))
-    rows, cols = pos_all // 8, pos_all % 8
-    sel = ((rows < d_out) & (cols < d_in)).nonzero().flatten()
-    pos = rows[sel] * d_in + cols[sel]
-    x, vals = _rand((5, d_in), 90), _rand((math.comb(2 * n, n),), 91)
-    W0, b = _rand((d_out, d_in), 92), _rand((d_out,), 93)
-    args = [t.clone().requires_grad_(True) for t in (x, vals, W0, b)]
+@pytest.mark.parametrize("n,d_in,d_out,bias", [(3, 7, 6, True), (3, 8, 8, False),
+                                               (4, 5, 16, True)])
+def test_hamming_dense_equals_the_definition_with_gradients(n, d_in, d_out, bias):
+    """The fused layer against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
+    from hwadapt.adapters import AdapterConfig, inject
+    from hwadapt.linalg import hamming_weight_matrix
 
-    def reference(x, vals, W0, b):
-        dW = vals.new_zeros(d_out * d_in).index_copy(0, pos, vals[sel]).view(d_out, d_in)
-        return torch.nn.functional.linear(x, W0 + dW, b)
+    lay = inject(torch.nn.Linear(d_in, d_out, bias=bias, dtype=torch.float64),
+                 AdapterConfig("hamming", 2, qubits=n))
+    pos = lay._colex_pos()
+    x, A, al = _rand((5, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
+    W0, b = _rand((d_out, d_in), 93), _rand((d_out,), 94) if bias else None
+    leaves = [t.clone().requires_grad_(True) for t in (x, A, al, W0)]
+    if bias:
+        leaves.append(b.clone().requires_grad_(True))
 
-    y = HammingDenseLinear.apply(*args, pos, sel, n)
-    ref_args = [t.clone().requires_grad_(True) for t in (x, vals, W0, b)]
-    yr = reference(*ref_args)
+    def reference(x, A, al, W0, b=None):
+        H = torch.stack([hamming_weight_matrix(a, "computational") for a in A])
+        return torch.nn.functional.linear(x, W0 + torch.einsum("r,rij->ij", al, H)[
+            :d_out, :d_in], b)
+
+    y = kernels.HammingDense.apply(*leaves[:4], leaves[4] if bias else None, pos)
+    ref_leaves = [t.detach().clone().requires_grad_(True) for t in leaves]
+    yr = reference(*ref_leaves)
     torch.testing.assert_close(y, yr, rtol=0, atol=1e-12)
-    up = _rand(y.shape, 94)
-    grads = torch.autograd.grad(y, args, up)
-    for got, want in zip(grads, torch.autograd.grad(yr, ref_args, up), strict=True):
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
-    assert grads[1].abs().max() > 1e-2
-    assert torch.autograd.gradcheck(lambda *a: HammingDenseLinear.apply(*a, pos, sel, n),
-                                    tuple(args))
+    up = _rand(y.shape, 95)
+    grads = torch.autograd.grad(y, leaves, up)
+    for got, want in zip(grads, torch.autograd.grad(yr, ref_leaves, up), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+        assert got.abs().max() > 1e-3
+    assert torch.autograd.gradcheck(
+        lambda *t: kernels.HammingDense.apply(*t[:4], t[4] if bias else None, pos),
+        tuple(leaves))

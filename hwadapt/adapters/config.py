@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BASES = ("free", "orthogonal", "cayley")
-PATHS = ("auto", "dense", "apply")
+PATHS = ("auto", "dense", "blocks", "apply")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class AdapterConfig:
         qubits: override ``n`` (the base size); default: the smallest ``n`` that covers the
             layer width (``2^n`` for hamming, ``C(n,k)`` for compound).
         path: ``"auto"``, ``"dense"`` (build cropped ``ΔW`` each step and fold it into the
-            weight) or ``"apply"`` (vector application, never forms ``ΔW``); same maths.
+            weight), ``"blocks"`` (hamming only: one matmul per weight block ``A^(k)`` on the
+            inputs in block order, never forms a ``2^n x 2^n`` matrix) or ``"apply"`` (vector
+            application of the factorised ``ΔW``); same maths.
     """
 
     method: str
@@ -49,6 +51,9 @@ class AdapterConfig:
             raise ValueError(f"unknown base {self.base!r}: choose one of {', '.join(BASES)}")
         if self.path not in PATHS:
             raise ValueError(f"unknown path {self.path!r}: choose one of {', '.join(PATHS)}")
+        if self.path == "blocks" and self.method != "hamming":
+            raise ValueError(f"path='blocks' is for method='hamming' (its ΔW has n+1 blocks), "
+                             f"not {self.method!r}: use path='dense' or 'apply'")
         allowed = METHODS[self.method].options
         for name in ("order", "qubits"):
             if getattr(self, name) is not None and name not in allowed:

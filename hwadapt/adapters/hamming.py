@@ -5,9 +5,10 @@
 feature ``j`` is basis index ``j`` (qubit ``i`` = bit ``i`` of ``j``); the input is zero-padded
 to ``2^n`` and the output cropped to ``d_out`` (``ΔW`` = top-left ``d_out x d_in`` block).
 Trainable parameters: ``R(n^2 + 1)`` free, ``R(n(n-1)/2 + 1)`` orthogonal/cayley.
-Paths: dense (the ``C(2n,n)`` block entries from :func:`~hwadapt.linalg.compounds_flat`,
-combined over ``α``, added into ``W0`` by one scatter, weight gradient of the block entries
-only: :class:`HammingDenseLinear`) or apply
+Paths: dense (on CPU the fused :class:`hwadapt.kernels.HammingDense`: all ``C(2n,n)`` block
+entries compiled, combined over ``α`` and added into a copy of ``W0``, weight gradient of
+the block entries only; elsewhere :func:`~hwadapt.linalg.compounds_flat` and one scatter),
+blocks (one matmul per weight block, for ``2^n > 1024``) or apply
 (:func:`~hwadapt.linalg.givens_apply` for orthogonal bases, else
 :func:`~hwadapt.linalg.hamming_weight_apply`), ``O(R·n^2·2^n)`` per vector.
 """
@@ -38,43 +39,6 @@ def hamming_qubits(width: int) -> int:
     return max(2, math.ceil(math.log2(max(width, 1))))
 
 
-class HammingDenseLinear(torch.autograd.Function):
-    """``F.linear(x, W0 + ΔW, b)`` for the Hamming-weight ``ΔW`` whose possibly-nonzero
-    entries are ``vals`` (flat layout of :func:`compounds_flat`: the blocks ``⊕_k`` in
-    block order), scattered into ``W0`` at ``pos`` (``sel`` picks the entries inside the
-    crop, ``None``: all).
-
-    Backward: ``∂vals`` = only the block entries of ``g^T x``
-    (:func:`hwadapt.kernels.block_gram`, ``B·C(2n,n)`` multiply-adds instead of ``B·4^n``;
-    zero for entries outside the crop); ``∂x = g (W0 + ΔW)``, ``∂W0 = g^T x``,
-    ``∂b = Σ g`` only when required. First order only (once_differentiable).
-    """
-
-    @staticmethod
-    def forward(ctx, x, vals, weight, bias, pos, sel, n):
-        v = vals if sel is None else vals.index_select(0, sel)
-        W = weight.flatten().index_add(0, pos, v).view_as(weight)
-        ctx.save_for_backward(x, W)
-        ctx.n = n
-        return F.linear(x, W, bias)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
-        from hwadapt import kernels
-
-        x, W = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        gx = g @ W if need[0] else None
-        gv = None
-        if need[1]:
-            perm, sizes = _block_tables(ctx.n)
-            gv = kernels.block_gram(g, x, perm, sizes)
-        gw = g.T @ x if need[2] else None
-        gb = g.sum(0) if need[3] else None
-        return gx, gv, gw, gb, None, None, None
-
-
 @cache
 def _block_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``perm`` (block position -> computational index) and the block sizes ``C(n,k)``."""
@@ -91,18 +55,61 @@ class HammingLayer(MatrixAdapter):
             raise ValueError(f"qubits={n} gives 2^{n} = {1 << n} < layer width {width}: "
                              f"use qubits >= {hamming_qubits(width)} or leave it unset")
         super().__init__(base_layer, config, n, 1 << n)
+        if config.path == "auto" and self.path == "apply":  # above DENSE_MAX_DIM
+            self.path = "blocks"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from hwadapt import kernels  # lazy: numba is imported on first use only
 
+        if self.path == "blocks":
+            return self.base_layer(x) + self._blocks(x)
         if self.path != "dense" or not kernels.supported(self.alpha):
             return super().forward(x)  # other devices: autograd through the scatter
-        vals = self.alpha @ compounds_flat(self.base_matrices())  # (C(2n,n),): α first
-        pos, sel = self._crop_index(vals.device)
         base = self.base_layer
-        y = HammingDenseLinear.apply(x.reshape(-1, self.d_in), vals, base.weight, base.bias,
-                                     pos, sel, self.n)
+        y = kernels.HammingDense.apply(x.reshape(-1, self.d_in), self.base_matrices(),
+                                       self.alpha, base.weight, base.bias, self._colex_pos())
         return y.view(*x.shape[:-1], self.d_out)
+
+    def _colex_pos(self) -> np.ndarray:
+        """Flat position in ``W0 (d_out, d_in)`` of every block entry in the kernels' colex
+        block order (:func:`hwadapt.kernels.hw_colex_order`), ``-1`` outside the crop."""
+        if "_pos_cache" not in self.__dict__:
+            from hwadapt.kernels import hw_colex_order
+
+            perm, sizes = hw_colex_order(self.n)
+            pos, s = [], 0
+            for m in sizes.tolist():
+                rows, cols = np.repeat(perm[s:s + m], m), np.tile(perm[s:s + m], m)
+                pos.append(np.where((rows < self.d_out) & (cols < self.d_in),
+                                    rows * self.d_in + cols, -1))
+                s += m
+            self._pos_cache = np.concatenate(pos).astype(np.int64)
+        return self._pos_cache
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """``ΔW x`` one block at a time: inputs gathered into block order, ``x_k A^(k)ᵀ``
+        per weight ``k`` (``Σ_k C(n,k)^2 = C(2n,n)`` multiply-adds per vector instead of
+        ``4^n``), outputs gathered back to computational order and cropped."""
+        vals = self.alpha @ compounds_flat(self.base_matrices())  # (C(2n,n),): α first
+        perm, sizes = _block_tables(self.n)
+        to_block, to_comp = self._block_index(x.device)
+        xb = F.pad(x, (0, self.dim - self.d_in)).index_select(-1, to_block)
+        ys, s, o = [], 0, 0
+        for m in sizes.tolist():
+            ys.append(xb[..., s:s + m] @ vals[o:o + m * m].view(m, m).T)
+            s, o = s + m, o + m * m
+        return torch.cat(ys, -1).index_select(-1, to_comp)
+
+    def _block_index(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``perm`` (block position -> input index) and, for the first ``d_out`` outputs,
+        their block positions; cached per device."""
+        cache = self.__dict__.setdefault("_block_cache", {})
+        if device not in cache:
+            perm = torch.from_numpy(_block_tables(self.n)[0])
+            inv = torch.empty_like(perm)
+            inv[perm] = torch.arange(len(perm))
+            cache[device] = (perm.to(device), inv[: self.d_out].to(device))
+        return cache[device]
 
     def _flat(self, A: torch.Tensor) -> torch.Tensor:
         return compounds_flat(A)

@@ -21,6 +21,7 @@ CONFIGS = [
     *[(m, dict(rank=2, base=b, path=p)) for m in ("hamming", "compound")
       for b in ("free", "orthogonal", "cayley") for p in ("dense", "apply")],
     ("compound", dict(rank=2, order=3, path="apply")),
+    *[("hamming", dict(rank=2, base=b, path="blocks")) for b in ("free", "orthogonal")],
 ]
 IDS = ["-".join([m, *map(str, kw.values())]) for m, kw in CONFIGS]
 
@@ -173,6 +174,7 @@ def test_inject_freezes_and_targets():
     (dict(method="hamming", order=2), "order"),
     (dict(method="compound", order=0), "order k"),
     (dict(method="compound", path="fast"), "path"),
+    (dict(method="compound", path="blocks"), "path='blocks' is for method='hamming'"),
     (dict(method="hamming", target=3), "target"),
 ])
 def test_bad_configs(kw, match):
@@ -196,7 +198,7 @@ def test_hamming_dense_kernel_path_input_gradient_and_batch_dims(dtype):
     model) and a trainable bias, with (2, 3, d_in) inputs."""
     tol = dict(rtol=0, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
     outs = []
-    for path in ("dense", "apply"):
+    for path in ("dense", "blocks", "apply"):
         torch.manual_seed(4)
         lay = inject(nn.Linear(13, 10, dtype=dtype), AdapterConfig("hamming", 2, path=path))
         perturb(lay)
@@ -207,6 +209,16 @@ def test_hamming_dense_kernel_path_input_gradient_and_batch_dims(dtype):
         assert y.shape == (2, 3, 10)
         y.pow(2).sum().backward()
         outs.append((y, x.grad, lay.alpha.grad, lay.A.grad, lay.base_layer.bias.grad))
-    for a, b in zip(*outs, strict=True):
-        torch.testing.assert_close(a, b, **tol)
-        assert a.abs().max() > 1e-3
+    for out in outs[:2]:  # dense and blocks against apply
+        for a, b in zip(out, outs[2], strict=True):
+            torch.testing.assert_close(a, b, **tol)
+            assert a.abs().max() > 1e-3
+
+
+def test_auto_path_by_width():
+    from hwadapt.adapters.base import DENSE_MAX_DIM
+
+    small = inject(nn.Linear(DENSE_MAX_DIM, 8), AdapterConfig("hamming", 2))
+    large = inject(nn.Linear(DENSE_MAX_DIM + 1, 8), AdapterConfig("hamming", 2))
+    comp = inject(nn.Linear(8, DENSE_MAX_DIM + 1), AdapterConfig("compound", 2))
+    assert (small.path, large.path, comp.path) == ("dense", "blocks", "apply")
