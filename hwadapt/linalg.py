@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from functools import cache
 
+import numpy as np
 import torch
 
 ORDERS = ("block", "computational")
@@ -112,16 +113,35 @@ def givens_matrix(
         angles: ``(..., m)`` with ``m`` the layout's gate count (batched, differentiable).
         layout: a layout name or an explicit list of pairs.
     Returns:
-        ``(..., n, n)`` orthogonal matrix.
+        ``(..., n, n)`` orthogonal matrix. CPU float32/float64 angles use the compiled
+        :class:`hwadapt.kernels.GivensMatrix` (first derivatives only); other devices and
+        dtypes the pure-torch product tree (:func:`_givens_torch`, the reference).
     """
     from hwadapt.circuits.layouts import layout_pairs
 
     pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
-    # all m Givens matrices in one shot, then a balanced product tree (log2 m batched matmuls)
-    D, S = _givens_basis(n, tuple((int(a), int(b)) for a, b in pairs), angles.dtype,
-                         angles.device)
+    pairs = tuple((int(a), int(b)) for a, b in pairs)
+    from hwadapt import kernels  # lazy: numba is imported on first use only
+
+    if kernels.supported(angles) and pairs:
+        batch = angles.shape[:-1]
+        O = kernels.GivensMatrix.apply(angles.reshape(-1, len(pairs)), _pairs_array(pairs), n)
+        return O.reshape(*batch, n, n)
+    return _givens_torch(n, angles, pairs)
+
+
+@cache
+def _pairs_array(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def _givens_torch(n: int, angles: torch.Tensor, pairs: tuple[tuple[int, int], ...]
+                  ) -> torch.Tensor:
+    """Pure-torch :func:`givens_matrix` (reference for the kernel; any device, full autograd):
+    all ``m`` Givens matrices at once, then a balanced product tree (log2 m batched matmuls)."""
+    D, S = _givens_basis(n, pairs, angles.dtype, angles.device)
     eye = torch.eye(n, dtype=angles.dtype, device=angles.device)
     c, s = torch.cos(angles)[..., None, None], torch.sin(angles)[..., None, None]
     G = eye + (c - 1) * D + s * S  # (..., m, n, n), application order along -3

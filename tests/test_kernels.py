@@ -156,3 +156,28 @@ def test_hamming_dense_equals_the_definition_with_gradients(n, d_in, d_out, bias
     assert torch.autograd.gradcheck(
         lambda *t: kernels.HammingDense.apply(*t[:4], t[4] if bias else None, pos),
         tuple(leaves))
+
+
+@pytest.mark.parametrize("n,layout", [(2, "pyramid"), (5, "pyramid"), (8, "pyramid"),
+                                      (8, "butterfly"), (5, [(0, 3), (1, 2), (0, 4)])])
+def test_givens_kernel_equals_the_torch_product_tree(n, layout):
+    from hwadapt.circuits.layouts import layout_pairs
+    from hwadapt.linalg import _givens_torch, givens_matrix
+
+    pairs = tuple(layout_pairs(n, layout) if isinstance(layout, str) else layout)
+    th = _rand((2, 3, len(pairs)), 100 + n) * 3
+    a = th.clone().requires_grad_(True)
+    b = th.clone().requires_grad_(True)
+    O = givens_matrix(n, a, layout)
+    Ot = _givens_torch(n, b, pairs)
+    assert O.shape == (2, 3, n, n)
+    torch.testing.assert_close(O, Ot, rtol=0, atol=1e-13)
+    up = _rand(O.shape, 7)
+    ga, = torch.autograd.grad(O, a, up)
+    gb, = torch.autograd.grad(Ot, b, up)
+    torch.testing.assert_close(ga, gb, rtol=0, atol=1e-12)
+    assert ga.abs().max() > 1e-2
+    assert torch.autograd.gradcheck(lambda t: givens_matrix(n, t, layout), (a[0, 0].detach()
+                                    .clone().requires_grad_(True),))
+    f32 = givens_matrix(n, th.float(), layout)
+    torch.testing.assert_close(f32, Ot.detach().float(), rtol=0, atol=1e-5)
