@@ -144,7 +144,10 @@ def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all)
     """Show runs and their batches."""
     from hwadapt.execution import manager
 
-    led = manager.Ledger(ledger)
+    if run is None and not Path(ledger).exists():  # nothing submitted yet: no runs
+        _show_runs([], as_json)
+        return
+    led = manager.Ledger(ledger, create=False)
     ids = [run] if run else [r["id"] for r in led.runs()]
     _show_runs([manager.summary(led, r) for r in ids], as_json)
 

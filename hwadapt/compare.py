@@ -205,7 +205,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
 
     if mitigate not in MITIGATIONS:
         raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
     spec = parse_spec(row["spec_text"], where=f"run {run_id} spec")
     if spec.circuit.encoding != "unary":
@@ -337,7 +337,7 @@ def latest_run(ledger_path: str | Path) -> str:
     """Id of the most recently created run in the ledger."""
     from hwadapt.execution.ledger import Ledger
 
-    row = Ledger(ledger_path).db.execute(
+    row = Ledger(ledger_path, create=False).db.execute(
         "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
     if row is None:
         raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")

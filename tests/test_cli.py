@@ -58,3 +58,15 @@ def test_bad_input_is_one_line_exit_2():
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_read_commands_never_create_a_ledger(tmp_path):
+    led = tmp_path / "sub" / "none.db"
+    r = runner.invoke(app, ["status", "--ledger", str(led), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    for args in (["fetch", "r1"], ["status", "r1"], ["cancel", "r1"], ["compare", "r1"],
+                 ["resume"]):
+        r = runner.invoke(app, [*args, "--ledger", str(led)])
+        assert r.exit_code == 2, (args, r.output)
+        assert "no ledger at" in r.output and "Traceback" not in r.output
+    assert not led.exists() and not led.parent.exists()

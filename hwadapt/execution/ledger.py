@@ -98,15 +98,21 @@ def sha256_file(path: Path) -> str:
 
 
 class Ledger:
-    """An open ledger file. Creates it if absent; refuses corrupt or foreign files.
+    """An open ledger file. Creates it if absent (``create=False``, for commands that only
+    read: a missing file is an :class:`InputError`, nothing is created); refuses corrupt or
+    foreign files.
 
     Every write is one transaction (``with ledger.tx() as db``); readers see committed
     state only. Run outputs live in ``runs_dir / run_id``.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
         self.runs_dir = self.path.parent / "runs"
+        if not create and not self.path.exists():
+            raise InputError(f"no ledger at {str(self.path)!r}: nothing was submitted there; "
+                             "submit a job first or pass --ledger (or HWADAPT_LEDGER) with "
+                             "the ledger you used")
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if fresh:
             self.path.parent.mkdir(parents=True, exist_ok=True)

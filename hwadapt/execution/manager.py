@@ -427,7 +427,7 @@ def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int,
     """Merged counts per family and input over all stored batches: ``{family: [{outcome:
     count}, ...]}`` (outcome ints, clbit i = bit i; all outcomes, postselect with
     ``hwadapt.circuits.lcu.postselect``). Result files are checksum-verified."""
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, create=False)
     with np.load(ledger.runs_dir / run_id / "families.npz") as z:
         meta = json.loads(str(z["meta"]))
         sizes = [len(z[f"values{j}"]) for j in range(len(meta))]
@@ -449,7 +449,7 @@ def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int,
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
            service=None, detach: bool = False) -> list[dict]:
     """Continue one run or every active run; returns their summaries."""
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, create=False)
     ids = [run_id] if run_id else [r["id"] for r in ledger.runs("active")]
     failures = []
     for rid in ids:
@@ -468,7 +468,7 @@ def fetch(ledger_path: str | Path, run_id: str, service=None) -> dict:
 
     Does not plan or submit new work (``resume`` does); returns :func:`summary`.
     """
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
     if row["status"] == "active":
         run = load_run(ledger, run_id, service=service)
@@ -480,7 +480,7 @@ def fetch(ledger_path: str | Path, run_id: str, service=None) -> dict:
 
 def cancel(ledger_path: str | Path, run_id: str, service=None) -> dict:
     """Cancel a run: cancel its remote jobs still running, mark open batches cancelled."""
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
     if row["status"] != "active":
         raise InputError(f"run {run_id} is {row['status']}, nothing to cancel")
