@@ -10,6 +10,7 @@ from hwadapt.cli import app
 from hwadapt.compare import compare_run, exact_reference, metrics
 from hwadapt.estimate import estimate
 from hwadapt.execution.exact_sampler import outcome_probabilities
+from hwadapt.execution.ledger import Ledger
 from hwadapt.spec import build_families, parse_spec
 
 SPEC = """
@@ -94,6 +95,10 @@ def test_ideal_and_noisy_runs_end_to_end(tmp_path):
 
 
 def test_compare_cli_errors(tmp_path):
+    res = CliRunner().invoke(app, ["compare", "latest", "--ledger", str(tmp_path / "l.db")])
+    assert res.exit_code == 2 and "no ledger at" in res.output
+    assert not (tmp_path / "l.db").exists()
+    Ledger(tmp_path / "l.db")  # an empty ledger
     res = CliRunner().invoke(app, ["compare", "latest", "--ledger", str(tmp_path / "l.db")])
     assert res.exit_code == 2 and "has no runs" in res.output
     res = CliRunner().invoke(app, ["compare", "nope", "--ledger", str(tmp_path / "l.db")])
