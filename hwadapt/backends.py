@@ -81,9 +81,14 @@ def fake_backend(name: str):
 
 
 def _device_info(name: str, kind: str, note: str) -> BackendInfo:
-    dev = fake_backend(name)
-    gates = sorted(g for g in dev.operation_names if g not in _NON_GATES)
-    return BackendInfo(name, kind, True, note, dev.num_qubits, gates)
+    """Qubits and basis gates of a fake device from its shipped configuration JSON (reading
+    it is ~50x faster than instantiating the backend, which also parses its properties)."""
+    import json
+
+    cls = _fake_classes()[name]
+    conf = json.loads((Path(cls.dirname) / cls.conf_filename).read_text())
+    gates = sorted(set(conf["basis_gates"]) - _NON_GATES)
+    return BackendInfo(name, kind, True, note, conf["n_qubits"], gates)
 
 
 _NON_GATES = {"measure", "reset", "delay", "barrier", "if_else", "switch_case", "for_loop",

@@ -108,3 +108,13 @@ def test_runtime_sampler_takes_dd_and_twirling_options_and_local_mode_drops_them
     assert counts.get("1", 0) > 150
     assert any("no effect in local testing mode" in str(w.message)
                and "dynamical_decoupling" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["fake_torino", "fake_sherbrooke", "fake_brisbane"])
+def test_listed_device_facts_match_the_instantiated_backend(name):
+    from hwadapt.backends import _NON_GATES, fake_backend, list_backends
+
+    info = {b.name: b for b in list_backends()}[name]
+    dev = fake_backend(name)
+    assert info.num_qubits == dev.num_qubits
+    assert info.basis_gates == sorted(set(dev.operation_names) - _NON_GATES)
