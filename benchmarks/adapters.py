@@ -96,7 +96,7 @@ def main() -> None:
     rows = []
     for w in args.widths:
         x = torch.randn(BATCH, w)
-        repeats = 20 if w <= 1024 else 4
+        repeats = 40 if w <= 256 else 20 if w <= 1024 else 4
         layers = {name: make(w, cfg) for name, cfg in variants.items()}
         seconds = step_times(layers, x, repeats)
         res = {name: dict(seconds=seconds[name], params=trainable_parameters(lay),
