@@ -11,9 +11,10 @@ last column ``j = max J``): ``A^(k)[I,J] = Σ_r (-1)^(r+k-1) A[I_r, j] A^(k-1)[I
 Internally subsets are in *colex* order (sorted by largest element first): then the columns
 ``J`` with ``max J = j`` are the contiguous range ``[C(j,k), C(j,k) + C(j,k-1))`` and their
 ``J \\ j`` are the first ``C(j,k-1)`` columns of ``A^(k-1)``, so each term of the expansion
-is one contiguous axpy (SIMD) instead of a gather; the result is permuted to
-``combinations`` order at the end. Backward = reverse mode of the same recursion (axpy into
-the previous level's gradient, dot product into ``gA``), about twice the forward cost.
+is one contiguous axpy (SIMD) instead of a gather. The axpys are tabulated once per ``n``
+(:class:`_Plan`); the forward runs the table in order and permutes the result to
+``combinations`` order, the backward runs it in reverse (axpy into the previous level's
+gradient, dot product into ``gA``), about twice the forward cost.
 Both loop over the batch inside the kernel (float32 and float64; ``cache=True`` keeps the
 compiled code in ``__pycache__`` next to this file). The pure-torch recursion in
 :mod:`hwadapt.linalg` stays the reference and the path for non-CPU devices.
@@ -27,6 +28,7 @@ then the reverse recursion for ``∂A`` and ``∂α``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -39,72 +41,71 @@ DTYPES = (torch.float32, torch.float64)
 _FASTMATH = {"reassoc", "contract", "nsz"}  # lets dot products vectorise; keeps NaN/inf
 
 
-@cache
-def _tables(n: int) -> np.ndarray:
-    """All index tables for size ``n``, packed in one int64 array (one argument to numba).
+@dataclass(frozen=True)
+class _Plan:
+    """Precomputed recursion for size ``n`` (colex order inside every block).
 
-    Sections (start of each in ``tab[0:7]``): ``binom[a*(n+1)+b] = C(a,b)``; ``off`` =
-    :func:`~hwadapt.linalg.compound_offsets` ``(n, n)``; ``soff[k]`` = start of level k in
-    ``sub``/``rem``; ``sub[soff[k] + a*k + r]`` = ``r``-th element of the ``a``-th k-subset
-    in colex order; ``rem[...]`` = colex position of that subset without its ``r``-th
-    element; ``lex[q]`` = flat (combinations-order) position of colex flat position ``q``.
+    ``terms (T, 5)`` int32, one row per axpy of the Laplace expansion, ordered by level:
+    ``(dst, src, length, i·n + j, sign)`` means ``W[dst:dst+length] += sign·A[i, j] ·
+    W[src:src+length]`` (flat colex layout); the terms of levels ``<= k`` are the first
+    ``level_end[k]``. ``lex[q]``: combinations-order flat position of colex position ``q``;
+    ``colex``: its inverse.
     """
-    binom = [math.comb(a, b) for a in range(n + 1) for b in range(n + 1)]
+
+    terms: np.ndarray
+    level_end: np.ndarray
+    lex: np.ndarray
+    colex: np.ndarray
+
+
+@cache
+def _plan(n: int) -> _Plan:
     off = compound_offsets(n, n)
-    soff, sub, rem, lex = [0], [], [], []
+    order = [sorted(subsets(n, k), key=lambda s: s[::-1]) for k in range(n + 1)]
+    where = [{s: i for i, s in enumerate(o)} for o in order]
+    terms, level_end, lex = [], [0, 0], []
     for k in range(n + 1):
-        colex = sorted(subsets(n, k), key=lambda s: s[::-1])
+        m = len(order[k])
         lexpos = {s: i for i, s in enumerate(subsets(n, k))}
-        prev = {s: i for i, s in enumerate(sorted(subsets(n, k - 1), key=lambda s: s[::-1]))} \
-            if k else {}
-        for I in colex:
-            sub.extend(I)
-            rem.extend(prev[I[:r] + I[r + 1:]] for r in range(k))
-        soff.append(len(sub))
-        m = len(colex)
-        lex.extend(off[k] + lexpos[I] * m + lexpos[J] for I in colex for J in colex)
-    colex = np.empty(len(lex), dtype=np.int64)
+        lex.extend(off[k] + lexpos[I] * m + lexpos[J] for I in order[k] for J in order[k])
+        if k < 2:
+            continue
+        mp = len(order[k - 1])
+        for a, I in enumerate(order[k]):  # along the last column j = max J
+            for r in range(k):
+                src = off[k - 1] + where[k - 1][I[:r] + I[r + 1:]] * mp
+                for j in range(k - 1, n):  # J with max J = j: colex range [C(j,k), C(j+1,k))
+                    terms.append((off[k] + a * m + math.comb(j, k), src, math.comb(j, k - 1),
+                                  I[r] * n + j, 1 - 2 * ((r + k - 1) % 2)))
+        level_end.append(len(terms))
+    lex = np.array(lex, dtype=np.int64)
+    colex = np.empty_like(lex)
     colex[lex] = np.arange(len(lex))
-    sections = [binom, off, soff, sub, rem, lex, colex]
-    starts = np.cumsum([len(sections)] + [len(s) for s in sections])[:-1]
-    return np.concatenate([starts, *map(np.asarray, sections)]).astype(np.int64)
+    return _Plan(np.array(terms, dtype=np.int32).reshape(-1, 5),
+                 np.array(level_end, dtype=np.int64), lex, colex)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _forward_colex(A, k_max, tab):  # pragma: no cover - compiled
-    """``(nb, n, n) -> (nb, N)`` all compounds up to ``k_max``, colex flat layout."""
+def _forward_colex(A, terms, nterms, N):  # pragma: no cover - compiled
+    """``(nb, n, n) -> (nb, N)``: all compounds (levels of the first ``nterms`` terms), colex."""
     nb, n = A.shape[0], A.shape[1]
-    binom, off, soff = tab[tab[0]:], tab[tab[1]:], tab[tab[2]:]
-    sub, rem = tab[tab[3]:], tab[tab[4]:]
-    W = np.zeros((nb, off[k_max + 1]), dtype=A.dtype)
+    W = np.zeros((nb, N), dtype=A.dtype)
     for t in range(nb):
-        w, At = W[t], A[t]
+        w, Af = W[t], A[t].ravel()
         w[0] = 1
-        if k_max >= 1:
-            for i in range(n):
-                for j in range(n):
-                    w[1 + i * n + j] = At[i, j]
-        for k in range(2, k_max + 1):
-            m, mp, ok, op, s = binom[n * (n + 1) + k], binom[n * (n + 1) + k - 1], off[k], \
-                off[k - 1], soff[k]
-            for a in range(m):
-                row = ok + a * m
-                for r in range(k):
-                    i = sub[s + a * k + r]
-                    prow = op + rem[s + a * k + r] * mp
-                    neg = (r + k - 1) % 2 == 1
-                    for j in range(k - 1, n):
-                        c = -At[i, j] if neg else At[i, j]
-                        start, length = row + binom[j * (n + 1) + k], binom[j * (n + 1) + k - 1]
-                        dst, src = w[start:start + length], w[prow:prow + length]
-                        for q in range(length):
-                            dst[q] += c * src[q]
+        for e in range(min(n * n, N - 1)):
+            w[1 + e] = Af[e]
+        for e in range(nterms):
+            d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
+            c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
+            dst, src = w[d:d + L], w[s:s + L]
+            for q in range(L):
+                dst[q] += c * src[q]
     return W
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _to_lex(W, tab):  # pragma: no cover - compiled
-    colex = tab[tab[6]:]
+def _to_lex(W, colex):  # pragma: no cover - compiled
     out = np.empty_like(W)
     for t in range(W.shape[0]):
         w, o = W[t], out[t]
@@ -114,52 +115,33 @@ def _to_lex(W, tab):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _reverse(At, w, G, gAt, k_max, tab):  # pragma: no cover - compiled
-    """Reverse mode of the recursion for ONE matrix ``At (n, n)`` with forward ``w``
-    (colex): consumes the upstream gradient ``G`` (colex, overwritten: lower levels
-    accumulate what is pushed down) and adds ``∂/∂A`` into ``gAt``."""
-    n = At.shape[0]
-    binom, off, soff = tab[tab[0]:], tab[tab[1]:], tab[tab[2]:]
-    sub, rem = tab[tab[3]:], tab[tab[4]:]
-    for k in range(k_max, 1, -1):
-        m, mp, ok, op, s = binom[n * (n + 1) + k], binom[n * (n + 1) + k - 1], off[k], \
-            off[k - 1], soff[k]
-        for a in range(m):
-            row = ok + a * m
-            for r in range(k):
-                i = sub[s + a * k + r]
-                prow = op + rem[s + a * k + r] * mp
-                neg = (r + k - 1) % 2 == 1
-                for j in range(k - 1, n):
-                    c = -At[i, j] if neg else At[i, j]
-                    start, length = row + binom[j * (n + 1) + k], binom[j * (n + 1) + k - 1]
-                    d = G[0] - G[0]
-                    g, gp, src = G[start:start + length], G[prow:prow + length], \
-                        w[prow:prow + length]
-                    for q in range(length):
-                        d += g[q] * src[q]
-                        gp[q] += c * g[q]
-                    gAt[i, j] += -d if neg else d
-    if k_max >= 1:
-        for i in range(n):
-            for j in range(n):
-                gAt[i, j] += G[1 + i * n + j]
+def _reverse(Af, w, G, gAf, terms, nterms):  # pragma: no cover - compiled
+    """Reverse mode for ONE matrix (``Af``: ``A`` raveled) with forward ``w`` (colex):
+    consumes the upstream gradient ``G`` (colex, overwritten: lower levels accumulate what
+    is pushed down) and adds ``∂/∂A`` (raveled) into ``gAf``."""
+    for e in range(nterms - 1, -1, -1):
+        d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
+        c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
+        acc = G[0] - G[0]
+        g, gp, src = G[d:d + L], G[s:s + L], w[s:s + L]
+        for q in range(L):
+            acc += g[q] * src[q]
+            gp[q] += c * g[q]
+        gAf[ij] += acc if terms[e, 4] > 0 else -acc
+    for e in range(min(Af.shape[0], G.shape[0] - 1)):
+        gAf[e] += G[1 + e]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _backward_colex(A, W, grad, tab):  # pragma: no cover - compiled
+def _backward_colex(A, W, grad, lex, terms, nterms):  # pragma: no cover - compiled
     """``gA`` for upstream ``grad`` (nb, N) in combinations order; ``W`` = forward (colex)."""
     nb, N = A.shape[0], W.shape[1]
-    off, lex = tab[tab[1]:], tab[tab[5]:]
-    k_max = 0
-    while off[k_max + 1] < N:
-        k_max += 1
     gA = np.zeros_like(A)
     G = np.empty(N, dtype=A.dtype)
     for t in range(nb):
         for q in range(N):  # to colex
             G[q] = grad[t, lex[q]]
-        _reverse(A[t], W[t], G, gA[t], k_max, tab)
+        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), terms, nterms)
     return gA
 
 
@@ -169,19 +151,19 @@ class _CompoundsFlat(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, A: torch.Tensor, k_max: int) -> torch.Tensor:
+        n = A.shape[-1]
+        plan, N = _plan(n), compound_offsets(n, k_max)[-1]
         An = A.detach().contiguous().numpy()
-        tab = _tables(A.shape[-1])
-        W = _forward_colex(An, k_max, tab)
-        ctx.save_for_backward(A)
-        ctx.W = W
-        return torch.from_numpy(_to_lex(W, tab))
+        W = _forward_colex(An, plan.terms, plan.level_end[k_max], N)
+        ctx.An, ctx.W, ctx.k_max = An, W, k_max
+        return torch.from_numpy(_to_lex(W, plan.colex[:N]))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        (A,) = ctx.saved_tensors
-        gA = _backward_colex(A.detach().contiguous().numpy(), ctx.W,
-                             grad.contiguous().numpy(), _tables(A.shape[-1]))
+        plan = _plan(ctx.An.shape[-1])
+        gA = _backward_colex(ctx.An, ctx.W, grad.contiguous().numpy(), plan.lex,
+                             plan.terms, plan.level_end[ctx.k_max])
         return torch.from_numpy(gA), None
 
 
@@ -242,11 +224,11 @@ def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_weight(A, alpha, W0, pos, tab):  # pragma: no cover - compiled
+def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
     """``(W0 + ΔW, F)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex),
     ``ΔW`` entry ``q`` = ``Σ_r α_r F[r, q]`` added at flat position ``pos[q]`` of ``W0``
     (``-1``: outside the crop)."""
-    F = _forward_colex(A, A.shape[1], tab)
+    F = _forward_colex(A, terms, terms.shape[0], pos.shape[0])
     W = W0.copy()
     Wf = W.reshape(-1)
     for q in range(F.shape[1]):
@@ -260,7 +242,7 @@ def _hw_weight(A, alpha, W0, pos, tab):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, g, x, perm, sizes, tab):  # pragma: no cover - compiled
+def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - compiled
     """``(∂A, ∂α)`` of ``<g, x (W0 + ΔW)ᵀ>`` for the layer of :func:`_hw_weight`."""
     gv = _block_gram(g, x, perm, sizes)  # (N,) colex: ∂ΔW entries, 0 outside the crop
     R, N = F.shape[0], F.shape[1]
@@ -273,7 +255,7 @@ def _hw_backward(A, alpha, F, g, x, perm, sizes, tab):  # pragma: no cover - com
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r], F[r], G, gA[r], A.shape[1], tab)
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms, terms.shape[0])
     return gA, galpha
 
 
@@ -294,7 +276,7 @@ class HammingDense(torch.autograd.Function):
     def forward(ctx, x, A, alpha, W0, b, pos):
         n = A.shape[-1]
         An, al = A.detach().contiguous().numpy(), alpha.detach().contiguous().numpy()
-        W, F = _hw_weight(An, al, W0.detach().contiguous().numpy(), pos, _tables(n))
+        W, F = _hw_weight(An, al, W0.detach().contiguous().numpy(), pos, _plan(n).terms)
         W = torch.from_numpy(W)
         ctx.save_for_backward(x, W)
         ctx.An, ctx.al, ctx.F = An, al, F
@@ -310,7 +292,8 @@ class HammingDense(torch.autograd.Function):
         if need[1] or need[2]:
             perm, sizes = hw_colex_order(n)
             gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, g.contiguous().numpy(),
-                                      x.detach().contiguous().numpy(), perm, sizes, _tables(n))
+                                      x.detach().contiguous().numpy(), perm, sizes,
+                                      _plan(n).terms)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None
