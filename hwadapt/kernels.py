@@ -43,28 +43,33 @@ _FASTMATH = {"reassoc", "contract", "nsz"}  # lets dot products vectorise; keeps
 
 @dataclass(frozen=True)
 class _Plan:
-    """Precomputed recursion for size ``n`` (colex order inside every block).
+    """Precomputed recursion for size ``n`` up to level ``k_max`` (colex order inside every
+    block; ``N = Σ_{k<=k_max} C(n,k)^2`` entries).
 
     ``terms (T, 5)`` int32, one row per axpy of the Laplace expansion, ordered by level:
     ``(dst, src, length, i·n + j, sign)`` means ``W[dst:dst+length] += sign·A[i, j] ·
-    W[src:src+length]`` (flat colex layout); the terms of levels ``<= k`` are the first
-    ``level_end[k]``. ``lex[q]``: combinations-order flat position of colex position ``q``;
-    ``colex``: its inverse.
+    W[src:src+length]`` (flat colex layout). ``lex[q]``: combinations-order flat position of
+    colex position ``q``; ``colex``: its inverse.
     """
 
     terms: np.ndarray
-    level_end: np.ndarray
     lex: np.ndarray
     colex: np.ndarray
 
+    @property
+    def size(self) -> int:
+        return len(self.lex)
+
 
 @cache
-def _plan(n: int) -> _Plan:
-    off = compound_offsets(n, n)
-    order = [sorted(subsets(n, k), key=lambda s: s[::-1]) for k in range(n + 1)]
+def _plan(n: int, k_max: int) -> _Plan:
+    """The plan of levels ``0..k_max`` only (``k_max = 2`` of a ``24 x 24`` matrix needs
+    ``276^2`` entries, not ``C(48, 24)``)."""
+    off = compound_offsets(n, k_max)
+    order = [sorted(subsets(n, k), key=lambda s: s[::-1]) for k in range(k_max + 1)]
     where = [{s: i for i, s in enumerate(o)} for o in order]
-    terms, level_end, lex = [], [0, 0], []
-    for k in range(n + 1):
+    terms, lex = [], []
+    for k in range(k_max + 1):
         m = len(order[k])
         lexpos = {s: i for i, s in enumerate(subsets(n, k))}
         lex.extend(off[k] + lexpos[I] * m + lexpos[J] for I in order[k] for J in order[k])
@@ -77,17 +82,15 @@ def _plan(n: int) -> _Plan:
                 for j in range(k - 1, n):  # J with max J = j: colex range [C(j,k), C(j+1,k))
                     terms.append((off[k] + a * m + math.comb(j, k), src, math.comb(j, k - 1),
                                   I[r] * n + j, 1 - 2 * ((r + k - 1) % 2)))
-        level_end.append(len(terms))
     lex = np.array(lex, dtype=np.int64)
     colex = np.empty_like(lex)
     colex[lex] = np.arange(len(lex))
-    return _Plan(np.array(terms, dtype=np.int32).reshape(-1, 5),
-                 np.array(level_end, dtype=np.int64), lex, colex)
+    return _Plan(np.array(terms, dtype=np.int32).reshape(-1, 5), lex, colex)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _forward_colex(A, terms, nterms, N):  # pragma: no cover - compiled
-    """``(nb, n, n) -> (nb, N)``: all compounds (levels of the first ``nterms`` terms), colex."""
+def _forward_colex(A, terms, N):  # pragma: no cover - compiled
+    """``(nb, n, n) -> (nb, N)``: the compounds of a plan (``terms``, ``N`` entries), colex."""
     nb, n = A.shape[0], A.shape[1]
     W = np.zeros((nb, N), dtype=A.dtype)
     for t in range(nb):
@@ -95,7 +98,7 @@ def _forward_colex(A, terms, nterms, N):  # pragma: no cover - compiled
         w[0] = 1
         for e in range(min(n * n, N - 1)):
             w[1 + e] = Af[e]
-        for e in range(nterms):
+        for e in range(terms.shape[0]):
             d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
             c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
             dst, src = w[d:d + L], w[s:s + L]
@@ -115,11 +118,11 @@ def _to_lex(W, colex):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _reverse(Af, w, G, gAf, terms, nterms):  # pragma: no cover - compiled
+def _reverse(Af, w, G, gAf, terms):  # pragma: no cover - compiled
     """Reverse mode for ONE matrix (``Af``: ``A`` raveled) with forward ``w`` (colex):
     consumes the upstream gradient ``G`` (colex, overwritten: lower levels accumulate what
     is pushed down) and adds ``∂/∂A`` (raveled) into ``gAf``."""
-    for e in range(nterms - 1, -1, -1):
+    for e in range(terms.shape[0] - 1, -1, -1):
         d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
         c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
         acc = G[0] - G[0]
@@ -133,7 +136,7 @@ def _reverse(Af, w, G, gAf, terms, nterms):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _backward_colex(A, W, grad, lex, terms, nterms):  # pragma: no cover - compiled
+def _backward_colex(A, W, grad, lex, terms):  # pragma: no cover - compiled
     """``gA`` for upstream ``grad`` (nb, N) in combinations order; ``W`` = forward (colex)."""
     nb, N = A.shape[0], W.shape[1]
     gA = np.zeros_like(A)
@@ -141,7 +144,7 @@ def _backward_colex(A, W, grad, lex, terms, nterms):  # pragma: no cover - compi
     for t in range(nb):
         for q in range(N):  # to colex
             G[q] = grad[t, lex[q]]
-        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), terms, nterms)
+        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), terms)
     return gA
 
 
@@ -151,19 +154,17 @@ class _CompoundsFlat(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, A: torch.Tensor, k_max: int) -> torch.Tensor:
-        n = A.shape[-1]
-        plan, N = _plan(n), compound_offsets(n, k_max)[-1]
+        plan = _plan(A.shape[-1], k_max)
         An = A.detach().contiguous().numpy()
-        W = _forward_colex(An, plan.terms, plan.level_end[k_max], N)
-        ctx.An, ctx.W, ctx.k_max = An, W, k_max
-        return torch.from_numpy(_to_lex(W, plan.colex[:N]))
+        W = _forward_colex(An, plan.terms, plan.size)
+        ctx.An, ctx.W, ctx.plan = An, W, plan
+        return torch.from_numpy(_to_lex(W, plan.colex))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        plan = _plan(ctx.An.shape[-1])
-        gA = _backward_colex(ctx.An, ctx.W, grad.contiguous().numpy(), plan.lex,
-                             plan.terms, plan.level_end[ctx.k_max])
+        gA = _backward_colex(ctx.An, ctx.W, grad.contiguous().numpy(), ctx.plan.lex,
+                             ctx.plan.terms)
         return torch.from_numpy(gA), None
 
 
@@ -228,7 +229,7 @@ def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
     """``(W0 + ΔW, F)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex),
     ``ΔW`` entry ``q`` = ``Σ_r α_r F[r, q]`` added at flat position ``pos[q]`` of ``W0``
     (``-1``: outside the crop)."""
-    F = _forward_colex(A, terms, terms.shape[0], pos.shape[0])
+    F = _forward_colex(A, terms, pos.shape[0])
     W = W0.copy()
     Wf = W.reshape(-1)
     for q in range(F.shape[1]):
@@ -255,7 +256,7 @@ def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - c
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms, terms.shape[0])
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms)
     return gA, galpha
 
 
@@ -276,7 +277,7 @@ class HammingDense(torch.autograd.Function):
     def forward(ctx, x, A, alpha, W0, b, pos):
         n = A.shape[-1]
         An, al = A.detach().contiguous().numpy(), alpha.detach().contiguous().numpy()
-        W, F = _hw_weight(An, al, W0.detach().contiguous().numpy(), pos, _plan(n).terms)
+        W, F = _hw_weight(An, al, W0.detach().contiguous().numpy(), pos, _plan(n, n).terms)
         W = torch.from_numpy(W)
         ctx.save_for_backward(x, W)
         ctx.An, ctx.al, ctx.F = An, al, F
@@ -293,7 +294,7 @@ class HammingDense(torch.autograd.Function):
             perm, sizes = hw_colex_order(n)
             gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, g.contiguous().numpy(),
                                       x.detach().contiguous().numpy(), perm, sizes,
-                                      _plan(n).terms)
+                                      _plan(n, n).terms)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None

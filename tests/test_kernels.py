@@ -181,3 +181,17 @@ def test_givens_kernel_equals_the_torch_product_tree(n, layout):
                                     .clone().requires_grad_(True),))
     f32 = givens_matrix(n, th.float(), layout)
     torch.testing.assert_close(f32, Ot.detach().float(), rtol=0, atol=1e-5)
+
+
+def test_low_order_compounds_of_a_large_matrix_only_build_their_levels():
+    """k_max = 2 of a 24 x 24 matrix (the compound adapter at width 256) tabulates 1 + 24^2
+    + 276^2 entries, not C(48, 24): fast, and equal to the torch recursion."""
+    A = _rand((24, 24), 120).requires_grad_(True)
+    assert kernels._plan(24, 2).size == 1 + 24**2 + 276**2
+    flat = compounds_flat(A, 2)
+    ref = torch.cat([B.flatten() for B in _compounds_torch(A.detach(), 2)])
+    torch.testing.assert_close(flat, ref, rtol=1e-12, atol=1e-12)
+    g, = torch.autograd.grad(flat, A, torch.ones_like(flat))
+    gref, = torch.autograd.grad(torch.cat([B.flatten() for B in _compounds_torch(A, 2)]), A,
+                                torch.ones_like(flat))
+    torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-10)
