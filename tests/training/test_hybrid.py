@@ -187,10 +187,11 @@ def test_estimates_on_aer_within_stderr(tmp_path, construction):
     assert all(r["status"] == "done" for r in led.runs())
 
 
-def _toy(ledger: str, ckpt: str, steps: int, backend: str = "aer") -> dict:
-    """Deterministic toy regression: fit ΔW x to a target adapter's outputs."""
+def _toy(ledger: str, ckpt: str, steps: int, backend: str = "aer", R: int = 1) -> dict:
+    """Deterministic toy regression: fit ΔW x to a target adapter's outputs (R = 1: the
+    efficient LCU circuits; R = 2: the spectral ones)."""
     torch.manual_seed(0)
-    n, R = 3, 1
+    n = 3
     target = QuantumAdapter(n, R, dtype=D)
     with torch.no_grad():
         target.alpha.fill_(1.0)
@@ -216,9 +217,10 @@ def _toy(ledger: str, ckpt: str, steps: int, backend: str = "aer") -> dict:
 
 
 @pytest.mark.slow
-def test_training_on_aer_lowers_the_loss(tmp_path):
-    start = _toy(str(tmp_path / "a.db"), str(tmp_path / "a.pt"), 0)["full_loss"]
-    out = _toy(str(tmp_path / "b.db"), str(tmp_path / "b.pt"), 5)
+@pytest.mark.parametrize("R", [1, 2])
+def test_training_on_aer_lowers_the_loss(tmp_path, R):
+    start = _toy(str(tmp_path / "a.db"), str(tmp_path / "a.pt"), 0, R=R)["full_loss"]
+    out = _toy(str(tmp_path / "b.db"), str(tmp_path / "b.pt"), 5, R=R)
     assert out["full_loss"] < 0.6 * start, (start, out["full_loss"])
 
 
