@@ -907,7 +907,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     adapter.evaluator = evaluator
     report = {"backend": backend, "qubits": qubits, "rank": rank, "hidden": hidden,
               "gradient": gradient, "construction": construction, "shots": shots,
-              "steps": steps, "batch": batch,
+              "steps": steps, "batch": batch, "lr": lr, "pretrain_epochs": pretrain_epochs,
+              "warm_epochs": warm_epochs,
               "eval_samples": len(yv), "loss": hist["loss"], "step_s": hist["wall_s"],
               "accuracy": {"classical_warm_start": acc_classical, "after_exact": acc_exact,
                            "after_backend": acc_backend},
