@@ -154,10 +154,12 @@ def readout_mitigator(run, qubits: list[int]):
     """mthree mitigator for the run's backend on the measured physical ``qubits``; returns
     ``(m3, index map physical -> calibrated qubit)`` (``(None, {})`` on ideal backends).
 
-    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise only
-    ``aer_noisy`` calibrates (locally, on the run's restricted and scaled noise model, seeded by
-    the spec seed) and stores the result; other backends would need a new device job, so a
-    calibration must be stored for them first (:func:`store_readout_calibration`).
+    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise ``aer_noisy``
+    and ``fake_<device>`` (Qiskit Runtime local mode: the device's noise model simulated
+    here) calibrate locally, on the run's restricted (and, for ``aer_noisy``, scaled) noise
+    model, seeded by the spec seed, and store the result; ``ibm_<device>`` would need a new
+    device job, so a calibration must be stored for it first
+    (:func:`store_readout_calibration`).
     """
     import mthree
 
@@ -169,7 +171,7 @@ def readout_mitigator(run, qubits: list[int]):
         m3, where = _stored_mitigator(path, qubits)
         if m3 is not None:
             return m3, where
-    if b.kind == "aer_noisy":
+    if b.kind in ("aer_noisy", "fake"):
         from qiskit_aer import AerSimulator
 
         from hwadapt.backends import restricted_noise_model

@@ -187,8 +187,8 @@ def test_readout_mitigator_reuses_a_stored_calibration(tmp_path):
     m3.cals_from_system([0, 1], shots=20_000)
     store_readout_calibration(tmp_path, m3, [17, 5])  # cal qubit 0 = physical 17
     run = SimpleNamespace(run_id="r", run_dir=tmp_path,
-                          backend=SimpleNamespace(kind="fake", name="fake_lagos"))
-    got, where = readout_mitigator(run, [5, 17])  # no device job: a 'fake' run would need one
+                          backend=SimpleNamespace(kind="ibm", name="ibm_torino"))
+    got, where = readout_mitigator(run, [5, 17])  # no device job: an ibm run would need one
     assert where == {17: 0, 5: 1}
     counts = {"00": 700, "01": 100, "10": 150, "11": 50}
     q_ref = m3.apply_correction(counts, [0, 1])

@@ -56,6 +56,11 @@ def test_submit_fetch_local_backends(tmp_path, backend):
     assert f.returncode == 0 and json.loads(f.stdout) == [s]  # idempotent
     counts = _check_complete(path, s["run"])["magnitude"]
     assert len(counts) == 4 and all(sum(c.values()) > 0 for c in counts)
+    if backend != "exact":  # local noisy runs calibrate readout here, no device job
+        c = subprocess.run(CLI + ["compare", s["run"], "--mitigate", "readout", "--json",
+                                  "--ledger", str(path)], capture_output=True, text=True)
+        assert c.returncode == 0, c.stderr
+        assert (path.parent / "runs" / s["run"] / "readout-cals.json").is_file()
 
 
 def test_aer_run_reaches_targets(reference):
