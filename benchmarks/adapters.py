@@ -96,7 +96,7 @@ def main() -> None:
     rows = []
     for w in args.widths:
         x = torch.randn(BATCH, w)
-        repeats = 40 if w <= 256 else 20 if w <= 1024 else 4
+        repeats = 150 if w <= 256 else 30 if w <= 1024 else 4
         layers = {name: make(w, cfg) for name, cfg in variants.items()}
         # the slow "apply" variants run as their own interleaved group: their large
         # temporaries slow the next variant's step in a round (cache/allocator state), which
