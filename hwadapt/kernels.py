@@ -62,11 +62,17 @@ class _Plan:
 
 
 @cache
+def _colex(n: int, k: int) -> tuple[tuple[int, ...], ...]:
+    """``subsets(n, k)`` in colex order (largest element first), the kernels' block order."""
+    return tuple(sorted(subsets(n, k), key=lambda s: s[::-1]))
+
+
+@cache
 def _plan(n: int, k_max: int) -> _Plan:
     """The plan of levels ``0..k_max`` only (``k_max = 2`` of a ``24 x 24`` matrix needs
     ``276^2`` entries, not ``C(48, 24)``)."""
     off = compound_offsets(n, k_max)
-    order = [sorted(subsets(n, k), key=lambda s: s[::-1]) for k in range(k_max + 1)]
+    order = [_colex(n, k) for k in range(k_max + 1)]
     where = [{s: i for i, s in enumerate(o)} for o in order]
     terms, lex = [], []
     for k in range(k_max + 1):
@@ -218,8 +224,7 @@ def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(perm, sizes)``: ``perm (2^n,)`` = computational index ``Σ 2^i`` of each position of
     the *colex block order* (blocks ``k = 0..n``, subsets of a block in colex order, the
     kernels' internal order); ``sizes = C(n, k)``."""
-    perm = [sum(1 << i for i in s) for k in range(n + 1)
-            for s in sorted(subsets(n, k), key=lambda s: s[::-1])]
+    perm = [sum(1 << i for i in s) for k in range(n + 1) for s in _colex(n, k)]
     return (np.array(perm, dtype=np.int64),
             np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64))
 

@@ -526,7 +526,7 @@ def build_families(spec: JobSpec) -> list[Family]:
             if c.construction == "spectral":  # the loader takes the folded input Qᵀx
                 from hwadapt.circuits.spectral_lcu import spectral_basis
 
-                Q, _ = spectral_basis(angles, n, c.layout)
+                Q, _, _ = spectral_basis(angles, n, c.layout)
                 lcu_values = np.stack([unary_angles(v) for v in x @ Q])
             for fam in c.families:
                 qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader, fam == "signs")

@@ -110,10 +110,14 @@ class MatrixAdapter(AdapterLayer):
         eye = torch.eye(n, dtype=S.dtype, device=S.device)
         return torch.linalg.solve(eye - S, eye + S)
 
+    def _combined(self) -> torch.Tensor:
+        """``Σ_i α_i F(A_i)`` on the flat entries, ``(N,)``: α first, before any scatter."""
+        return self.alpha @ self._flat(self.base_matrices())
+
     def _delta_flat(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(pos, vals)``: the entries of ``ΔW`` that can be nonzero, ``vals`` at flat
         positions ``pos`` of the row-major ``(d_out, d_in)`` matrix (positions distinct)."""
-        vals = self.alpha @ self._flat(self.base_matrices())  # (N,): α first, one scatter
+        vals = self._combined()
         pos, sel = self._crop_index(vals.device)
         return pos, (vals if sel is None else vals.index_select(0, sel))
 

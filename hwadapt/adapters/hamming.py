@@ -46,6 +46,15 @@ def _block_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
             np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64))
 
 
+def _block_entries(perm: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` in the ``2^n x 2^n`` computational-order matrix of every entry of the
+    blocks ``⊕_k A^(k)``, each block row-major, for a block order ``perm`` with ``sizes``."""
+    starts = np.cumsum(sizes) - sizes
+    rows = [np.repeat(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
+    cols = [np.tile(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
+    return np.concatenate(rows), np.concatenate(cols)
+
+
 @register("hamming", options=("base", "qubits"))
 class HammingLayer(MatrixAdapter):
     def __init__(self, base_layer: nn.Linear, config: AdapterConfig):
@@ -76,22 +85,17 @@ class HammingLayer(MatrixAdapter):
         if "_pos_cache" not in self.__dict__:
             from hwadapt.kernels import hw_colex_order
 
-            perm, sizes = hw_colex_order(self.n)
-            pos, s = [], 0
-            for m in sizes.tolist():
-                rows, cols = np.repeat(perm[s:s + m], m), np.tile(perm[s:s + m], m)
-                pos.append(np.where((rows < self.d_out) & (cols < self.d_in),
-                                    rows * self.d_in + cols, -1))
-                s += m
-            self._pos_cache = np.concatenate(pos).astype(np.int64)
+            rows, cols = _block_entries(*hw_colex_order(self.n))
+            self._pos_cache = np.where((rows < self.d_out) & (cols < self.d_in),
+                                       rows * self.d_in + cols, -1).astype(np.int64)
         return self._pos_cache
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``ΔW x`` one block at a time: inputs gathered into block order, ``x_k A^(k)ᵀ``
         per weight ``k`` (``Σ_k C(n,k)^2 = C(2n,n)`` multiply-adds per vector instead of
         ``4^n``), outputs gathered back to computational order and cropped."""
-        vals = self.alpha @ compounds_flat(self.base_matrices())  # (C(2n,n),): α first
-        perm, sizes = _block_tables(self.n)
+        vals = self._combined()  # (C(2n,n),): α first
+        sizes = _block_tables(self.n)[1]
         to_block, to_comp = self._block_index(x.device)
         xb = F.pad(x, (0, self.dim - self.d_in)).index_select(-1, to_block)
         ys, s, o = [], 0, 0
@@ -115,11 +119,8 @@ class HammingLayer(MatrixAdapter):
         return compounds_flat(A)
 
     def _flat_rows_cols(self) -> tuple[torch.Tensor, torch.Tensor]:
-        perm, sizes = _block_tables(self.n)
-        starts = np.cumsum(sizes) - sizes
-        rows = [np.repeat(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
-        cols = [np.tile(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
-        return torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))
+        rows, cols = _block_entries(*_block_tables(self.n))
+        return torch.from_numpy(rows), torch.from_numpy(cols)
 
     def _apply(self, x: torch.Tensor) -> torch.Tensor:
         if self.base == "orthogonal":

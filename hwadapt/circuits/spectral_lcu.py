@@ -79,16 +79,24 @@ def spectral_split(W: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.nda
     return Q, phi
 
 
-def spectral_basis(angles, n: int, layout: Layout = "pyramid") -> tuple[np.ndarray, np.ndarray]:
-    """``(Q, O_0)`` of the two terms' ``angles (2, m)``: ``O_0ᵀ O_1 = Q D(φ) Qᵀ``.
+def spectral_basis(angles, n: int, layout: Layout = "pyramid"
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Q, φ, O_0)`` of the two terms' ``angles (2, m)``: ``O_0ᵀ O_1 = Q D(φ) Qᵀ``
+    (:func:`spectral_split`), the numbers :func:`spectral_lcu_circuit` is built from.
 
     The spectral circuit acts on ``Qᵀ ψ``: a unary input ``x`` is loaded as ``Qᵀ x``
     (``unary_angles(x @ Q)`` for a batch of rows), which folds ``P(Qᵀ)`` into the loader.
     """
     th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
-    O = givens_matrix(n, torch.as_tensor(th), layout).numpy()
-    Q, _ = spectral_split(O[0].T @ O[1])
-    return Q, O[0]
+    O = givens_matrix(n, torch.as_tensor(th, dtype=torch.float64), layout).numpy()
+    Q, phi = spectral_split(O[0].T @ O[1])
+    return Q, phi, O[0]
+
+
+def select_angles(phi: np.ndarray) -> np.ndarray:
+    """``(2, ⌊n/2⌋)`` angle table of the controlled layer: term 0 the identity, term 1
+    ``D(φ)``, on the pairs of :func:`rotation_pairs` (for ``multiplexed_select``)."""
+    return np.stack([np.zeros_like(phi), phi])
 
 
 def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None = None,
@@ -129,8 +137,7 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
         n = len(x)
     if n < 2:
         raise ValueError(f"the spectral LCU needs n >= 2 data qubits, got n={n}")
-    O = givens_matrix(n, torch.as_tensor(th), layout).numpy()
-    Q, phi = spectral_split(O[0].T @ O[1])
+    Q, phi, O0 = spectral_basis(th, n, layout)
     if state_prep is not None and state_prep.num_qubits != n:
         raise ValueError(f"state_prep has {state_prep.num_qubits} qubits, the data register {n}")
     qc = QuantumCircuit(n + 1, name="lcu_spectral")
@@ -145,12 +152,12 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
         qc.compose(unary_loader(n, unary_angles(Q.T @ xv)), range(n), inplace=True)
     V = prepare_gate(np.abs(al))
     qc.append(V, [n])
-    mux = multiplexed_select(n, np.stack([np.zeros_like(phi), phi]), rotation_pairs(n),
-                             signs=np.sign(al))
+    mux = multiplexed_select(n, select_angles(phi), rotation_pairs(n), signs=np.sign(al))
     qc.compose(mux, range(n + 1), inplace=True)
     qc.append(V.inverse(), [n])
-    qc.compose(adapter_circuit(n, pyramid_angles(O[0] @ Q)), range(n), inplace=True)
+    qc.compose(adapter_circuit(n, pyramid_angles(O0 @ Q)), range(n), inplace=True)
     return qc
 
 
-__all__ = ["rotation_pairs", "spectral_basis", "spectral_lcu_circuit", "spectral_split"]
+__all__ = ["rotation_pairs", "select_angles", "spectral_basis", "spectral_lcu_circuit",
+           "spectral_split"]

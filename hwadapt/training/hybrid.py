@@ -125,11 +125,10 @@ def _spectral_parts(angles: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray,
     (:mod:`hwadapt.circuits.spectral_lcu`). Inputs are loaded as ``unary_angles(ψ @ Q)``."""
     from hwadapt.circuits.dilation import pyramid_angles
     from hwadapt.circuits.efficient_lcu import walsh_angles
-    from hwadapt.circuits.spectral_lcu import spectral_split
+    from hwadapt.circuits.spectral_lcu import select_angles, spectral_basis
 
-    O = givens_matrix(n, torch.as_tensor(angles, dtype=torch.float64), "pyramid").numpy()
-    Q, phi = spectral_split(O[0].T @ O[1])
-    return Q, walsh_angles(np.stack([np.zeros_like(phi), phi])).ravel(), pyramid_angles(O[0] @ Q)
+    Q, phi, O0 = spectral_basis(angles, n)
+    return Q, walsh_angles(select_angles(phi)).ravel(), pyramid_angles(O0 @ Q)
 
 
 REFERENCE_GRID = 11  # mixing weights w = 0, 0.1, ..., 1 tried by spectral_reference
