@@ -508,8 +508,10 @@ class LedgerEvaluator:
 
         run_id = self.run_id(self.calls)
         live = [j for j, r in enumerate(requests) if np.abs(r.alphas).sum() > 0]
+        refs = {j: self._reference(requests[j], psi) for j in live}
         if live:
-            families = [f for k, j in enumerate(live) for f in self._families(k, requests[j], psi)]
+            families = [f for k, j in enumerate(live)
+                        for f in self._families(k, requests[j], psi, refs[j][0])]
             seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
                                   "little")
             submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
@@ -517,7 +519,7 @@ class LedgerEvaluator:
                             noise_from=self.noise_from, isa=[f.circuit for f in families])
         self.calls += 1
         counts = run_counts(self.ledger_path, run_id) if live else {}
-        return [self._estimate(r, counts, live.index(j), psi) if j in live else
+        return [self._estimate(r, counts, live.index(j), psi, *refs[j][1:]) if j in live else
                 (np.zeros((len(r.angles), *psi.shape)), np.zeros((len(r.angles), *psi.shape)))
                 for j, r in enumerate(requests)]
 
@@ -538,19 +540,30 @@ class LedgerEvaluator:
         """Whether ``req`` runs the spectral construction (2 terms)."""
         return self.construction == "spectral" and req.angles.shape[1] == 2
 
-    def _families(self, j: int, req: Request, psi: np.ndarray) -> list:
+    def _reference(self, req: Request, psi: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(sign-family weights, reference r (S, B, n), β)`` of one request: computed once
+        per call, for its circuits (:meth:`_families`) and its estimates (:meth:`_estimate`)."""
+        from hwadapt.circuits.signs import default_beta, reference_vector
+
+        if self.spectral(req):
+            return spectral_reference(req.angles, req.alphas, psi)
+        r = reference_vector("uniform", psi)
+        return req.alphas, np.broadcast_to(r, (len(req.angles), *psi.shape)), \
+            default_beta(req.alphas)
+
+    def _families(self, j: int, req: Request, psi: np.ndarray, sign_weights: np.ndarray
+                  ) -> list:
         """Magnitude and sign families of one request from the cached ISA templates,
         bindings ``(S·B, P)`` ordered setting-major."""
         from hwadapt.circuits.lcu import lcu_ancillas
         from hwadapt.spec import Family
 
         R, n = req.angles.shape[1], psi.shape[1]
+        weights = {"magnitude": req.alphas, "signs": sign_weights}
         if self.spectral(req):
-            weights = {"magnitude": req.alphas,
-                       "signs": spectral_reference(req.angles, req.alphas, psi)[0]}
             kinds = {"magnitude": "spectral", "signs": "spectral"}
         else:
-            weights = {"magnitude": req.alphas, "signs": req.alphas}
             kinds = {"magnitude": "magnitude", "signs": "signs"}
         out = []
         for family in ("magnitude", "signs"):
@@ -561,17 +574,11 @@ class LedgerEvaluator:
             out.append(Family(f"r{j}:{family}", isa, values[:, cols], n, anc, 1))
         return out
 
-    def _estimate(self, req: Request, counts: dict, j: int, psi: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        from hwadapt.circuits.signs import default_beta, reference_vector
+    def _estimate(self, req: Request, counts: dict, j: int, psi: np.ndarray,
+                  refs: np.ndarray, beta: float) -> tuple[np.ndarray, np.ndarray]:
         from hwadapt.estimate import estimate
 
         S, B = len(req.angles), len(psi)
-        if self.spectral(req):
-            _, refs, beta = spectral_reference(req.angles, req.alphas, psi)
-        else:
-            beta = default_beta(req.alphas)
-            refs = np.broadcast_to(reference_vector("uniform", psi), (S, *psi.shape))
         ys, ses = [], []
         for s in range(S):
             sl = slice(s * B, (s + 1) * B)
