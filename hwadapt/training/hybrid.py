@@ -870,6 +870,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                          f"{', '.join(CONSTRUCTIONS)}")
     if steps < 0 or batch < 1 or eval_samples < 1:
         raise InputError("--steps must be >= 0, batch and eval samples >= 1")
+    if not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"--lr must be a positive number, got {lr}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = load_mnist(hidden, max_per_class=max_per_class, split_seed=seed)

@@ -269,6 +269,11 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
     assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # eval run reused, nothing new
     bad = CliRunner().invoke(app, args[:-1] + ["--gradient", "adjoint"])
     assert bad.exit_code == 2 and "unknown gradient" in bad.output
+    for opt, value, msg in [("--lr", "-1", "--lr must be a positive number"),
+                            ("--construction", "dilation", "unknown construction")]:
+        bad = CliRunner().invoke(app, args[:-1] + [opt, value])
+        assert bad.exit_code == 2 and msg in bad.output and "Traceback" not in bad.output
+    assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # nothing lost or added
 
 
 @pytest.mark.parametrize("n,signs", [(3, (1, -1)), (4, (1,)), (4, (-1,)), (4, (1, 1, -1)),
