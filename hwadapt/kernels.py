@@ -131,9 +131,10 @@ def _reverse(Af, w, G, gAf, terms):  # pragma: no cover - compiled
     for e in range(terms.shape[0] - 1, -1, -1):
         d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
         c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
-        acc = G[0] - G[0]
         g, gp, src = G[d:d + L], G[s:s + L], w[s:s + L]
-        for q in range(L):
+        acc = g[0] * src[0]  # L >= 1
+        gp[0] += c * g[0]
+        for q in range(1, L):
             acc += g[q] * src[q]
             gp[q] += c * g[q]
         gAf[ij] += acc if terms[e, 4] > 0 else -acc
@@ -240,8 +241,8 @@ def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
     for q in range(F.shape[1]):
         p = pos[q]
         if p >= 0:
-            acc = F[0, q] - F[0, q]
-            for r in range(F.shape[0]):
+            acc = alpha[0] * F[0, q]  # R >= 1
+            for r in range(1, F.shape[0]):
                 acc += alpha[r] * F[r, q]
             Wf[p] += acc
     return W, F
@@ -256,8 +257,9 @@ def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - c
     galpha = np.zeros(R, dtype=A.dtype)
     G = np.empty(N, dtype=A.dtype)
     for r in range(R):
-        acc = G[0] - G[0]
-        for q in range(N):
+        acc = gv[0] * F[r, 0]  # N >= 1; G (np.empty) is written before it is read
+        G[0] = alpha[r] * gv[0]
+        for q in range(1, N):
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc

@@ -195,3 +195,52 @@ def test_low_order_compounds_of_a_large_matrix_only_build_their_levels():
     gref, = torch.autograd.grad(torch.cat([B.flatten() for B in _compounds_torch(A, 2)]), A,
                                 torch.ones_like(flat))
     torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-10)
+
+
+class _PoisonedNumpy:
+    """numpy whose ``empty``/``empty_like`` return NaN-filled arrays: a kernel that reads
+    memory before writing it then gives NaN instead of whatever the allocator left."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        return np.full(shape, np.nan, dtype=dtype)
+
+    @staticmethod
+    def empty_like(a):
+        return np.full_like(a, np.nan)
+
+
+def test_kernels_never_read_uninitialised_memory(monkeypatch):
+    """Every kernel run as plain Python (``py_func``, nested kernels too) with NaN-filled
+    ``np.empty`` equals the compiled result. Regression: the Hamming backward seeded ``∂α_0``
+    from an unwritten ``np.empty`` slot and CI got NaN once in a while."""
+    from hwadapt.adapters import AdapterConfig, inject
+
+    lay = inject(torch.nn.Linear(7, 6, dtype=torch.float64), AdapterConfig("hamming", 2,
+                                                                          qubits=3))
+    pos = lay._colex_pos()
+    x, A, al, W0 = _rand((5, 7), 130), _rand((2, 3, 3), 131), _rand((2,), 132), _rand((6, 7),
+                                                                                    133)
+    th = _rand((2, 6), 134)
+    pairs = np.array([(0, 1), (1, 2), (0, 1), (2, 3), (1, 2), (0, 3)], dtype=np.int64)
+
+    def run():
+        leaves = [t.clone().requires_grad_(True) for t in (x, A, al, W0, A, th)]
+        y = kernels.HammingDense.apply(*leaves[:4], None, pos)
+        c = kernels.compounds_flat(leaves[4], 3)
+        o = kernels.GivensMatrix.apply(leaves[5], pairs, 4)
+        outs = (y, c, o)
+        return (*outs, *torch.autograd.grad(outs, leaves, [torch.ones_like(t) for t in outs]))
+
+    compiled = run()
+    monkeypatch.setattr(kernels, "np", _PoisonedNumpy())
+    for name in dir(kernels):
+        py = getattr(getattr(kernels, name), "py_func", None)
+        if py is not None:
+            monkeypatch.setattr(kernels, name, py)
+    for got, want in zip(run(), compiled, strict=True):
+        assert not got.isnan().any()
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
