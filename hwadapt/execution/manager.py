@@ -333,6 +333,10 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool) -> None:
                 job = found[0]
                 ledger.set_job(tag, job.job_id(), "QUEUED")
     if job is None:
+        if backend.local:  # a local job dies with its process: unfinished attempts are lost
+            for s in subs:
+                if s["status"] not in FINAL_STATUSES:
+                    ledger.set_job(s["tag"], None, "LOST")
         tag = f"hwadapt-{run.run_id}-b{batch.idx}-a{len(subs)}"
         ledger.add_submission(batch.id, tag)
         crash_point("after_tag")

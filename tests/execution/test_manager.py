@@ -29,6 +29,9 @@ def _check_complete(ledger_path, run_id):
     files = sorted(p.name for p in (led.runs_dir / run_id).glob("batch-*.npz"))
     assert files == [f"batch-{b.idx:04d}.npz" for b in batches]
     assert not list((led.runs_dir / run_id).glob("*.tmp*"))
+    subs = [s["status"] for b in batches for s in led.submissions(b.id)]
+    assert subs.count("DONE") >= len(batches)  # none left in flight: a local attempt
+    assert set(subs) <= {"DONE", "LOST"}  # killed with its process is marked lost
     return manager.run_counts(ledger_path, run_id)
 
 
