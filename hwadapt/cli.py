@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import statistics
 import sys
 import traceback
 from collections.abc import Callable
@@ -333,6 +334,8 @@ def finetune(
     construction: Annotated[str, typer.Option(
         help="--quantum: LCU circuits for the 2-term adapter: spectral (fewest 2q gates) | "
              "efficient.")] = "spectral",
+    eval_repeats: Annotated[int, typer.Option(
+        help="--quantum: independent estimation runs per evaluation (mean ± std).")] = 1,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed;
@@ -347,16 +350,23 @@ def finetune(
         rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits,
                                hidden=hidden or 16, steps=steps, shots=shots,
                                gradient=gradient, construction=construction, batch=batch,
-                               lr=lr,
+                               lr=lr, eval_repeats=eval_repeats,
                                pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
                                max_per_class=max_per_class, progress=not as_json)
         if emit({"out": str(out), **rep}, as_json):
             return
-        acc = rep["accuracy"]
-        console.print(f"B accuracy on {rep['eval_samples']} val samples: classical warm start "
-                      f"{acc['classical_warm_start']:.3f}, after {steps} steps on {backend}: "
-                      f"exact {acc['after_exact']:.3f}, estimated {acc['after_backend']:.3f}; "
-                      f"wrote {out}/hybrid.json")
+        ev = rep["evaluation"]
+        table = Table(title=f"B validation ({rep['eval_samples']} samples): accuracy / loss")
+        for col in ("model", f"estimated on {backend} ({eval_repeats} run(s): mean ± std)",
+                    "exact simulation"):
+            table.add_column(col)
+        for key, label in (("warm_start", "classical warm start"),
+                           ("fine_tuned", f"after {steps} hybrid step(s)")):
+            table.add_row(label, *(" / ".join(_mean_std(ev[key][src], m) for m in
+                                              ("accuracy", "loss"))
+                                   for src in ("backend", "exact")))
+        console.print(table)
+        console.print(f"wrote {out}/hybrid.json")
         return
 
     from hwadapt.training.experiment import ARMS, StudyConfig, run_study
@@ -375,6 +385,14 @@ def finetune(
     for line in claims(study):
         console.print(f"- {line}", highlight=False, soft_wrap=True)
     console.print(f"wrote {out}/study.json, README.md and plots in {study['wall_s']:.0f} s")
+
+
+def _mean_std(entry: dict, metric: str) -> str:
+    """``"m"`` or ``"m ± s"`` (sample std over the entry's ``runs``, when it has several)."""
+    runs = [r[metric] for r in entry.get("runs", ())]
+    if len(runs) < 2:
+        return f"{entry[metric]:.3f}"
+    return f"{entry[metric]:.3f} ± {statistics.stdev(runs):.3f}"
 
 
 def main() -> None:

@@ -254,13 +254,24 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
 
     args = ["finetune", "--quantum", "--backend", "aer", "--qubits", "4", "--hidden", "16",
             "--steps", "2", "--shots", "300", "--epochs", "1", "--pretrain-epochs", "1",
-            "--max-per-class", "10", "--out", str(tmp_path / "q"), "--ledger",
+            "--max-per-class", "10", "--eval-repeats", "2", "--out", str(tmp_path / "q"),
+            "--ledger",
             str(tmp_path / "l.db"), "--json"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
-    assert len(rep["loss"]) == 2 and set(rep["accuracy"]) == {
-        "classical_warm_start", "after_exact", "after_backend"}
+    assert len(rep["loss"]) == 2 and set(rep["evaluation"]) == {"warm_start", "fine_tuned"}
+    for when in rep["evaluation"].values():  # the adapter estimated on aer and exact
+        assert set(when) == {"backend", "exact"}
+        est, runs = when["backend"], when["backend"]["runs"]
+        assert len(runs) == 2 and runs[0] != runs[1]  # independent estimation runs
+        for m in ("accuracy", "loss"):
+            assert est[m] == pytest.approx((runs[0][m] + runs[1][m]) / 2)
+        for s in (*runs, when["exact"]):
+            assert 0 <= s["accuracy"] <= 1 and 0 < s["loss"] < 10
+    # one ledger run per evaluator call: 2 for the warm start, 2 steps, 2 at the end
+    assert [r["id"] for r in Ledger(tmp_path / "l.db").runs()] == [
+        f"finetune-q-c{k:05d}" for k in range(6)]
     assert json.loads((tmp_path / "q" / "hybrid.json").read_text())["steps"] == 2
     runs = Ledger(tmp_path / "l.db").runs()
     r2 = CliRunner().invoke(app, args)  # rerun = resume: no step is trained again
@@ -270,7 +281,8 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
     bad = CliRunner().invoke(app, args[:-1] + ["--gradient", "adjoint"])
     assert bad.exit_code == 2 and "unknown gradient" in bad.output
     for opt, value, msg in [("--lr", "-1", "--lr must be a positive number"),
-                            ("--construction", "dilation", "unknown construction")]:
+                            ("--construction", "dilation", "unknown construction"),
+                            ("--eval-repeats", "0", "--eval-repeats >= 1")]:
         bad = CliRunner().invoke(app, args[:-1] + [opt, value])
         assert bad.exit_code == 2 and msg in bad.output and "Traceback" not in bad.output
     assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # nothing lost or added
