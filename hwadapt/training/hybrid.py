@@ -864,6 +864,11 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
                       max_per_class=max_per_class)
     cfg.validate()
+    for name, value, low in (("--qubits", qubits, 2), ("rank", rank, 1), ("--steps", steps, 0),
+                             ("--batch", batch, 1), ("eval_samples", eval_samples, 1),
+                             ("--eval-repeats", eval_repeats, 1)):
+        if value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
     if hidden % qubits:
         raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
     if gradient not in GRADIENTS:
@@ -871,9 +876,6 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     if construction not in CONSTRUCTIONS:
         raise InputError(f"unknown construction {construction!r}: choose one of "
                          f"{', '.join(CONSTRUCTIONS)}")
-    if steps < 0 or batch < 1 or eval_samples < 1 or eval_repeats < 1:
-        raise InputError("--steps must be >= 0; --batch, eval samples and --eval-repeats "
-                         ">= 1")
     if not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr must be a positive number, got {lr}")
     out.mkdir(parents=True, exist_ok=True)

@@ -282,7 +282,9 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
     assert bad.exit_code == 2 and "unknown gradient" in bad.output
     for opt, value, msg in [("--lr", "-1", "--lr must be a positive number"),
                             ("--construction", "dilation", "unknown construction"),
-                            ("--eval-repeats", "0", "--eval-repeats >= 1")]:
+                            ("--eval-repeats", "0", "--eval-repeats must be >= 1, got 0"),
+                            ("--qubits", "0", "--qubits must be >= 2, got 0"),
+                            ("--batch", "0", "--batch must be >= 1, got 0")]:
         bad = CliRunner().invoke(app, args[:-1] + [opt, value])
         assert bad.exit_code == 2 and msg in bad.output and "Traceback" not in bad.output
     assert len(Ledger(tmp_path / "l.db").runs()) == len(runs)  # nothing lost or added
