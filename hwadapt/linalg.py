@@ -111,18 +111,15 @@ def givens_matrix(
 
     Args:
         angles: ``(..., m)`` with ``m`` the layout's gate count (batched, differentiable).
-        layout: a layout name or an explicit list of pairs.
+        layout: a layout name or an explicit list of pairs ``(a, b)``, ``0 <= a < b < n``.
     Returns:
         ``(..., n, n)`` orthogonal matrix. CPU float32/float64 angles use the compiled
         :class:`hwadapt.kernels.GivensMatrix` (first derivatives only); other devices and
         dtypes the pure-torch product tree (:func:`_givens_torch`, the reference).
     """
-    from hwadapt.circuits.layouts import layout_pairs
-
-    pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
+    pairs = _layout_pairs(n, layout)  # validated: the kernel does not bounds-check
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
-    pairs = tuple((int(a), int(b)) for a, b in pairs)
     from hwadapt import kernels  # lazy: numba is imported on first use only
 
     if kernels.supported(angles) and pairs:
@@ -166,13 +163,22 @@ def _givens_basis(
 
 
 def _layout_pairs(n: int, layout: str | list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    from hwadapt.circuits.layouts import layout_pairs
-
-    pairs = layout_pairs(n, layout) if isinstance(layout, str) else list(layout)
+    """The gate pairs of a layout name (cached) or of an explicit list, checked
+    ``0 <= a < b < n``."""
+    if isinstance(layout, str):
+        return _named_layout_pairs(n, layout)
+    pairs = tuple((int(a), int(b)) for a, b in layout)
     for a, b in pairs:
         if not 0 <= a < b < n:
             raise ValueError(f"gate pair {(a, b)} must satisfy 0 <= a < b < n={n}")
-    return tuple((int(a), int(b)) for a, b in pairs)
+    return pairs
+
+
+@cache
+def _named_layout_pairs(n: int, layout: str) -> tuple[tuple[int, int], ...]:
+    from hwadapt.circuits.layouts import layout_pairs
+
+    return _layout_pairs(n, layout_pairs(n, layout))
 
 
 def _num_qubits(dim: int, n: int | None) -> int:

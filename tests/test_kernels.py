@@ -183,6 +183,16 @@ def test_givens_kernel_equals_the_torch_product_tree(n, layout):
     torch.testing.assert_close(f32, Ot.detach().float(), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("pairs", [[(0, 5)], [(-1, 2)], [(1, 1)], [(2, 0)]])
+def test_givens_pairs_are_checked_before_the_kernel(pairs):
+    """The compiled product does not bounds-check: an out-of-range pair used to read and
+    write outside its arrays (garbage, then heap corruption). Now a clear ValueError."""
+    from hwadapt.linalg import givens_matrix
+
+    with pytest.raises(ValueError, match=r"must satisfy 0 <= a < b < n=3"):
+        givens_matrix(3, torch.ones(1, dtype=torch.float64), pairs)
+
+
 def test_low_order_compounds_of_a_large_matrix_only_build_their_levels():
     """k_max = 2 of a 24 x 24 matrix (the compound adapter at width 256) tabulates 1 + 24^2
     + 276^2 entries, not C(48, 24): fast, and equal to the torch recursion."""
