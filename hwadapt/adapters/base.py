@@ -42,6 +42,12 @@ class AdapterLayer(nn.Module):
         """Dense ``ΔW``, shape ``(d_out, d_in)`` (differentiable)."""
         raise NotImplementedError
 
+    def _check_width(self, x: torch.Tensor) -> None:
+        """Paths that reshape, pad or hand ``x`` to a kernel check its width first."""
+        if x.shape[-1] != self.d_in:
+            raise ValueError(f"input has {x.shape[-1]} features but the adapted layer takes "
+                             f"d_in={self.d_in}: pass a (..., {self.d_in}) tensor")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (..., d_in) -> (..., d_out)``: ``W0 x + b + ΔW x``."""
         return self.base_layer(x) + F.linear(x, self.delta_weight())
@@ -139,6 +145,7 @@ class MatrixAdapter(AdapterLayer):
         return flat.view(self.d_out, self.d_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_width(x)
         base = self.base_layer
         if self.path == "dense":  # one matmul: (W0 + ΔW) x + b, ΔW scattered into W0
             pos, vals = self._delta_flat()

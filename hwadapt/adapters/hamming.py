@@ -70,6 +70,7 @@ class HammingLayer(MatrixAdapter):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from hwadapt import kernels  # lazy: numba is imported on first use only
 
+        self._check_width(x)
         if self.path == "blocks":
             return self.base_layer(x) + self._blocks(x)
         if self.path != "dense" or not kernels.supported(self.alpha):

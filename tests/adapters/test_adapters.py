@@ -191,6 +191,19 @@ def test_bad_sizes():
         inject(nn.Linear(30, 4), AdapterConfig("hamming", qubits=4))
 
 
+@pytest.mark.parametrize("method,path", [("hamming", "dense"), ("hamming", "blocks"),
+                                         ("hamming", "apply"), ("compound", "dense"),
+                                         ("compound", "apply")])
+def test_wrong_input_width_is_named(method, path):
+    """(4, 26) used to reach the dense kernel as (8, 13) and fail on a reshape afterwards."""
+    lay = inject(nn.Linear(13, 10), AdapterConfig(method, 2, order=2 if method == "compound"
+                                                  else None, path=path))
+    for shape in [(4, 26), (4, 12)]:
+        with pytest.raises(ValueError, match=r"input has \d+ features but the adapted layer "
+                                             r"takes d_in=13"):
+            lay(torch.randn(*shape))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_hamming_dense_kernel_path_input_gradient_and_batch_dims(dtype):
     """The compiled dense path (compounds kernel + block-only weight gradient) against the
