@@ -264,21 +264,35 @@ def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 
     """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered),
     its errors scaled by ``scale`` (:func:`hwadapt.noise.scale_target`; 0 = ideal).
 
+    The same model as Runtime local mode's for those qubits: gate errors with thermal
+    relaxation from the device's ``Target``, and the device's *asymmetric* readout errors
+    ``p(1|0), p(0|1)`` from its properties (the ``Target`` only holds their mean, so a model
+    built from it alone symmetrises them; scaled by :func:`hwadapt.noise.scale_readout`).
     Built once per (device, qubits, scale) and cached: the full 133-qubit model costs seconds
     to build and to serialise on every run, the restricted one milliseconds (DESIGN.md §3).
     """
     import warnings
 
-    from qiskit_aer.noise import NoiseModel
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+    from qiskit_aer.noise.device import readout_error_values
 
-    from hwadapt.noise import scale_target
+    from hwadapt.noise import scale_readout, scale_target
 
-    sub = restricted_target(fake_backend(device).target, qubits)
+    fake = fake_backend(device)
+    sub = restricted_target(fake.target, qubits)
     if scale != 1.0:
         sub = scale_target(sub, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return NoiseModel.from_backend(_target_backend(sub))
+        model = NoiseModel.from_backend(_target_backend(sub))
+    readout = readout_error_values(fake.properties())
+    for j, q in enumerate(qubits):
+        if readout[q] is None:
+            continue  # no readout data: the Target's (symmetric) error stays
+        p10, p01 = scale_readout(*readout[q], scale)  # (0, 0) is ideal: nothing added
+        model.add_readout_error(ReadoutError([[1 - p10, p10], [p01, 1 - p01]]), [j],
+                                warnings=False)
+    return model
 
 
 @dataclass

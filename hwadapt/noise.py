@@ -10,6 +10,9 @@ reads, DESIGN.md §3):
   readout flip probability) is multiplied by ``f`` and capped at the fully random point:
   ``d/(d+1)`` for a gate on ``d = 2^q`` levels (the largest average infidelity a channel can
   have) and ``0.5`` for readout (the outcome no longer depends on the state);
+- the device's asymmetric readout ``p(1|0), p(0|1)`` (what ``aer_noisy`` and Runtime local
+  mode use, :func:`hwadapt.backends.restricted_noise_model`) is scaled the same way by
+  :func:`scale_readout`: both × ``f``, their sum capped at 1 (the fully random point);
 - ``T1`` and ``T2`` are divided by ``f`` (``f = 0``: ``None``, no relaxation);
 - durations, ``dt`` and qubit frequencies are unchanged.
 ``f = 0`` is the ideal device, ``f = 1`` returns an equal copy.
@@ -49,6 +52,20 @@ def _capped(error: float | None, num_qubits: int, measure: bool, factor: float) 
         return None
     cap = READOUT_ERROR_MAX if measure else 2**num_qubits / (2**num_qubits + 1)
     return min(error * factor, max(cap, error))
+
+
+def scale_readout(p10: float, p01: float, factor: float) -> tuple[float, float]:
+    """Readout flip probabilities ``p(1|0), p(0|1)`` × ``factor``, capped at the fully random
+    point: their sum at most ``max(1, p10 + p01)`` (at sum 1 the outcome no longer depends on
+    the prepared state; ratio kept). Symmetric errors thus cap at 0.5 as in
+    :func:`scale_target`."""
+    if not (math.isfinite(factor) and factor >= 0):
+        raise InputError(f"noise scale must be a finite number >= 0, got {factor}")
+    a, b = p10 * factor, p01 * factor
+    cap = max(1.0, p10 + p01)
+    if a + b > cap:
+        a, b = a * cap / (a + b), b * cap / (a + b)
+    return a, b
 
 
 def scale_target(target, factor: float):

@@ -25,6 +25,9 @@ from hwadapt.execution.exact_sampler import ExactSampler, outcome_probabilities
 
 @pytest.mark.slow
 def test_restricted_noise_counts_equal_full_model():
+    """Bit-identical counts to the full device model built from the device's properties (as
+    Runtime local mode builds it: asymmetric readout; ``NoiseModel.from_backend(dev)`` reads
+    the Target and symmetrises readout, so it is not the reference)."""
     dev = fake_backend("fake_lagos")
     qc = QuantumCircuit(3)
     qc.h(0)
@@ -35,7 +38,8 @@ def test_restricted_noise_counts_equal_full_model():
     isa = generate_preset_pass_manager(optimization_level=1, backend=dev,
                                        seed_transpiler=1).run(qc)
     q = active_qubits(isa)
-    full = AerSimulator(noise_model=NoiseModel.from_backend(dev), seed_simulator=5)
+    full = AerSimulator(noise_model=NoiseModel.from_backend_properties(dev.properties()),
+                        seed_simulator=5)
     small = AerSimulator(noise_model=restricted_noise_model("fake_lagos", q), seed_simulator=5)
     a = full.run(isa, shots=20000).result().get_counts()
     b = small.run(compact_circuit(isa, q), shots=20000).result().get_counts()

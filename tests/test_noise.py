@@ -13,10 +13,10 @@ from hwadapt.backends import (
     fake_backend,
     get_backend,
     restricted_noise_model,
-    restricted_target,
+    runtime_sampler,
 )
 from hwadapt.errors import InputError
-from hwadapt.noise import noise_source, parse_noise_source, scale_target
+from hwadapt.noise import noise_source, parse_noise_source, scale_readout, scale_target
 
 
 @pytest.mark.parametrize("f", [0.0, 0.5, 1.0, 2.0, 1e3])
@@ -67,15 +67,52 @@ def test_parse_noise_source_and_backend():
 
 
 def test_scaled_noise_models_readout_exactly_and_zero_is_empty():
-    q = (0, 1, 2)
+    """Readout is the device's asymmetric p(1|0), p(0|1) (its properties), scaled; FakeLagos
+    qubit 2 reads 0.62 / 0.30 (the Target's symmetric mean would say 0.46 / 0.46)."""
+    q = (2, 0, 1)
     assert not restricted_noise_model("fake_lagos", q, 0.0).to_dict()["errors"]
-    sub = restricted_target(fake_backend("fake_lagos").target, q)
-    for f in (0.5, 2.0):
-        ro = restricted_noise_model("fake_lagos", q, f)._local_readout_errors
-        for j in range(3):
-            e = min(sub["measure"][(j,)].error * f, 0.5)
-            np.testing.assert_allclose(ro[(j,)].probabilities, [[1 - e, e], [e, 1 - e]],
-                                       atol=1e-15)
+    props = {p.name: p.value for p in fake_backend("fake_lagos").properties().qubits[2]}
+    p10, p01 = props["prob_meas1_prep0"], props["prob_meas0_prep1"]
+    assert abs(p10 - p01) > 0.3
+    for f in (0.5, 1.0, 2.0):
+        ro = restricted_noise_model("fake_lagos", q, f)._local_readout_errors[(0,)]
+        a, b = min(p10 * f, p10 / (p10 + p01)), min(p01 * f, p01 / (p10 + p01))
+        np.testing.assert_allclose(ro.probabilities, [[1 - a, a], [b, 1 - b]], atol=1e-15)
+
+
+def test_scale_readout_caps_at_the_random_point():
+    assert scale_readout(0.1, 0.3, 1.0) == (0.1, 0.3)
+    assert scale_readout(0.1, 0.3, 0.0) == (0.0, 0.0)
+    assert scale_readout(0.1, 0.3, 2.0) == pytest.approx((0.2, 0.6))
+    assert scale_readout(0.1, 0.3, 10.0) == pytest.approx((0.25, 0.75))  # sum 1, ratio kept
+    assert scale_readout(0.2, 0.2, 5.0) == pytest.approx((0.5, 0.5))  # = scale_target's cap
+    assert scale_readout(0.7, 0.6, 2.0) == pytest.approx((0.7, 0.6))  # already past: kept
+    with pytest.raises(InputError, match="finite number >= 0"):
+        scale_readout(0.1, 0.1, -1.0)
+
+
+def test_restricted_model_samples_like_runtime_local_mode():
+    """The restricted model against the reference, Qiskit Runtime local mode on the whole
+    FakeLagos (its own full noise model): same distribution (200k shots each) for a circuit
+    whose qubit 2 has strongly asymmetric readout."""
+    qc = QuantumCircuit(3)
+    qc.x(0)
+    qc.h(1)
+    qc.cx(1, 2)
+    qc.measure_all()
+    dev = fake_backend("fake_lagos")
+    isa = transpile(qc, dev, initial_layout=[2, 0, 1], optimization_level=1, seed_transpiler=1)
+    shots = 200_000
+    ref = runtime_sampler(dev)
+    ref.options.simulator.seed_simulator = 5
+    want = ref.run([isa], shots=shots).result()[0].data.meas.get_counts()
+    qubits = active_qubits(isa)
+    assert qubits == (0, 1, 2)
+    sim = AerSimulator(noise_model=restricted_noise_model("fake_lagos", qubits))
+    got = sim.run(compact_circuit(isa, qubits), shots=shots, seed_simulator=6).result() \
+        .get_counts()
+    tvd = 0.5 * sum(abs(want.get(k, 0) - got.get(k, 0)) for k in set(want) | set(got)) / shots
+    assert tvd < 0.01, tvd  # symmetrised readout: ~0.1
 
 
 def _tvd_to_ideal(f: float) -> float:
