@@ -475,12 +475,14 @@ class LedgerEvaluator:
         session: run-id prefix; reuse it (with the same ``calls``) to resume.
         layout: adapter layout; both constructions need ``"pyramid"``.
         construction: ``"spectral"`` or ``"efficient"`` (see above).
+        service: the IBM service for ``ibm_*`` (default: from the environment or the saved
+            account, :func:`hwadapt.backends.ibm_service`), made once and reused by every call.
     """
 
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
                  session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
                  noise_from: str | None = None, optimization_level: int = 1,
-                 construction: str = "spectral"):
+                 construction: str = "spectral", service=None):
         from hwadapt.backends import get_backend
 
         if shots < 1:
@@ -492,7 +494,7 @@ class LedgerEvaluator:
             raise InputError(f"unknown construction {construction!r}: choose one of "
                              f"{', '.join(CONSTRUCTIONS)}")
         self.backend_name, self.noise_from = backend, noise_from
-        self.backend = get_backend(backend, noise_from)
+        self.backend = get_backend(backend, noise_from, service=service)
         self.ledger_path = Path(ledger)
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
         self.construction = construction
@@ -516,7 +518,8 @@ class LedgerEvaluator:
                                   "little")
             submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
                             shots=self.shots, seed=seed, name="hybrid",
-                            noise_from=self.noise_from, isa=[f.circuit for f in families])
+                            noise_from=self.noise_from, isa=[f.circuit for f in families],
+                            service=self.backend.service)
         self.calls += 1
         counts = run_counts(self.ledger_path, run_id) if live else {}
         return [self._estimate(r, counts, live.index(j), psi, *refs[j][1:]) if j in live else

@@ -187,6 +187,41 @@ def test_estimates_on_aer_within_stderr(tmp_path, construction):
     assert all(r["status"] == "done" for r in led.runs())
 
 
+@pytest.mark.slow
+def test_same_estimates_on_aer_noisy_fake_device_and_ibm_double(tmp_path, service):
+    """One SPSA step of a 4-qubit, 2-term adapter with FakeLagos noise three ways: our
+    restricted-noise Aer (``aer_noisy``), Runtime local mode (``fake_lagos``) and the IBM
+    path through the service double (``ibm_lagos``). Same noise model, same ISA circuits, so
+    the estimates agree within shot noise; each step is one ledger run and one IBM job, and
+    the token is stored nowhere."""
+    x = torch.randn(4, 4, dtype=D, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(4, 4, dtype=D, generator=torch.Generator().manual_seed(2))
+    ys, ses = {}, {}
+    for backend in ("aer_noisy", "fake_lagos", "ibm_lagos"):
+        ev = LedgerEvaluator(backend, tmp_path / "l.db", shots=4000, session=backend, seed=1,
+                             noise_from="fake_lagos" if backend == "aer_noisy" else None,
+                             service=service if backend == "ibm_lagos" else None)
+        q = _adapter(4, 2, seed=4, evaluator=ev, gradient="spsa")
+        y = q(x)
+        (y * w).sum().backward()  # SPSA: the value and the ±perturbation in one submission
+        assert q.angles.grad.abs().max() > 0 and q.alpha.grad.abs().max() > 0
+        ys[backend], ses[backend] = y.detach(), q.stderr
+    exact = _adapter(4, 2, seed=4)(x).detach()
+    noisy = float((ys["aer_noisy"] - exact).norm() / exact.norm())
+    assert noisy > 0.1  # FakeLagos noise is visible (~0.27 relative error here) ...
+    for a, b in [("aer_noisy", "fake_lagos"), ("fake_lagos", "ibm_lagos")]:
+        z = (ys[a] - ys[b]) / (ses[a] ** 2 + ses[b] ** 2).sqrt()
+        assert z.abs().max() < 5, (a, b)  # ... and the same on all three paths
+    led = Ledger(tmp_path / "l.db")
+    assert [r["id"] for r in led.runs()] == [f"{b}-c00000" for b in
+                                             ("aer_noisy", "fake_lagos", "ibm_lagos")]
+    subs = [s for b in led.batches("ibm_lagos-c00000") for s in led.submissions(b.id)]
+    assert service.submitted == 1 and [s["job_id"] for s in subs] == list(service.by_id)
+    for f in [tmp_path / "l.db", *tmp_path.rglob("*")]:
+        if f.is_file():
+            assert b"SECRET-TOKEN" not in f.read_bytes(), f
+
+
 def _toy(ledger: str, ckpt: str, steps: int, backend: str = "aer", R: int = 1) -> dict:
     """Deterministic toy regression: fit ΔW x to a target adapter's outputs (R = 1: the
     efficient LCU circuits; R = 2: the spectral ones)."""
