@@ -922,19 +922,20 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         mean = {k: float(np.mean([r[k] for r in runs])) for k in exact}
         return {"backend": {**mean, "runs": runs}, "exact": exact}
 
-    warm = evaluate("warm-start", 0)
-    adapter.gradient = gradient
-
     def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed * 100_003 + step)
         idx = torch.randperm(len(xb), generator=g)[:batch]
         return nn.functional.cross_entropy(m(xb[idx]), yb[idx])
 
-    hist = fit(model, loss_fn, steps, opt, out / "checkpoint.pt",
-               on_step=lambda k, loss: bar.show(f"hybrid step {k + 1}/{steps}: loss {loss:.3f}",
-                                                eval_repeats + k + 1))
-    fine_tuned = evaluate("final", eval_repeats + steps)
-    bar.close()
+    try:  # the bar is closed on errors too (a failed job ends the run with a clean line)
+        warm = evaluate("warm-start", 0)
+        adapter.gradient = gradient
+        hist = fit(model, loss_fn, steps, opt, out / "checkpoint.pt",
+                   on_step=lambda k, loss: bar.show(
+                       f"hybrid step {k + 1}/{steps}: loss {loss:.3f}", eval_repeats + k + 1))
+        fine_tuned = evaluate("final", eval_repeats + steps)
+    finally:
+        bar.close()
     report = {"backend": backend, "qubits": qubits, "rank": rank, "hidden": hidden,
               "gradient": gradient, "construction": construction, "shots": shots,
               "steps": steps, "batch": batch, "lr": lr, "pretrain_epochs": pretrain_epochs,
