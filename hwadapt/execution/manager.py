@@ -31,6 +31,7 @@ from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.progress import ProgressBar
 from hwadapt.spec import Family, build_families, load_spec, sampler_options
 
 EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
@@ -247,7 +248,7 @@ def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = F
 
     Returns the run's final (or current) status; raises :class:`JobFailed` if a batch failed.
     """
-    bar = _Progress(progress, run.run_id)
+    bar = ProgressBar(progress, f"run {run.run_id}")
     try:
         while True:
             status = ledger.run(run.run_id)["status"]
@@ -264,7 +265,7 @@ def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = F
                     continue
                 crash_point("after_plan")
                 continue
-            bar.total(len(batches), sum(b.status == "done" for b in batches))
+            bar.update(total=len(batches), completed=sum(b.status == "done" for b in batches))
             for b in pending:
                 _execute(ledger, run, b, detach)
                 bar.advance()
@@ -520,29 +521,3 @@ def summary(ledger: Ledger, run_id: str) -> dict:
                       "accepted": f["accepted"].tolist(),
                       "inputs_at_target": int((f["accepted"] >= target).sum())} for f in fams],
     }
-
-
-class _Progress:
-    """Rich progress bar on stderr over a run's batches (no-op when disabled)."""
-
-    def __init__(self, enabled: bool, run_id: str):
-        self.p = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.p = Progress(console=Console(stderr=True), transient=True)
-            self.p.start()
-            self.task = self.p.add_task(f"run {run_id}", total=None)
-
-    def total(self, n: int, done: int) -> None:
-        if self.p:
-            self.p.update(self.task, total=n, completed=done)
-
-    def advance(self) -> None:
-        if self.p:
-            self.p.advance(self.task)
-
-    def close(self) -> None:
-        if self.p:
-            self.p.stop()

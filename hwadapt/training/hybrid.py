@@ -67,6 +67,7 @@ from torch import nn
 from hwadapt.circuits.layouts import num_angles
 from hwadapt.errors import InputError
 from hwadapt.linalg import givens_matrix
+from hwadapt.progress import ProgressBar
 
 GRADIENTS = ("exact", "parameter_shift", "spsa")
 CONSTRUCTIONS = ("spectral", "efficient")
@@ -907,14 +908,15 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                                 session=f"finetune-{out.resolve().name}",
                                 construction=construction)
 
-    bar = _Progress(progress, steps + 2 * eval_repeats)
+    bar = ProgressBar(progress, "hybrid fine-tuning", steps + 2 * eval_repeats)
 
     def evaluate(when: str, done: int) -> dict:
         """B-validation scores, the adapter estimated on the backend and simulated exactly."""
         adapter.evaluator = evaluator
         runs = []
         for i in range(eval_repeats):  # a ledger run each
-            bar.show(f"{when} evaluation {i + 1}/{eval_repeats} on {backend}", done + i)
+            bar.update(description=f"{when} evaluation {i + 1}/{eval_repeats} on {backend}",
+                       completed=done + i)
             runs.append(_scores(model, xv, yv))
         adapter.evaluator = None
         exact = _scores(model, xv, yv)
@@ -931,8 +933,9 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         warm = evaluate("warm-start", 0)
         adapter.gradient = gradient
         hist = fit(model, loss_fn, steps, opt, out / "checkpoint.pt",
-                   on_step=lambda k, loss: bar.show(
-                       f"hybrid step {k + 1}/{steps}: loss {loss:.3f}", eval_repeats + k + 1))
+                   on_step=lambda k, loss: bar.update(
+                       description=f"hybrid step {k + 1}/{steps}: loss {loss:.3f}",
+                       completed=eval_repeats + k + 1))
         fine_tuned = evaluate("final", eval_repeats + steps)
     finally:
         bar.close()
@@ -954,29 +957,6 @@ def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, flo
         logits = model(x)
     return {"accuracy": float((logits.argmax(-1) == y).float().mean()),
             "loss": float(nn.functional.cross_entropy(logits, y))}
-
-
-class _Progress:
-    """Rich progress bar on stderr (transient) over the estimation runs and hybrid steps;
-    does nothing when disabled."""
-
-    def __init__(self, enabled: bool, total: int):
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self._bar = Progress(console=Console(stderr=True), transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task("hybrid fine-tuning", total=total)
-
-    def show(self, description: str, completed: int) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, completed=completed, description=description)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
 
 
 __all__ = ["CONSTRUCTIONS", "GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
