@@ -10,11 +10,19 @@ STAMP := $(VENV)/.hwadapt-installed
 
 install: $(STAMP)
 
-# torch is pinned and installed first: the CPU wheel lies on disk, an unpinned
-# torch would pull GBs of CUDA. Re-runs only when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# torch is pinned to its CPU build and installed first: plain torch==2.13.0 resolves
+# to the CUDA build (2.7 GB of nvidia libraries). The +cpu wheel is found through pip's
+# find-links where it lies on disk, else on PyTorch's CPU wheel index.
+# The check fails the set-up if a CUDA build slipped in. Re-runs when pyproject.toml changes.
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_CPU) \
+	  || $(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_CPU) \
+	       --extra-index-url $(TORCH_CPU_INDEX)
+	$(BIN)/python -c "import torch, sys; sys.exit(torch.version.cuda is not None)" \
+	  || { echo "set-up: a CUDA build of torch was installed; expected $(TORCH_CPU)"; exit 1; }
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
