@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,13 +63,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwadapt.circuits import constructions
+from hwadapt.circuits.constructions.spectral import spectral_reference
 from hwadapt.circuits.layouts import num_angles
 from hwadapt.errors import InputError
+from hwadapt.execution.family import Family
+from hwadapt.fileio import atomic_write
 from hwadapt.linalg import givens_matrix
 from hwadapt.progress import ProgressBar
 
 GRADIENTS = ("exact", "parameter_shift", "spsa")
-CONSTRUCTIONS = ("spectral", "efficient")
 SHIFT = math.pi / 2
 
 
@@ -130,41 +132,6 @@ def _spectral_parts(angles: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray,
 
     Q, phi, O0 = spectral_basis(angles, n)
     return Q, walsh_angles(select_angles(phi)).ravel(), pyramid_angles(O0 @ Q)
-
-
-REFERENCE_GRID = 11  # mixing weights w = 0, 0.1, ..., 1 tried by spectral_reference
-
-
-def spectral_reference(angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Sign reference of the spectral LCU, chosen per setting and input.
-
-    The sign family is the same two-term LCU with heavier terms, ``α_i' = α_i +
-    sign(α_i)·β_i``, ``β_0 = wβ``, ``β_1 = (1-w)β`` (``β`` = ``default_beta(α)``), so it needs
-    no other gates; its postselected state is ``(y + βr)/(‖α‖₁ + β)`` with the classically
-    known ``r = w·sign(α_0) O_0ψ + (1-w)·sign(α_1) O_1ψ``. A component's sign is resolved
-    from ``|y_j ± βr_j|``, i.e. only where ``|r_j|`` is not small, so ``w`` is picked from a
-    grid on ``[0, 1]`` to maximise ``min_j |r_j|`` (``w = 1``, the ``"term0"`` reference, can
-    leave a component with ``r_j ≈ 0``). Terms with ``α_i = 0`` get ``β_i = 0``.
-
-    Args: ``angles (S, 2, m)`` pyramid, ``alphas (2,)``, unit inputs ``psi (B, n)``.
-    Returns: ``weights (S·B, 2)`` (setting-major, the ``α'``), ``r (S, B, n)`` and ``β``.
-    """
-    from hwadapt.circuits.signs import default_beta
-
-    al = np.asarray(alphas, dtype=float)
-    sg = np.sign(al)
-    O = givens_matrix(psi.shape[1], torch.as_tensor(angles, dtype=torch.float64),
-                      "pyramid").numpy()
-    v = sg[None, :, None, None] * np.einsum("srij,bj->srbi", O, psi)  # (S, 2, B, n)
-    w = np.linspace(0, 1, REFERENCE_GRID) if sg.all() else np.array([float(sg[0] != 0)])
-    cand = w[:, None, None, None] * v[:, 0] + (1 - w)[:, None, None, None] * v[:, 1]
-    best = np.abs(cand).min(-1).argmax(0)  # (S, B): w index
-    r = np.take_along_axis(cand, best[None, ..., None], 0)[0]  # (S, B, n)
-    beta = default_beta(al)
-    wb = w[best].reshape(-1)
-    weights = al + sg * beta * np.stack([wb, 1 - wb], axis=1)
-    return weights, r, beta
 
 
 def _prepare_angles(weights: np.ndarray) -> np.ndarray:
@@ -475,7 +442,9 @@ class LedgerEvaluator:
             5M-execution / payload limits split it).
         session: run-id prefix; reuse it (with the same ``calls``) to resume.
         layout: adapter layout; both constructions need ``"pyramid"``.
-        construction: ``"spectral"`` or ``"efficient"`` (see above).
+        construction: a trainable registered construction
+            (:func:`hwadapt.circuits.constructions.trainable`: ``"spectral"`` or
+            ``"efficient"``, see above); it picks the templates and sign references.
         service: the IBM service for ``ibm_*`` (default: from the environment or the saved
             account, :func:`hwadapt.backends.ibm_service`), made once and reused by every call.
     """
@@ -491,14 +460,12 @@ class LedgerEvaluator:
         if layout != "pyramid":
             raise InputError(f"LedgerEvaluator runs pyramid-layout circuits only; got "
                              f"layout={layout!r}: use layout='pyramid'")
-        if construction not in CONSTRUCTIONS:
-            raise InputError(f"unknown construction {construction!r}: choose one of "
-                             f"{', '.join(CONSTRUCTIONS)}")
+        _check_construction(construction)
         self.backend_name, self.noise_from = backend, noise_from
         self.backend = get_backend(backend, noise_from, service=service)
         self.ledger_path = Path(ledger)
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
-        self.construction = construction
+        self.construction = constructions.get(construction)
         self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
         self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
 
@@ -540,35 +507,21 @@ class LedgerEvaluator:
             self._isa[key] = (tpl, isa)
         return self._isa[key]
 
-    def spectral(self, req: Request) -> bool:
-        """Whether ``req`` runs the spectral construction (2 terms)."""
-        return self.construction == "spectral" and req.angles.shape[1] == 2
-
     def _reference(self, req: Request, psi: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, float]:
         """``(sign-family weights, reference r (S, B, n), β)`` of one request: computed once
         per call, for its circuits (:meth:`_families`) and its estimates (:meth:`_estimate`)."""
-        from hwadapt.circuits.signs import default_beta, reference_vector
-
-        if self.spectral(req):
-            return spectral_reference(req.angles, req.alphas, psi)
-        r = reference_vector("uniform", psi)
-        return req.alphas, np.broadcast_to(r, (len(req.angles), *psi.shape)), \
-            default_beta(req.alphas)
+        return self.construction.template_reference(req.angles, req.alphas, psi)
 
     def _families(self, j: int, req: Request, psi: np.ndarray, sign_weights: np.ndarray
                   ) -> list:
         """Magnitude and sign families of one request from the cached ISA templates,
         bindings ``(S·B, P)`` ordered setting-major."""
         from hwadapt.circuits.lcu import lcu_ancillas
-        from hwadapt.spec import Family
 
         R, n = req.angles.shape[1], psi.shape[1]
         weights = {"magnitude": req.alphas, "signs": sign_weights}
-        if self.spectral(req):
-            kinds = {"magnitude": "spectral", "signs": "spectral"}
-        else:
-            kinds = {"magnitude": "magnitude", "signs": "signs"}
+        kinds = self.construction.template_kinds(R)
         out = []
         for family in ("magnitude", "signs"):
             tpl, isa = self.isa_template(kinds[family], n, req.alphas)
@@ -592,6 +545,12 @@ class LedgerEvaluator:
             ys.append(est.y)
             ses.append(est.stderr)
         return np.stack(ys), np.stack(ses)
+
+
+def _check_construction(name: str) -> None:
+    if name not in constructions.trainable():
+        raise InputError(f"unknown construction {name!r}: choose one of "
+                         f"{', '.join(constructions.trainable())}")
 
 
 # ------------------------------------------------------------------------------ autograd
@@ -785,15 +744,6 @@ def _evaluators(model: nn.Module) -> list:
     return list(seen.values())
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], steps: int,
         optimizer: torch.optim.Optimizer, checkpoint: str | Path,
         on_step: Callable[[int, float], None] | None = None) -> dict:
@@ -826,8 +776,9 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, int], torch.Tensor], ste
         hist["loss"].append(float(loss.detach()))
         hist["wall_s"].append(time.perf_counter() - t0)
         hist["step"] = step + 1
-        _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "calls": [ev.calls for ev in evals], "history": hist}, checkpoint)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "calls": [ev.calls for ev in evals], "history": hist}
+        atomic_write(checkpoint, lambda f, state=state: torch.save(state, f))
         crash_point("hybrid_after_step")
         if on_step:
             on_step(step, hist["loss"][-1])
@@ -877,9 +828,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
     if gradient not in GRADIENTS:
         raise InputError(f"unknown gradient {gradient!r}: choose one of {', '.join(GRADIENTS)}")
-    if construction not in CONSTRUCTIONS:
-        raise InputError(f"unknown construction {construction!r}: choose one of "
-                         f"{', '.join(CONSTRUCTIONS)}")
+    _check_construction(construction)
     if not (math.isfinite(lr) and lr > 0):
         raise InputError(f"--lr must be a positive number, got {lr}")
     out.mkdir(parents=True, exist_ok=True)
@@ -959,6 +908,6 @@ def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, flo
             "loss": float(nn.functional.cross_entropy(logits, y))}
 
 
-__all__ = ["CONSTRUCTIONS", "GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
+__all__ = ["GRADIENTS", "ExactEvaluator", "LedgerEvaluator", "QuantumAdapter",
            "QuantumAdapterLayer", "Request", "circuit_template", "exact_outputs", "fit",
            "lcu_matrix", "quantum_finetune", "spectral_reference"]
