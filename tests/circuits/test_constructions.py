@@ -124,7 +124,7 @@ CONSTRUCTION_NAMES = {"efficient", "textbook", "dilation", "spectral"}
 
 
 @pytest.mark.parametrize("module", ["spec.py", "compare.py", "execution/manager.py",
-                                    "training/hybrid.py"])
+                                    "training/evaluators.py", "training/quantum_task.py"])
 def test_no_construction_if_chains_outside_the_registry(module):
     """No comparison with a construction's name (or of a ``construction`` value)."""
     tree = ast.parse((ROOT / "hwadapt" / module).read_text())
@@ -136,5 +136,4 @@ def test_no_construction_if_chains_outside_the_registry(module):
                  and (getattr(p, "id", None) or getattr(p, "attr", None)) == "construction"]
         consts = [p.value for p in parts if isinstance(p, ast.Constant)]
         assert not named, f"{module}:{node.lineno} compares a construction"
-        if module != "training/hybrid.py":  # hybrid's template kinds share a name
-            assert not CONSTRUCTION_NAMES & set(consts), f"{module}:{node.lineno}"
+        assert not CONSTRUCTION_NAMES & set(consts), f"{module}:{node.lineno}"
