@@ -1,8 +1,9 @@
 """Evaluators: settings of a quantum adapter -> estimated outputs ``y = Mψ`` with errors.
 
-The one seam between :mod:`hwadapt.training.hybrid` and circuits: ``evaluator(requests,
-psi) -> [(y, stderr), ...]`` with ``Request(angles (S, R', m), alphas (R',))`` and unit inputs
-``psi (B, n)``; returns ``y, stderr`` of shape ``(S, B, n)`` per request.
+The one seam between quantum adapters (:mod:`hwadapt.adapters.quantum`) and circuits:
+``evaluator(requests, psi) -> [(y, stderr), ...]`` with ``Request(angles (S, R', m),
+alphas (R',))`` and unit inputs ``psi (B, n)``; returns ``y, stderr`` of shape
+``(S, B, n)`` per request.
 :class:`ExactEvaluator` computes them exactly (stderr 0); :class:`LedgerEvaluator` builds the
 magnitude and sign circuit families from the construction's training templates
 (:mod:`hwadapt.circuits.templates`) and runs them through the job manager, one ledger run
@@ -17,32 +18,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import torch
 
+from hwadapt.adapters.quantum import Request, lcu_matrix
 from hwadapt.backends import get_backend
 from hwadapt.circuits import constructions
-from hwadapt.circuits.layouts import num_angles
 from hwadapt.circuits.lcu import lcu_ancillas
 from hwadapt.circuits.templates import CircuitTemplate, circuit_template
 from hwadapt.errors import InputError
 from hwadapt.estimate import estimate
 from hwadapt.execution import manager
 from hwadapt.execution.family import Family
-from hwadapt.linalg import givens_matrix
-
-
-def lcu_matrix(angles: torch.Tensor, alphas: torch.Tensor, layout: str = "pyramid",
-               n: int | None = None) -> torch.Tensor:
-    """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``: angles ``(..., R, m)``, alphas
-    ``(..., R)`` -> ``(..., n, n)`` (the HW-1 block of the LCU, differentiable)."""
-    n = _qubits(angles.shape[-1], layout) if n is None else n
-    O = givens_matrix(n, angles, layout)
-    return torch.einsum("...r,...rij->...ij", alphas.to(O.dtype), O)
 
 
 def exact_outputs(angles: torch.Tensor, alphas: torch.Tensor, psi: torch.Tensor,
@@ -51,33 +40,6 @@ def exact_outputs(angles: torch.Tensor, alphas: torch.Tensor, psi: torch.Tensor,
     ``psi (B, n)``: ``(S, B, n)``."""
     M = lcu_matrix(angles, alphas, layout, psi.shape[-1])  # (S, n, n)
     return torch.einsum("sij,bj->sbi", M, psi.to(M.dtype))
-
-
-def _qubits(m: int, layout: str) -> int:
-    n = 2
-    while num_angles(n, layout) < m:
-        n += 1
-    if num_angles(n, layout) != m:
-        raise ValueError(f"{m} angles is no {layout} layout's gate count: pass n")
-    return n
-
-
-
-@dataclass(frozen=True)
-class Request:
-    """Settings to evaluate on every input: ``angles (S, R', m)`` with one ``alphas (R',)``."""
-
-    angles: np.ndarray
-    alphas: np.ndarray
-
-
-class Evaluator(Protocol):
-    calls: int
-
-    def __call__(self, requests: Sequence[Request], psi: np.ndarray
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``[(y, stderr)]``, each ``(S, B, n)``, for unit inputs ``psi (B, n)``."""
-        ...
 
 
 class ExactEvaluator:
@@ -230,5 +192,4 @@ def check_construction(name: str) -> None:
                          f"{', '.join(constructions.trainable())}")
 
 
-__all__ = ["Evaluator", "ExactEvaluator", "LedgerEvaluator", "Request", "check_construction",
-           "exact_outputs", "lcu_matrix"]
+__all__ = ["ExactEvaluator", "LedgerEvaluator", "check_construction", "exact_outputs"]

@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwadapt.adapters.quantum import GRADIENTS, QuantumAdapter, QuantumAdapterLayer
 from hwadapt.errors import InputError
 from hwadapt.progress import ProgressBar
 from hwadapt.training.data import load_mnist
 from hwadapt.training.evaluators import LedgerEvaluator, check_construction
 from hwadapt.training.experiment import DIGITS_B, StudyConfig, _train_epoch, pretrain
-from hwadapt.training.hybrid import GRADIENTS, QuantumAdapter, QuantumAdapterLayer, fit
+from hwadapt.training.hybrid import fit
 
 
 def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str | Path,

@@ -14,6 +14,7 @@ from qiskit.quantum_info import Statevector
 from torch import nn
 
 from hwadapt.adapters import AdapterConfig, inject
+from hwadapt.adapters.quantum import QuantumAdapter, QuantumAdapterLayer
 from hwadapt.circuits.adapter import adapter_circuit
 from hwadapt.circuits.lcu import lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
@@ -21,7 +22,7 @@ from hwadapt.errors import InputError
 from hwadapt.execution.ledger import Ledger
 from hwadapt.linalg import givens_matrix
 from hwadapt.training.evaluators import ExactEvaluator, LedgerEvaluator, exact_outputs
-from hwadapt.training.hybrid import QuantumAdapter, QuantumAdapterLayer, fit
+from hwadapt.training.hybrid import fit
 
 D = torch.float64
 

@@ -14,7 +14,7 @@ of switching on its name:
   lcu loader actually loads), :meth:`fold_counts` (measured counts onto the LCU convention
   of :func:`hwadapt.estimate.tally`);
 - :meth:`template_kinds` / :meth:`template_reference`: the parameterised training templates
-  (``hwadapt.training.hybrid.circuit_template`` kinds) and the sign reference they use;
+  (:func:`hwadapt.circuits.templates.circuit_template` kinds) and the sign reference they use;
   ``template_kinds`` returns None when the construction cannot be trained.
 
 Every circuit returned is ``(circuit, n_ancilla)``: data qubits ``0..n-1``, then
