@@ -340,11 +340,11 @@ def finetune(
 ) -> None:
     """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed;
     writes study.json, README.md and PNG plots. With --quantum: hybrid fine-tuning on a
-    backend (hwadapt.training.hybrid.quantum_finetune)."""
+    backend (hwadapt.training.quantum_task.quantum_finetune)."""
     import time
 
     if quantum:
-        from hwadapt.training.hybrid import quantum_finetune
+        from hwadapt.training.quantum_task import quantum_finetune
 
         out = out or Path("results/runs") / time.strftime("hybrid-%Y%m%d-%H%M%S")
         rep = quantum_finetune(backend, out=out, ledger=ledger, qubits=qubits,

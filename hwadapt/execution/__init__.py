@@ -1,10 +1,8 @@
-"""Running specs on backends: ledger (SQLite), batching planner, job manager, exact sampler.
+"""Running specs on backends: circuit families and run metadata (``family``, ``metadata``),
+ledger (SQLite), batching planner, job manager, exact sampler.
 
-Entry points: :func:`submit`, :func:`resume`, :func:`fetch`, :func:`cancel`, :func:`summary`,
-:func:`run_counts` (merged counts per family and input, for estimates and comparisons).
+Entry points live in :mod:`hwadapt.execution.manager` (``submit``, ``resume``, ``fetch``,
+``cancel``, ``summary``, ``run_counts``); this package imports nothing eagerly, so the
+lower modules (``family``, ``metadata``) can be imported by :mod:`hwadapt.spec`, which
+the manager imports.
 """
-
-from hwadapt.execution.ledger import Ledger
-from hwadapt.execution.manager import cancel, fetch, resume, run_counts, submit, summary
-
-__all__ = ["Ledger", "cancel", "fetch", "resume", "run_counts", "submit", "summary"]
