@@ -45,6 +45,16 @@ def hw_permutation(n: int) -> tuple[int, ...]:
     return tuple(i for k in range(n + 1) for i in subset_indices(n, k))
 
 
+def block_entries(perm: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` in the ``2^n x 2^n`` computational-order matrix of every entry of the
+    blocks ``⊕_k A^(k)``, each block row-major, for a block order ``perm`` (block position ->
+    computational index, e.g. ``hw_permutation(n)``) with block sizes ``sizes``."""
+    starts = np.cumsum(sizes) - sizes
+    rows = [np.repeat(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
+    cols = [np.tile(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
+    return np.concatenate(rows), np.concatenate(cols)
+
+
 def compound_matrix(A: torch.Tensor, k: int) -> torch.Tensor:
     """``k``-th compound of ``A`` by its definition: minors ``det(A[I, J])``.
 
