@@ -21,6 +21,7 @@ and the JSON holds the median and spread (min, quartiles, max) over the rounds p
 machine load (1-minute load average) before and after each width.
 
     .venv/bin/python benchmarks/adapters.py [--threads 1] [--widths 256 1024 4096]
+        [--device cuda]  (on a GPU: the device-generic torch path; no numba)
 """
 
 from __future__ import annotations
@@ -73,8 +74,11 @@ class NaiveHamming(nn.Module):
 
 def _step(layer: nn.Module, x: torch.Tensor) -> float:
     """Seconds of one forward + backward (sum of outputs); gradients cleared after."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     layer(x).sum().backward()
+    sync()
     dt = time.perf_counter() - t0
     for p in layer.parameters():
         p.grad = None
@@ -103,26 +107,26 @@ def interleaved(layers: dict[str, nn.Module], x: torch.Tensor, rounds: int) -> d
             for name, t in per_round.items()}
 
 
-def make(width: int, cfg: AdapterConfig) -> nn.Module:
+def make(width: int, cfg: AdapterConfig, device: str) -> nn.Module:
     torch.manual_seed(0)
-    lay = inject(nn.Linear(width, width), cfg)
+    lay = inject(nn.Linear(width, width, device=device), cfg)
     with torch.no_grad():  # nonzero α so every path does its real work
         if hasattr(lay, "alpha"):
             lay.alpha.fill_(0.1)
     return lay
 
 
-def bench_width(w: int, rounds: int) -> dict:
+def bench_width(w: int, rounds: int, device: str) -> dict:
     """Both cases at width ``w``; the slow variants (forced apply, naive minors) run as their
     own interleaved group with LoRA r=8: their large temporaries slowed the next variant's
     step in a round (cache/allocator state) by ~15%."""
-    layers = {name: make(w, cfg) for name, cfg in VARIANTS.items()}
+    layers = {name: make(w, cfg, device) for name, cfg in VARIANTS.items()}
     slow = {k for k, v in layers.items() if getattr(v, "path", "") == "apply"}
     if w <= NAIVE_MAX_WIDTH:
-        layers["hw_naive_minors"] = NaiveHamming(make(w, VARIANTS["hw_free"]))
+        layers["hw_naive_minors"] = NaiveHamming(make(w, VARIANTS["hw_free"], device))
         slow.add("hw_naive_minors")
     load0 = os.getloadavg()[0]
-    x = torch.randn(BATCH, w)
+    x = torch.randn(BATCH, w, device=device)
     first = interleaved({k: v for k, v in layers.items() if k not in slow}, x, rounds)
     group = {k: layers[k] for k in ["lora_r8", *sorted(slow)]}
     first |= {k: v for k, v in interleaved(group, x, rounds).items() if k != "lora_r8"}
@@ -140,6 +144,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
     ap.add_argument("--rounds", type=int, default=None, help="override ROUNDS (>= 10 recorded)")
+    ap.add_argument("--device", default="cpu", help="cuda: the device-generic torch path")
     ap.add_argument("--out", default="results/benchmarks/adapters.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -149,7 +154,7 @@ def main() -> None:
     threadpool_limits(args.threads)
     rows = []
     for w in args.widths:
-        row = bench_width(w, args.rounds or ROUNDS.get(w, 10))
+        row = bench_width(w, args.rounds or ROUNDS.get(w, 10), args.device)
         print(f"\nwidth {w} (n = {row['n']}), batch {BATCH}, {args.threads} thread(s), "
               f"{row['rounds']} rounds, load {row['loadavg_1min'][0]:.1f} -> "
               f"{row['loadavg_1min'][1]:.1f}; ratio = time / LoRA r=8 time, same round")
@@ -164,7 +169,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        batch=BATCH, threads=args.threads, torch=torch.__version__, cpus=os.cpu_count(),
+        batch=BATCH, threads=args.threads, device=args.device, torch=torch.__version__,
+        cpus=os.cpu_count(),
         note="shared 2-core machine: 7 engineers building and testing at the same time "
              "(load average recorded per width); ratios are per round, same process",
         widths=rows), indent=2))
