@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from hwadapt.linalg import block_entries, compound_offsets, subsets
+from hwadapt.linalg.subsets import block_entries, compound_offsets, subsets
 
 DTYPES = (torch.float32, torch.float64)
 _FASTMATH = {"reassoc", "contract", "nsz"}  # lets dot products vectorise; keeps NaN/inf
