@@ -4,8 +4,8 @@
   ``RZ(θ)`` on every qubit, ``CZ(i, i+1)`` for ``i = 0..n-2``]; parameters layer-major,
   ``[RY_0..RY_{n-1}, RZ_0..RZ_{n-1}]`` per layer (``2·n·layers``).
 - ``U_QA``: a compound (Hamming-weight-preserving) circuit of nearest-neighbour RBS gates
-  (:func:`hwadapt.circuits.adapter.adapter_circuit`, layout ``pyramid`` or ``brick``);
-  simulated with :func:`hwadapt.linalg.givens_apply`.
+  (:func:`hwadapt.circuits.adapter.adapter_circuit`, layout ``pyramid`` or ``brick``),
+  simulated gate by gate (per-sample angles allowed, for random-parameter sweeps).
 - the LCU ``M = α1 U_QNN + α2 U_QA`` on one ancilla (qubit ``n``): ``RY(φ)`` on the ancilla,
   ``U_QNN`` controlled on ancilla ``|0>``, ``U_QA`` on ancilla ``|1>``, ``P(λ)``, ``RY(-φ)``
   with ``cos²(φ/2) = |α1|/‖α‖₁`` and ``λ = π`` when ``α1 α2 < 0``: the PREPARE/SELECT/
@@ -28,13 +28,14 @@ from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from torch import nn
 
 from hwadapt.circuits.adapter import adapter_circuit
-from hwadapt.circuits.layouts import num_angles
+from hwadapt.circuits.layouts import layout_pairs, num_angles
 from hwadapt.errors import InputError
-from hwadapt.linalg import givens_apply
 from hwadapt.quantum.statevector import (
     CDTYPE,
     apply_1q,
+    apply_2q,
     cz_line_diagonal,
+    rbs_matrix,
     ry_matrix,
     rz_matrix,
     z_expectation,
@@ -65,8 +66,18 @@ def hea_apply(psi: torch.Tensor, params: torch.Tensor, n: int, layers: int) -> t
 
 
 def qa_apply(psi: torch.Tensor, angles: torch.Tensor, layout: str = "brick") -> torch.Tensor:
-    """``U_QA ψ``: the RBS circuit of ``layout`` (``angles (m,)`` or ``(B, m)``)."""
-    return givens_apply(psi.to(CDTYPE), angles, layout)
+    """``U_QA ψ``: the RBS circuit of ``layout`` (``angles (m,)`` or ``(B, m)``;
+    nearest-neighbour layouts only)."""
+    n = psi.shape[-1].bit_length() - 1
+    pairs = layout_pairs(n, layout)
+    if any(b != a + 1 for a, b in pairs):
+        raise InputError(f"U_QA needs a nearest-neighbour layout ({', '.join(QA_LAYOUTS)}), "
+                         f"got {layout!r}")
+    mats = rbs_matrix(angles)  # (..., m, 4, 4)
+    x = psi.to(CDTYPE)
+    for g, (a, _) in enumerate(pairs):
+        x = apply_2q(x, mats[..., g, :, :], a)
+    return x
 
 
 def lcu_apply(psi: torch.Tensor, qnn: torch.Tensor, qa: torch.Tensor, alphas: torch.Tensor,

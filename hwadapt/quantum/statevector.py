@@ -36,6 +36,25 @@ def apply_1q(state: torch.Tensor, mat: torch.Tensor, q: int) -> torch.Tensor:
     return torch.einsum(eq, mat, s).reshape(B, -1)
 
 
+def rbs_matrix(theta: torch.Tensor) -> torch.Tensor:
+    """``RBS(θ)`` as ``(..., 4, 4)`` complex in Qiskit's order for qubits ``(a, a+1)``
+    (index ``b_a + 2 b_{a+1}``): the rotation ``[[c, s], [-s, c]]`` on indices 1, 2."""
+    c, s = torch.cos(theta), torch.sin(theta)
+    one, zero = torch.ones_like(c), torch.zeros_like(c)
+    rows = [[one, zero, zero, zero], [zero, c, s, zero], [zero, -s, c, zero],
+            [zero, zero, zero, one]]
+    return torch.stack([torch.stack(r, -1) for r in rows], -2).to(CDTYPE)
+
+
+def apply_2q(state: torch.Tensor, mat: torch.Tensor, a: int) -> torch.Tensor:
+    """Apply a ``(4, 4)`` or ``(B, 4, 4)`` matrix to the neighbours ``(a, a+1)`` of
+    ``(B, 2^n)`` (matrix index ``b_a + 2 b_{a+1}``, Qiskit's order for qubits ``[a, a+1]``)."""
+    B = state.shape[0]
+    s = state.reshape(B, -1, 4, 1 << a)
+    eq = "ij,bhjl->bhil" if mat.dim() == 2 else "bij,bhjl->bhil"
+    return torch.einsum(eq, mat, s).reshape(B, -1)
+
+
 @cache
 def z_signs(n: int, q: int) -> torch.Tensor:
     """``(2^n,)`` eigenvalues of ``Z_q`` (+1 where bit ``q`` is 0)."""
