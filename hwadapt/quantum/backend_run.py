@@ -12,6 +12,7 @@ resumes its ledger run instead of resubmitting it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -76,9 +77,12 @@ def backend_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         logits = w * z + b
         return np.mean(np.logaddexp(0, logits) - y * logits, axis=-1)
 
-    def scores(p: np.ndarray, tag: str) -> dict:
+    def scores(p: np.ndarray) -> dict:
+        """Held-out scores; the run id names the parameters, so a resumed run re-evaluates
+        new parameters and reuses the counts of ones already evaluated."""
         idx = list(range(batch, len(states)))
-        z, se, acc = readout(values(p)[None], idx, f"{session}-{tag}")
+        key = hashlib.sha256(np.round(p, 12).tobytes()).hexdigest()[:12]
+        z, se, acc = readout(values(p)[None], idx, f"{session}-eval-{key}")
         with torch.no_grad():
             model.qa.copy_(torch.as_tensor(p[:m]))
             model.alphas.copy_(torch.as_tensor(p[m:]))
@@ -101,10 +105,10 @@ def backend_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         return (mod.p * g).sum() - (mod.p * g).sum().detach() + float(l0)
 
     params = _AdapterParams(model)
-    before = scores(params.p.detach().numpy(), "eval-before")
+    before = scores(params.p.detach().numpy())
     opt = torch.optim.Adam(params.parameters(), lr=lr)
     hist = fit(params, loss_fn, steps, opt, out / "backend_checkpoint.pt")
-    after = scores(params.p.detach().numpy(), "eval-after")
+    after = scores(params.p.detach().numpy())
     report = {"backend": backend, "qubits": qubits, "layers": layers, "steps": steps,
               "batch": batch, "eval_states": evaluate, "shots": shots, "lr": lr, "spsa_c": c,
               "loss": hist["loss"], "step_s": hist["wall_s"], "before": before,
