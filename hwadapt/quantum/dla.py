@@ -27,7 +27,7 @@ import torch
 from hwadapt.circuits.layouts import layout_pairs, num_angles
 from hwadapt.linalg import subset_indices
 from hwadapt.quantum.models import hea_apply, hea_num_params, lcu_apply, qa_apply
-from hwadapt.quantum.statevector import CDTYPE, z_signs
+from hwadapt.quantum.statevector import CDTYPE, basis_state, z_signs
 
 Pauli = tuple[int, int]  # (x bits, z bits), qubit i = bit i
 
@@ -162,12 +162,6 @@ def _plus(n: int, batch: int) -> torch.Tensor:
     return torch.full((batch, 1 << n), 2 ** (-n / 2), dtype=CDTYPE)
 
 
-def _basis(n: int, index: int, batch: int) -> torch.Tensor:
-    out = torch.zeros(batch, 1 << n, dtype=CDTYPE)
-    out[:, index] = 1
-    return out
-
-
 def cost_samples(model: str, n: int, samples: int, seed: int = 0
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(<Z_0> (S,), ∂<Z_0>/∂θ (S, P))`` at ``samples`` uniform random angle sets.
@@ -182,9 +176,9 @@ def cost_samples(model: str, n: int, samples: int, seed: int = 0
     theta = (2 * np.pi * torch.rand(samples, size, generator=g, dtype=torch.float64))
     theta.requires_grad_(True)
     if model == "qnn":
-        out = hea_apply(_basis(n, 0, samples), theta, n, n)
+        out = hea_apply(basis_state(n, 0, samples), theta, n, n)
     elif model == "qa-sector":
-        out = qa_apply(_basis(n, (1 << (n // 2)) - 1, samples), theta, "brick")
+        out = qa_apply(basis_state(n, (1 << (n // 2)) - 1, samples), theta, "brick")
     elif model == "qa-full":
         out = qa_apply(_plus(n, samples), theta, "brick")
     else:
