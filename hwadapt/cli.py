@@ -413,6 +413,7 @@ def quantum_finetune(
              "'none' to skip it.")] = "aer_noisy",
     backend_steps: Annotated[int, typer.Option(help="SPSA steps on --backend.")] = 3,
     shots: Annotated[int, typer.Option(help="Shots per binding on --backend.")] = 1000,
+    backend_qubits: Annotated[int, typer.Option(help="Qubits of the --backend run.")] = 4,
     variance_max: Annotated[int, typer.Option(
         help="Largest n of the gradient-variance sweep (4, 6, ..; 0 skips DLA and "
              "variance).")] = 12,
@@ -444,11 +445,13 @@ def quantum_finetune(
     cfg.validate()
     if backend != "none":
         from hwadapt.backends import get_backend
+        from hwadapt.quantum.backend_run import check_options
 
         get_backend(backend)  # a bad name fails here, before any training
+        check_options(backend_steps, shots, backend_qubits)
     out = out or Path("results/runs") / time.strftime("qdata-%Y%m%d-%H%M%S")
     rep = run_all(cfg, out, ledger=ledger, backend=None if backend == "none" else backend,
-                  backend_steps=backend_steps, shots=shots,
+                  backend_steps=backend_steps, shots=shots, backend_qubits=backend_qubits,
                   dla_sizes=(3, 4, 5, 6) if variance_max else (),
                   variance_sizes=tuple(range(4, variance_max + 1, 2)),
                   variance_samples=variance_samples, progress=not as_json)

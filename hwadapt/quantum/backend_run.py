@@ -37,16 +37,23 @@ class _AdapterParams(nn.Module):
         self.p = nn.Parameter(torch.cat([model.qa.detach(), model.alphas.detach()]).clone())
 
 
+def check_options(steps: int, shots: int, qubits: int, batch: int = 4) -> None:
+    """Raise :class:`InputError` for out-of-range backend-run options."""
+    for name, value, low, high in (("--backend-steps", steps, 1, 10_000),
+                                   ("--backend-batch", batch, 1, 1000),
+                                   ("--shots", shots, 1, 10_000_000),
+                                   ("--backend-qubits", qubits, 3, 10)):
+        if not low <= value <= high:
+            raise InputError(f"{name} must be in {low}..{high}, got {value}")
+
+
 def backend_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str | Path,
                      qubits: int = 4, layers: int = 1, steps: int = 3, batch: int = 4,
                      evaluate: int = 8, shots: int = 1000, lr: float = 0.1, c: float = 0.2,
                      pretrain_steps: int = 100, seed: int = 0, noise_from: str | None = None,
                      task_a: str = "ising", task_b: str = "cluster") -> dict:
     """Run (or resume) the short backend fine-tuning; writes ``out/backend.json``."""
-    for name, value, low in (("--backend-steps", steps, 1), ("--backend-batch", batch, 1),
-                             ("--shots", shots, 1), ("--backend-qubits", qubits, 3)):
-        if value < low:
-            raise InputError(f"{name} must be >= {low}, got {value}")
+    check_options(steps, shots, qubits, batch)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

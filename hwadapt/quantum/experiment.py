@@ -197,8 +197,9 @@ def summarise(seeds: list[dict]) -> dict:
     out: dict = {}
     for arm in ("pretrained", *ARMS):
         out[arm] = {}
-        for key in ("val_b", "val_a", "params", "p_success"):
-            vals = [s[arm][key] for s in seeds if key in s[arm]]
+        for key in ("val_b", "val_a", "params", "p_success", "final_loss"):
+            vals = [s[arm]["loss"][-1] if key == "final_loss" else s[arm][key]
+                    for s in seeds if key in s[arm] or (key == "final_loss" and s[arm]["loss"])]
             if vals:
                 out[arm][key] = {"mean": float(np.mean(vals)),
                                  "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,

@@ -25,12 +25,13 @@ def table_markdown(study: dict[str, Any]) -> str:
     """Markdown table: per arm B validation accuracy, A accuracy of the adapted model,
     trainable parameters, LCU success probability (mean ± sample std over seeds)."""
     s = study["summary"]
-    lines = ["| arm | val acc B | acc A (forgetting) | trainable params | LCU success p |",
-             "|---|---|---|---|---|"]
+    lines = ["| arm | val acc B | acc A (forgetting) | trainable params | LCU success p | "
+             "final train loss |", "|---|---|---|---|---|---|"]
     for arm, label in LABELS.items():
         e = s[arm]
+        loss = "–" if arm == "pretrained" else _ms(e.get("final_loss"))
         lines.append(f"| {label} | {_ms(e['val_b'])} | {_ms(e['val_a'])} | "
-                     f"{int(e['params']['mean'])} | {_ms(e.get('p_success'))} |")
+                     f"{int(e['params']['mean'])} | {_ms(e.get('p_success'))} | {loss} |")
     return "\n".join(lines)
 
 
@@ -50,6 +51,12 @@ def claims(study: dict, dla: list[dict] | None = None, slopes: dict | None = Non
                f"{verdict}** (B accuracy {m('lcu'):.3f} vs {m('full'):.3f}, "
                f"{int(s['lcu']['params']['mean'])} vs {int(s['full']['params']['mean'])} "
                "parameters).")
+    fl = s["lcu"].get("final_loss"), s["full"].get("final_loss")
+    if all(fl):
+        out.append(f"**Training the adapter converges at least as fast as full retraining: "
+                   f"{'held' if fl[0]['mean'] <= fl[1]['mean'] else 'not held'}** (final B "
+                   f"training loss after the same steps {fl[0]['mean']:.3f} (b) vs "
+                   f"{fl[1]['mean']:.3f} (a)).")
     keep = m("lcu", "val_a") - m("full", "val_a")
     out.append(f"**The adapter forgets less of task A than full retraining: "
                f"{'held' if keep > 0 else 'not held'}** (A accuracy of the adapted model "

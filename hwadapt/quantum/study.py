@@ -20,6 +20,7 @@ from hwadapt.quantum.report import claims, plot, table_markdown
 
 def run_all(cfg: QuantumStudyConfig, out: str | Path, *, ledger: str | Path,
             backend: str | None = "aer_noisy", backend_steps: int = 3, shots: int = 1000,
+            backend_qubits: int = 4,
             dla_sizes=(3, 4, 5, 6), variance_sizes=(4, 6, 8, 10, 12),
             variance_samples: int = 100, progress: bool = False) -> dict:
     """Run every part (``backend=None``: skip the backend run; empty sizes skip the DLA /
@@ -39,7 +40,8 @@ def run_all(cfg: QuantumStudyConfig, out: str | Path, *, ledger: str | Path,
     times["dla_variance"] = time.perf_counter() - t
     t = time.perf_counter()
     back = backend_finetune(backend, out=out / "backend", ledger=ledger, steps=backend_steps,
-                            shots=shots, seed=0) if backend else None
+                            shots=shots, qubits=backend_qubits,
+                            pretrain_steps=cfg.pretrain_steps, seed=0) if backend else None
     times["backend"] = time.perf_counter() - t
     report = {**study, "dla": dla, "variance": variance, "slopes": slopes, "backend": back,
               "times_s": times, "wall_s": time.perf_counter() - t0,

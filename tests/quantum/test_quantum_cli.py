@@ -19,6 +19,7 @@ runner = CliRunner()
     (["--backend", "nonsense"], "nonsense"),
     (["--variance-max", "20"], "--variance-max"),
     (["--seeds", "0"], "--seeds"),
+    (["--backend-qubits", "2"], "--backend-qubits"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, needle):
     out = tmp_path / "out"
@@ -33,9 +34,9 @@ def test_bad_options_are_one_line_errors(tmp_path, args, needle):
 @pytest.mark.slow
 def test_tiny_study_end_to_end(tmp_path):
     out, ledger = tmp_path / "out", tmp_path / "l.db"
-    args = ["quantum-finetune", "--qubits", "4", "--layers", "1", "--seeds", "2", "--train",
+    args = ["quantum-finetune", "--qubits", "3", "--layers", "1", "--seeds", "2", "--train",
             "6", "--val", "6", "--steps", "10", "--pretrain-steps", "10", "--variance-max",
-            "0", "--backend", "aer", "--backend-steps", "1",
+            "0", "--backend", "exact", "--backend-steps", "1", "--backend-qubits", "3",
             "--shots", "100", "--out", str(out), "--ledger", str(ledger), "--json"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
@@ -46,4 +47,5 @@ def test_tiny_study_end_to_end(tmp_path):
     study = json.loads((out / "study.json").read_text())
     assert study["backend"]["steps"] == 1 and study["dla"] == []
     assert (out / "quantum_adapter.png").stat().st_size > 0
-    assert "held" in (out / "README.md").read_text()
+    readme = (out / "README.md").read_text()
+    assert "held" in readme and "final train loss" in readme
