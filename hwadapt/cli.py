@@ -414,6 +414,9 @@ def quantum_finetune(
     backend_steps: Annotated[int, typer.Option(help="SPSA steps on --backend.")] = 3,
     shots: Annotated[int, typer.Option(help="Shots per binding on --backend.")] = 1000,
     backend_qubits: Annotated[int, typer.Option(help="Qubits of the --backend run.")] = 4,
+    check: Annotated[bool, typer.Option(
+        "--check/--no-check", help="Sampler and EstimatorV2 on aer vs exact (a table).")]
+    = True,
     variance_max: Annotated[int, typer.Option(
         help="Largest n of the gradient-variance sweep (4, 6, ..; 0 skips DLA and "
              "variance).")] = 12,
@@ -452,7 +455,7 @@ def quantum_finetune(
     out = out or Path("results/runs") / time.strftime("qdata-%Y%m%d-%H%M%S")
     rep = run_all(cfg, out, ledger=ledger, backend=None if backend == "none" else backend,
                   backend_steps=backend_steps, shots=shots, backend_qubits=backend_qubits,
-                  dla_sizes=(3, 4, 5, 6) if variance_max else (),
+                  check=check, dla_sizes=(3, 4, 5, 6) if variance_max else (),
                   variance_sizes=tuple(range(4, variance_max + 1, 2)),
                   variance_samples=variance_samples, progress=not as_json)
     if emit({"out": str(out), "summary": rep["summary"], "claims": rep["claims"],

@@ -139,3 +139,35 @@ def estimator_readout(model: QuantumDataModel, psi: np.ndarray, precision: float
         return float(evs[0]), float(stds[0])
     r = evs[0] / evs[1]
     return float(r), float(np.sqrt(stds[0] ** 2 + r**2 * stds[1] ** 2) / abs(evs[1]))
+
+
+def agreement(ledger: str | Path, n: int = 4, states: int = 4, shots: int = 20_000,
+              precision: float = 0.01, seed: int = 0) -> list[dict]:
+    """Exact vs Sampler (``aer``, through the ledger) vs EstimatorV2 (``aer``) readouts of a
+    seeded random LCU model on cluster-Ising ground states: one row per state with each
+    estimate, its stderr and its deviation in stderr units."""
+    import torch
+
+    from hwadapt.quantum.data import phase_data
+
+    model = QuantumDataModel(n, 1, "brick", "lcu", seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in (model.qnn, model.qa):
+            p.copy_(torch.empty_like(p).uniform_(-np.pi, np.pi, generator=g))
+        model.alphas.copy_(torch.tensor([0.6, -0.5]))
+    psi = phase_data("cluster", n, states, 2, seed).part("train")[0]
+    with torch.no_grad():
+        z_exact, p_exact = (t.numpy() for t in model.readout(torch.as_tensor(psi)))
+    sampler = LedgerReadout(model, psi, "aer", ledger, shots=shots, seed=seed)
+    z, se, acc = sampler(model_circuit(model)[1][None], list(range(states)),
+                         f"qdata-agreement-{seed}")
+    rows = []
+    for i in range(states):
+        r, s = estimator_readout(model, psi[i], precision, seed + i)
+        rows.append({"exact": float(z_exact[i]), "p_success": float(p_exact[i]),
+                     "sampler": float(z[0, i]), "sampler_stderr": float(se[0, i]),
+                     "acceptance": float(acc[0, i]), "estimator": r, "estimator_stderr": s,
+                     "sampler_sigmas": float((z[0, i] - z_exact[i]) / se[0, i]),
+                     "estimator_sigmas": float((r - z_exact[i]) / s)})
+    return rows

@@ -37,6 +37,7 @@ def test_tiny_study_end_to_end(tmp_path):
     args = ["quantum-finetune", "--qubits", "3", "--layers", "1", "--seeds", "2", "--train",
             "6", "--val", "6", "--steps", "10", "--pretrain-steps", "10", "--variance-max",
             "0", "--backend", "exact", "--backend-steps", "1", "--backend-qubits", "3",
+            "--no-check",
             "--shots", "100", "--out", str(out), "--ledger", str(ledger), "--json"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
