@@ -38,3 +38,11 @@ def test_sampler_and_estimator_agree_with_exact_on_aer(tmp_path):
     for i in range(2):
         r, s = estimator_readout(m, states[i], precision=0.01, seed=i)
         assert 0 < s < 0.1 and abs(r - z_exact[i]) < 4 * s
+
+
+def test_postselect_without_weight_keeps_every_data_outcome():
+    from hwadapt.circuits.lcu import postselect
+
+    out = np.arange(16)  # 3 data qubits + 1 ancilla (bit 3)
+    assert np.array_equal(postselect(out, 3, 1, None), out < 8)
+    assert np.array_equal(postselect(out, 3, 1, 1), np.isin(out, [1, 2, 4]))

@@ -70,4 +70,4 @@ def test_lcu_warm_start_equals_the_pretrained_qnn():
     z_qnn = m.readout(psi)[0]
     m.mode = "lcu"  # alphas (1, 0): the adapter starts as the identity change
     z, p = m.readout(psi)
-    assert torch.allclose(z, z_qnn) and float(p) == pytest.approx(1)
+    assert torch.allclose(z, z_qnn) and p.item() == pytest.approx(1)
