@@ -18,7 +18,7 @@ class Family:
     ``circuit`` measures every qubit into one register (clbit i = qubit i, data qubits
     ``0..n_data-1`` then ``n_ancilla`` ancillas); ``values (count, P)`` follows
     ``circuit.parameters`` order. Accepted outcomes: ancillas all 0 and data Hamming weight
-    ``weight`` (:func:`hwadapt.circuits.lcu.postselect`).
+    ``weight`` (:func:`hwadapt.circuits.lcu.postselect`; None accepts any data weight).
     """
 
     name: str
@@ -26,7 +26,7 @@ class Family:
     values: np.ndarray
     n_data: int
     n_ancilla: int
-    weight: int = 1
+    weight: int | None = 1
 
     def accept(self, outcomes: np.ndarray) -> np.ndarray:
         """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""

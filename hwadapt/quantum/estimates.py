@@ -94,7 +94,7 @@ class LedgerReadout:
     def __call__(self, values: np.ndarray, idx: list[int], run_id: str
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from hwadapt.execution.manager import run_counts, submit_families
-        from hwadapt.spec import Family
+        from hwadapt.execution.family import Family
 
         values = np.atleast_2d(np.asarray(values, dtype=float))
         lcu = self.model.mode == "lcu"
