@@ -15,7 +15,6 @@ import functools
 import json
 import logging
 import os
-import re
 import sqlite3
 import statistics
 import sys
@@ -30,7 +29,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hwadapt import __version__
-from hwadapt.errors import HwadaptError, NetworkError
+from hwadapt.env import check_environment
+from hwadapt.errors import HwadaptError, InputError, NetworkError
+from hwadapt.progress import plain
 
 app = typer.Typer(
     name="hwadapt",
@@ -51,15 +52,6 @@ LedgerOpt = Annotated[
     typer.Option("--ledger", envvar="HWADAPT_LEDGER", help="Ledger file (SQLite).",
                  show_default=True),
 ]
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def plain(text: object) -> str:
-    """``text`` safe for a terminal: control characters (escape sequences, newlines, ...)
-    shown as ``\\xNN`` instead of acting."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 _NETWORK_NAMES = ("ConnectionError", "NewConnectionError", "NameResolutionError",
@@ -88,6 +80,7 @@ def command(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         as_json = bool(kwargs.get("as_json"))
         try:
+            check_environment()
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
@@ -428,6 +421,8 @@ def finetune(
     backend (hwadapt.training.hybrid.quantum_finetune)."""
     import time
 
+    _check_finetune_options(quantum, backend, shots, seeds, epochs, pretrain_epochs, threads,
+                            max_per_class, out)
     if quantum:
         from hwadapt.training.hybrid import quantum_finetune
 
@@ -472,6 +467,28 @@ def finetune(
     console.print(f"wrote {out}/study.json, README.md and plots in {study['wall_s']:.0f} s")
 
 
+def _check_finetune_options(quantum: bool, backend: str, shots: int, seeds: int, epochs: int,
+                            pretrain_epochs: int, threads: int, max_per_class: int | None,
+                            out: Path | None) -> None:
+    """The options no later check reaches before minutes of pretraining: one-line errors now
+    (the rest are validated by ``StudyConfig`` / ``quantum_finetune`` before any work)."""
+    for name, value, low in (("--seeds", seeds, 1), ("--epochs", epochs, 0),
+                             ("--pretrain-epochs", pretrain_epochs, 0), ("--threads", threads, 1),
+                             ("--max-per-class", max_per_class, 1), ("--shots", shots, 1)):
+        if value is not None and value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file: give a folder")
+    if quantum:
+        from hwadapt.backends import get_backend, ibm_credentials_available
+
+        if not backend.startswith("ibm_"):
+            get_backend(backend)  # unknown names fail here (local backends: no network)
+        elif not ibm_credentials_available():
+            raise InputError("no IBM account: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) "
+                             "or save one with QiskitRuntimeService.save_account")
+
+
 def _mean_std(entry: dict, metric: str) -> str:
     """``"m"`` or ``"m ± s"`` (sample std over the entry's ``runs``, when it has several)."""
     runs = [r[metric] for r in entry.get("runs", ())]
@@ -490,7 +507,7 @@ def main() -> None:
 
     logging.getLogger("qiskit_ibm_runtime").setLevel(logging.ERROR)  # no account chatter
     try:
-        rv = app(standalone_mode=False)
+        rv = app(prog_name="hwadapt", standalone_mode=False)
     except ClickException as e:
         ctx = getattr(e, "ctx", None)
         hint = f" (`{ctx.command_path} --help` lists the options)" if ctx else ""

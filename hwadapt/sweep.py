@@ -73,7 +73,7 @@ def sweep_state(ledger_path: str | Path, sweep_id: str) -> dict:
     """The stored state of sweep ``sweep_id`` (its ``sweep.json``)."""
     from hwadapt.execution.ledger import Ledger
 
-    path = Ledger(ledger_path, create=False).runs_dir / sweep_id / "sweep.json"
+    path = Ledger(ledger_path, readonly=True).runs_dir / sweep_id / "sweep.json"
     if not path.is_file():
         raise InputError(f"no sweep {sweep_id!r} ({str(path)!r} not found): check the id "
                          "printed by `hwadapt sweep`")

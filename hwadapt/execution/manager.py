@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import time
 import uuid
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from hwadapt.backends import FINAL_STATUSES, Backend, get_backend, normalise_status
+from hwadapt.env import crash_at, env_seconds
 from hwadapt.errors import InputError, JobFailed, RunBusy
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
@@ -50,31 +50,13 @@ MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --
 _crash_hits: Counter = Counter()
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A duration in seconds from environment variable ``name`` (a finite number >= 0)."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        v = float(raw)
-    except ValueError:
-        v = math.nan
-    if not (math.isfinite(v) and v >= 0):
-        raise InputError(f"environment variable {name}={raw!r} is not a number of seconds "
-                         f">= 0: fix it or unset it (default {default:g})")
-    return v
-
-
 def crash_point(name: str) -> None:
     """Test hook: exit abruptly (137, like ``kill -9``) here if ``HWADAPT_CRASH_AT`` says so."""
-    want = os.environ.get("HWADAPT_CRASH_AT", "")
-    point, _, nth = want.partition(":")
+    point, nth = crash_at()
     if point != name:
         return
-    if not (nth or "1").isdigit():
-        raise InputError(f"HWADAPT_CRASH_AT={want!r}: use <point>[:<nth>], nth an integer")
     _crash_hits[name] += 1
-    if _crash_hits[name] >= int(nth or 1):
+    if _crash_hits[name] >= nth:
         os._exit(137)
 
 
@@ -86,7 +68,7 @@ def _transient(exc: BaseException) -> bool:
 def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
     """Call ``fn()``; retry transient errors (network, timeouts) with exponential backoff."""
     base = base_s if base_s is not None else RETRY_BASE_S if RETRY_BASE_S is not None else \
-        env_seconds("HWADAPT_RETRY_BASE_S", 1.0)
+        env_seconds("HWADAPT_RETRY_BASE_S")
     for attempt in range(retries + 1):
         try:
             return fn()
@@ -429,7 +411,7 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     per_binding = [8 * v.shape[1] + 16 for v in run.values]
     jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
     if not jobs:
-        short = sum(int(np.sum(np.asarray(c["accepted"]) < run.target)) for c in counts)
+        short = _inputs_below(counts, run.target)
         reason = "all targets reached" if short == 0 else (
             f"{short} input(s) below target: budget or max_rounds reached")
         ledger.set_run_status(run.run_id, "done", reason)
@@ -439,6 +421,15 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
         {"idx": start + k, "round": rnd, "shots": j["shots"], "pubs": j["pubs"],
          "seed": batching.batch_seed(run.spec_seed, start + k)} for k, j in enumerate(jobs)])
     return True
+
+
+def _inputs_below(counts: list[dict], target: int) -> int:
+    """Inputs some family of which is below ``target`` accepted shots (families of one spec
+    share their inputs: an input counts once; families of other sizes add theirs)."""
+    sizes = {len(c["accepted"]) for c in counts}
+    if len(sizes) == 1:
+        return int(np.any([np.asarray(c["accepted"]) < target for c in counts], axis=0).sum())
+    return sum(int(np.sum(np.asarray(c["accepted"]) < target)) for c in counts)
 
 
 def _pubs(run: RunData, batch) -> list:
@@ -493,7 +484,7 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
 
 
 def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
-    poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S", 5.0)
+    poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
     last = None
     while True:
         if beat is not None:
