@@ -91,16 +91,40 @@ def _audit(path: Path, reference: dict, expect_runs: int | None = None) -> dict:
     return out
 
 
-def kill_trial(work: Path, reference: dict, duration: float, rng: random.Random) -> dict:
+def _wait_recorded(path: Path, status: str | None = None, timeout: float = 120) -> float:
+    """Seconds until the ledger at ``path`` holds a run (with ``status``, a run in that
+    status), polling from a reader."""
+    t, deadline = time.perf_counter(), time.time() + timeout
+    while time.time() < deadline:
+        if path.exists():
+            led = Ledger(path, readonly=True)
+            rows = [r for r in led.runs() if status is None or r["status"] == status]
+            led.close()
+            if rows:
+                break
+        time.sleep(0.01)
+    return time.perf_counter() - t
+
+
+def kill_trial(work: Path, reference: dict, start_s: float, drive_s: float,
+               rng: random.Random) -> dict:
+    """Kill ``submit`` at a random moment: 1 in 5 uniformly from its start (often before the
+    run exists), else uniformly within the driving time after the run is recorded."""
     path = work / "l.db"
-    t_kill = rng.uniform(0.15, 1.0) * duration
     p = _cli("submit", SPEC, "--backend", "aer", "--ledger", path)
-    time.sleep(t_kill)
+    if rng.random() < 0.2:
+        t_kill = rng.uniform(0.0, 3.0)
+        time.sleep(t_kill)
+    else:
+        recorded = _wait_recorded(path)
+        wait = rng.uniform(0.0, 1.0) * drive_s
+        time.sleep(wait)
+        t_kill = recorded + wait
     p.send_signal(signal.SIGKILL)
     p.communicate()
     trial = {"kill_submit_s": round(t_kill, 2), "submit_rc": p.returncode}
     if path.exists() and rng.random() < 0.5:  # also kill the first resume at random
-        t2 = rng.uniform(0.1, 1.0) * duration
+        t2 = rng.uniform(0.0, 1.0) * (start_s + drive_s)
         q = _cli("resume", "--ledger", path)
         time.sleep(t2)
         q.send_signal(signal.SIGKILL)
@@ -118,6 +142,7 @@ def kill_trial(work: Path, reference: dict, duration: float, rng: random.Random)
 
 def race_trial(work: Path, reference: dict, planned: Path, k: int,
                rng: random.Random) -> dict:
+    work.mkdir(parents=True)
     if k % 2 == 0:  # two resumes of one planned run at once
         shutil.copy2(planned, work / "l.db")
         shutil.copytree(planned.parent / "runs", work / "runs")
@@ -157,6 +182,8 @@ def main() -> None:
         ref_path = d / "ref" / "l.db"
         t = time.perf_counter()  # an uninterrupted submit: the reference and the time scale
         p = _cli("submit", SPEC, "--backend", "aer", "--ledger", ref_path)
+        start_s = _wait_recorded(ref_path)  # imports, circuits, until the run is recorded
+        drive_s = _wait_recorded(ref_path, "done")  # its batches, until the run is done
         p.communicate()
         duration = time.perf_counter() - t
         assert p.returncode == 0
@@ -168,7 +195,7 @@ def main() -> None:
         Ledger(planned, create=False).close()  # fold its WAL into the file before copying
         kills, races = [], []
         for k in range(args.kill_trials):
-            kills.append(kill_trial(d / f"kill{k}", reference, duration, rng))
+            kills.append(kill_trial(d / f"kill{k}", reference, start_s, drive_s, rng))
             print("kill", k, kills[-1], flush=True)
         for k in range(args.race_trials):
             races.append(race_trial(d / f"race{k}", reference, planned, k, rng))
@@ -179,6 +206,8 @@ def main() -> None:
     report = {
         "spec": str(SPEC.relative_to(ROOT)), "backend": "aer",
         "uninterrupted_submit_s": round(duration, 2),
+        "of_which_until_recorded_s": round(start_s, 2),
+        "of_which_driving_s": round(drive_s, 2),
         "kill_trials": len(kills), "race_trials": len(races),
         "kills_before_ledger": sum(t["runs"] == 0 for t in kills),
         "kills_with_partial_results": sum(0 < t.get("stored_before_recovery", 0) for t in kills),

@@ -268,3 +268,17 @@ def test_real_process_one_line(cli, world):
     """The same through a real process (the in-process runner shares ``main``)."""
     _, ledger, _ = world
     cli.one_line_error(cli("status", "[/x]", "--ledger", ledger))
+
+
+def test_huge_and_tiny_inputs_are_normalised(tmp_path):
+    """Norms that overflow (or underflow) float64 are no error: only directions matter."""
+    from hwadapt.spec import input_vectors, parse_spec
+
+    x = np.random.default_rng(0).normal(size=(4, 4))
+    for scale in (1e300, 1e-310, 1.0):
+        np.save(tmp_path / "x.npy", x * scale)
+        spec = parse_spec(spec_text(inputs__source='"file"', inputs__path='"x.npy"'),
+                          base_dir=tmp_path)
+        got = input_vectors(spec)
+        np.testing.assert_allclose(got, x / np.linalg.norm(x, axis=1, keepdims=True),
+                                   rtol=1e-12, atol=1e-14)

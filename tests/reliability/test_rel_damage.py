@@ -88,8 +88,11 @@ def damaged(two_runs):
 
 
 @pytest.mark.parametrize("args", [["submit", str(SMALL), "--backend", "exact"], ["resume"],
-                                  ["cancel", "pad-1"], ["status", "--check"]])
+                                  ["cancel", "pad-1"], ["status", "--check"],
+                                  ["status"], ["runs", "--json"]])
 def test_damaged_page_refused_untouched(cli, damaged, args):
+    """Writers refuse after quick_check; readers (without --check) hit the damage while
+    listing: one line, exit 2, either way."""
     path, _ = damaged
     before = digest(path)
     line = cli.one_line_error(cli.inproc(*args, "--ledger", path))
@@ -219,3 +222,4 @@ def test_old_ledger_without_leases_table(two_runs):
     assert manager.summary(Ledger(path, readonly=True), a)["driver"] is None
     led = Ledger(path)
     led.release(a, led.acquire(a))
+
