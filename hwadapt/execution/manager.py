@@ -265,11 +265,13 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
-    ledger = Ledger(ledger_path)
+    # an existing ledger is checked now; a new one is created only once the spec has built
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
     bar = ProgressBar(progress, "building circuits")
     try:
         families = build_families(spec)
         check_width(families, backend)
+        ledger = ledger or Ledger(ledger_path)
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
         rates = [exact_rates(f) for f in families]
@@ -583,6 +585,12 @@ def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = 
         if run_id is None and ledger.driver(rid):
             continue
         try:
+            row = ledger.run(rid)
+            if row["status"] != "active":  # finished: check its files, write nothing
+                verify_run(ledger, rid)
+                if row["status"] == "failed":
+                    failures.append(f"run {rid} failed: {row['reason']}")
+                continue
             drive(ledger, load_run(ledger, rid, service=service), detach=detach,
                   progress=progress)
         except JobFailed as e:
