@@ -142,6 +142,11 @@ def world(tmp_path_factory, two_runs_template):
     zero[2] = 0
     np.save(d / "zero.npy", zero)
     np.save(d / "object.npy", np.array([{"a": 1}] * 4, dtype=object), allow_pickle=True)
+    con = sqlite3.connect(d / "foreign.db")
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    (d / "empty.db").touch()
     ledger = copy_ledger(two_runs_template[0], d / "ledger")
     return d, ledger, two_runs_template[1]
 
@@ -178,14 +183,9 @@ def test_bad_spec_or_submit_option(cli, world, case):
 
 
 def _ledger_cases(d, ledger, ids):
-    a = ids[0]
-    foreign = d / "foreign.db"
-    if not foreign.exists():
-        con = sqlite3.connect(foreign)
-        con.execute("CREATE TABLE t (x)")
-        con.commit()
-        con.close()
-    (d / "empty.db").touch()
+    """(id, arguments, words) of the cases on runs, ledgers and usage (files under ``d``:
+    made by the ``world`` fixture)."""
+    a, foreign = ids[0], d / "foreign.db"
     return [
         ("status-no-run", ["status", "nosuch", "--ledger", ledger], "no run 'nosuch'"),
         ("status-markup-run", ["status", "[/x]", "--ledger", ledger], "[/x]"),
@@ -211,7 +211,7 @@ def _ledger_cases(d, ledger, ids):
     ]
 
 
-LEDGER_CASES = [c[0] for c in _ledger_cases(ROOT, ROOT / "x.db", ["r"])]
+LEDGER_CASES = [c[0] for c in _ledger_cases(ROOT / "none", ROOT / "none.db", ["r"])]
 
 
 @pytest.mark.parametrize("name", LEDGER_CASES)
