@@ -3,13 +3,19 @@
 Conventions (DESIGN.md §2): every command takes ``--json`` for machine-readable output
 on stdout; human output uses rich. The ledger defaults to ``results/hwadapt.db`` and
 moves with ``--ledger PATH`` or ``HWADAPT_LEDGER``. Exit codes: 0 success, 1 a failed
-job, 2 bad input. Errors are one line on stderr; ``--debug`` shows the traceback.
+job, 2 bad input. Errors are one line of plain text on stderr (with ``--json`` also
+``{"error": ..., "code": ...}`` on stdout); ``--debug`` shows the traceback. Rich markup is
+off on both consoles: user text (run names, paths, ids) is printed as it is, with terminal
+control characters made visible (:func:`plain`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
+import sqlite3
 import statistics
 import sys
 import traceback
@@ -20,9 +26,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hwadapt import __version__
-from hwadapt.errors import HwadaptError
+from hwadapt.env import check_environment
+from hwadapt.errors import HwadaptError, InputError, NetworkError
+from hwadapt.progress import plain
 
 app = typer.Typer(
     name="hwadapt",
@@ -31,8 +40,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(soft_wrap=True)  # never break paths and ids across lines
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True, markup=False, emoji=False)  # never break paths and ids
+err_console = Console(stderr=True, markup=False, emoji=False)
 _state = {"debug": False}
 
 DEFAULT_LEDGER = Path("results/hwadapt.db")
@@ -45,32 +54,72 @@ LedgerOpt = Annotated[
 ]
 
 
+_NETWORK_NAMES = ("ConnectionError", "NewConnectionError", "NameResolutionError",
+                  "MaxRetryError", "ConnectTimeout", "ReadTimeout", "ProxyError")
+
+
+def _network_cause(exc: BaseException) -> BaseException | None:
+    """The network failure (DNS, refused, timeout) behind ``exc``, if any in its chain."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionError | TimeoutError) or \
+                type(exc).__name__ in _NETWORK_NAMES or type(exc).__name__ == "gaierror":
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def command(fn: Callable) -> Callable:
-    """Register ``fn`` as a subcommand whose errors become one line and an exit code."""
+    """Register ``fn`` as a subcommand whose errors become one line and an exit code.
+
+    Ctrl-C stops at once (``os._exit(130)``; results already stored stay, a batch still
+    running is redone by ``hwadapt resume``)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("as_json"))
         try:
+            check_environment()
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except HwadaptError as e:
-            _fail(e, str(e), e.exit_code)
         except KeyboardInterrupt:
-            err_console.print("aborted")
-            raise typer.Exit(130) from None
+            err_console.print("aborted: results stored so far are kept; `hwadapt resume` "
+                              "continues", highlight=False)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)  # do not wait for a simulator thread to finish its batch
         except Exception as e:  # noqa: BLE001 - last line of defence: one line, no traceback
-            _fail(e, f"internal error: {type(e).__name__}: {e} (rerun with --debug for the "
-                  "traceback)", 1)
+            _fail(e, *_describe(e), as_json)
 
     return app.command()(wrapper)
 
 
-def _fail(exc: BaseException, message: str, code: int) -> None:
+def _describe(e: BaseException) -> tuple[str, int]:
+    """``(message, exit code)`` of an exception reaching the command line."""
+    if isinstance(e, HwadaptError):
+        return str(e), e.exit_code
+    net = _network_cause(e)
+    if net is not None:
+        err = NetworkError(f"cannot reach IBM Quantum (network): {type(net).__name__}; check "
+                           "the connection (or proxy) and retry")
+        return str(err), err.exit_code
+    if isinstance(e, sqlite3.DatabaseError):
+        return (f"the ledger could not be read ({e}): it may be damaged; check it with "
+                "`hwadapt status --check` (nothing was written)"), 2
+    return (f"internal error: {type(e).__name__}: {e} (rerun with --debug for the "
+            "traceback)"), 1
+
+
+def _fail(exc: BaseException, message: str, code: int, as_json: bool = False) -> None:
     if _state["debug"]:
         traceback.print_exception(exc)
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True,
-                      markup=True)
+    line = plain(" ".join(message.split()))  # one line, whatever the exception held
+    if as_json:
+        sys.stdout.write(json.dumps({"error": line, "code": code}) + "\n")
+    err_console.print(Text.assemble(("error:", "red"), " " + line), highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(code) from None
 
 
@@ -109,7 +158,7 @@ def backends(as_json: JsonOpt = False) -> None:
     for col in ("name", "usable", "qubits", "basis gates", "note"):
         table.add_column(col)
     for b in infos:
-        table.add_row(b.name, "yes" if b.usable else "[red]no[/red]",
+        table.add_row(b.name, "yes" if b.usable else Text("no", style="red"),
                       "" if b.num_qubits is None else str(b.num_qubits),
                       " ".join(b.basis_gates), b.note)
     console.print(table)
@@ -125,6 +174,8 @@ def submit(
         "fake_<device>@<scale> for scaled errors).")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="IBM only: submit and return; "
                                          "collect later with fetch/resume.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Run even above the planned-work "
+                                        "limits (jobs/README.md).")] = False,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
@@ -132,31 +183,53 @@ def submit(
     from hwadapt.execution import manager
 
     def created(run_id: str) -> None:
-        err_console.print(f"run {run_id} recorded in {ledger}", highlight=False)
+        err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
 
     run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
-                            progress=not as_json, on_created=created)
-    _show_runs([manager.summary(manager.Ledger(ledger), run_id)], as_json)
+                            progress=not as_json, on_created=created, force=force)
+    _show_runs([manager.summary(manager.Ledger(ledger, readonly=True), run_id)], as_json)
+
+
+def _default_ledger(ledger: Path) -> bool:
+    """Whether ``ledger`` is the default one (neither --ledger nor HWADAPT_LEDGER given)."""
+    return ledger == DEFAULT_LEDGER and "HWADAPT_LEDGER" not in os.environ
 
 
 @command
 def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all).")] = None,
+           check: Annotated[bool, typer.Option(
+               "--check", help="Also run SQLite's integrity check on the ledger and verify "
+               "every run's stored files (exit 2 if anything is damaged).")] = False,
            as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """Show runs and their batches."""
+    """Show runs and their batches (read-only: never creates or writes the ledger)."""
     from hwadapt.execution import manager
 
-    if run is None and not Path(ledger).exists():  # nothing submitted yet: no runs
-        _show_runs([], as_json)
+    if run is None and _default_ledger(ledger) and not Path(ledger).exists():
+        _show_runs([], as_json)  # nothing submitted yet: no runs
         return
-    led = manager.Ledger(ledger, create=False)
-    ids = [run] if run else [r["id"] for r in led.runs()]
-    _show_runs([manager.summary(led, r) for r in ids], as_json)
+    led = manager.Ledger(ledger, readonly=True)
+    if check:
+        led.check_integrity()
+    ids = [led.run(run)["id"]] if run else [r["id"] for r in led.runs()]
+    summaries = [manager.summary(led, r) for r in ids]
+    if check:
+        for s in summaries:
+            if s["status"] != "damaged":
+                try:
+                    manager.verify_run(led, s["run"])
+                except HwadaptError as e:
+                    s["status"], s["reason"] = "damaged", str(e)
+    _show_runs(summaries, as_json)
+    damaged = [s["run"] for s in summaries if s["status"] == "damaged"]
+    if check and damaged:
+        raise HwadaptError(f"{len(damaged)} damaged run(s): {', '.join(damaged)}; restore "
+                           "their folders from a backup (the ledger file itself is sound)")
 
 
 @command
 def runs(as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """List the runs in the ledger (same as `status` without a run)."""
-    status(None, as_json, ledger)
+    status(None, False, as_json, ledger)
 
 
 @command
@@ -189,15 +262,20 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
     if emit(summaries, as_json):
         return
     table = Table(title="hwadapt runs")
-    table.add_column("run", no_wrap=True)  # ids are copied into fetch/compare: never cut
+    # ids are copied into fetch/compare: never cut, whatever the terminal's width
+    table.add_column("run", no_wrap=True, overflow="fold",
+                     min_width=max((len(s["run"]) for s in summaries), default=3))
     for col in ("name", "backend", "status", "batches", "accepted (min/target)", "note"):
         table.add_column(col)
     for s in summaries:
         acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
                        for f in s["families"])
         batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
-        table.add_row(s["run"], s["name"], s["backend"], s["status"], batches, acc,
-                      s["reason"] or "")
+        note = s["reason"] or ""
+        if s.get("driver"):
+            note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
+        table.add_row(*(plain(c) for c in (s["run"], s["name"], s["backend"], s["status"],
+                                            batches, acc, note)))
     console.print(table)
 
 
@@ -343,6 +421,8 @@ def finetune(
     backend (hwadapt.training.quantum_task.quantum_finetune)."""
     import time
 
+    _check_finetune_options(quantum, backend, shots, seeds, epochs, pretrain_epochs, threads,
+                            max_per_class, out)
     if quantum:
         from hwadapt.training.quantum_task import quantum_finetune
 
@@ -385,6 +465,28 @@ def finetune(
     for line in claims(study):
         console.print(f"- {line}", highlight=False, soft_wrap=True)
     console.print(f"wrote {out}/study.json, README.md and plots in {study['wall_s']:.0f} s")
+
+
+def _check_finetune_options(quantum: bool, backend: str, shots: int, seeds: int, epochs: int,
+                            pretrain_epochs: int, threads: int, max_per_class: int | None,
+                            out: Path | None) -> None:
+    """The options no later check reaches before minutes of pretraining: one-line errors now
+    (the rest are validated by ``StudyConfig`` / ``quantum_finetune`` before any work)."""
+    for name, value, low in (("--seeds", seeds, 1), ("--epochs", epochs, 0),
+                             ("--pretrain-epochs", pretrain_epochs, 0), ("--threads", threads, 1),
+                             ("--max-per-class", max_per_class, 1), ("--shots", shots, 1)):
+        if value is not None and value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file: give a folder")
+    if quantum:
+        from hwadapt.backends import get_backend, ibm_credentials_available
+
+        if not backend.startswith("ibm_"):
+            get_backend(backend)  # unknown names fail here (local backends: no network)
+        elif not ibm_credentials_available():
+            raise InputError("no IBM account: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) "
+                             "or save one with QiskitRuntimeService.save_account")
 
 
 def _mean_std(entry: dict, metric: str) -> str:
@@ -471,8 +573,28 @@ def quantum_finetune(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. Usage errors (unknown option, missing argument) are one line
+    too, exit 2; with ``--json`` also a JSON error on stdout."""
+    try:
+        from click.exceptions import ClickException
+    except ImportError:  # typer >= 0.2x vendors click
+        from typer._click.exceptions import ClickException
+
+    logging.getLogger("qiskit_ibm_runtime").setLevel(logging.ERROR)  # no account chatter
+    try:
+        rv = app(prog_name="hwadapt", standalone_mode=False)
+    except ClickException as e:
+        ctx = getattr(e, "ctx", None)
+        hint = f" (`{ctx.command_path} --help` lists the options)" if ctx else ""
+        line = plain(" ".join(e.format_message().split())) + hint
+        if "--json" in sys.argv:
+            sys.stdout.write(json.dumps({"error": line, "code": e.exit_code}) + "\n")
+        err_console.print(Text.assemble(("error:", "red"), " " + line), highlight=False,
+                          soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     and run facts. Reads the run's stored analysis data, never its spec."""
     if mitigate not in MITIGATIONS:
         raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
-    ledger = Ledger(ledger_path, create=False)
+    ledger = Ledger(ledger_path, readonly=True)
     row = ledger.run(run_id)
     meta = load_metadata(ledger, run_id)
     if meta is None:
@@ -210,6 +210,9 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     counts = run_counts(ledger_path, run_id)
     mags = [k for k in counts if k.endswith("magnitude")]
     if not mags or any(not c for k in mags for c in counts[k]):
+        if row["status"] != "active":  # cancelled/failed/done: nothing more will come
+            raise InputError(f"run {run_id} is {row['status']} and some inputs have no "
+                             "magnitude counts: nothing to compare; submit the spec again")
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
                          f"{run_id}` or `hwadapt resume {run_id}` first")
     for k in [k for k in counts if k.endswith("signs")]:
@@ -324,7 +327,7 @@ def latest_run(ledger_path: str | Path) -> str:
     """Id of the most recently created run in the ledger."""
     from hwadapt.execution.ledger import Ledger
 
-    row = Ledger(ledger_path, create=False).db.execute(
+    row = Ledger(ledger_path, readonly=True).db.execute(
         "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
     if row is None:
         raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")

@@ -16,7 +16,21 @@ class InputError(HwadaptError, ValueError):
     exit_code = 2
 
 
+class LedgerDamaged(InputError):
+    """The ledger file fails SQLite's integrity check: nothing is written to it (exit 2)."""
+
+
+class RunBusy(InputError):
+    """Another live process drives the run (holds its lease): exit 2, nothing changed."""
+
+
 class JobFailed(HwadaptError):
     """A job ran and failed (backend error, cancelled): exit code 1."""
+
+    exit_code = 1
+
+
+class NetworkError(HwadaptError):
+    """A remote service (IBM Quantum) could not be reached: exit code 1."""
 
     exit_code = 1

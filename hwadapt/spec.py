@@ -78,6 +78,8 @@ MODES = ("lcu", "separate")
 DD_SEQUENCES = ("off", "XX", "XpXm", "XY4")
 SOURCES = ("random", "mnist", "file")
 MAX_QUBITS = 24
+MAX_FRAME_QUBITS = 16  # multiplexed SELECT (efficient, spectral): its frame search's limit
+ALPHA_RANGE = (1e-9, 1e9)  # |alpha| bounds: the LCU weights' ratios stay representable
 
 _ALLOWED = {
     "": {"name", "seed", "circuit", "inputs", "shots", "execution"},
@@ -181,7 +183,15 @@ def load_spec(path: str | Path) -> JobSpec:
     if not path.is_file():
         raise InputError(f"job spec {str(path)!r} not found: pass a TOML file such as "
                          "jobs/demo.toml")
-    return parse_spec(path.read_text(), base_dir=path.parent, where=str(path))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"job spec {str(path)!r} is not UTF-8 text (byte {e.start}): save it "
+                         "as UTF-8") from None
+    except OSError as e:
+        raise InputError(f"job spec {str(path)!r} cannot be read ({e.strerror}): check the "
+                         "file's permissions") from None
+    return parse_spec(text, base_dir=path.parent, where=str(path))
 
 
 def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> JobSpec:
@@ -211,6 +221,7 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     if any(a == 0 for a in alphas):
         raise InputError(f"circuit.alphas must be non-zero (negative is fine), got {alphas}: "
                          "drop the zero terms")
+    check_alphas(alphas, "circuit.alphas")
     layout = _choice(c, "circuit", "layout", "pyramid", LAYOUTS)
     if layout == "butterfly" and qubits & (qubits - 1):
         raise InputError(f"circuit.layout = 'butterfly' needs a power-of-two circuit.qubits, "
@@ -237,7 +248,13 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
             or len(set(modes)) != len(modes)):
         raise InputError(f"circuit.mode must be one of {', '.join(MODES)} or a list of them "
                          f"(e.g. mode = [\"lcu\", \"separate\"]), got {c.get('mode')!r}")
-    constructions.get(construction).check(qubits, terms, modes, MAX_QUBITS)
+    con = constructions.get(construction)
+    con.check(qubits, terms, modes, MAX_QUBITS)
+    if qubits > MAX_FRAME_QUBITS and con.needs_frames(terms, families, modes):
+        raise InputError(f"circuit.qubits = {qubits} with construction = {construction!r}, "
+                         f"families {families} and mode {modes} needs the multiplexed SELECT, "
+                         f"which supports up to {MAX_FRAME_QUBITS} data qubits: use qubits <= "
+                         f"{MAX_FRAME_QUBITS} or construction = 'textbook'")
     layer = c.get("layer")
     if layer is not None and not isinstance(layer, str):
         raise InputError("circuit.layer must be a string naming the adapted layer, e.g. 'fc1'")
@@ -289,6 +306,15 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
                    dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir)
+
+
+def check_alphas(alphas, where: str) -> None:
+    """:class:`InputError` unless every ``|alpha|`` is finite and within ``ALPHA_RANGE``."""
+    a = np.abs(np.asarray(alphas, dtype=float))
+    lo, hi = ALPHA_RANGE
+    if not np.all(np.isfinite(a)) or np.any((a < lo) | (a > hi)):
+        raise InputError(f"{where} = {np.asarray(alphas).tolist()} is out of range: each |alpha| "
+                         f"must be within {lo:g}..{hi:g} (scale them all by one factor)")
 
 
 def _sampler_options(dd: str, twirling: bool) -> dict:
@@ -408,10 +434,10 @@ def _checkpoint_parameters(spec: JobSpec, m: int) -> tuple[np.ndarray, np.ndarra
                          f"{[p.rstrip('.') for p in prefixes] or 'none'} with .angles; set "
                          "circuit.layer to exactly one of them")
     p = prefixes[0]
-    angles = np.asarray(state[p + "angles"].detach().double().numpy())
     if p + "alpha" not in state:
         raise InputError(f"circuit.checkpoint has {p}angles but no {p}alpha")
-    alpha = np.asarray(state[p + "alpha"].detach().double().numpy())
+    angles, alpha = (_tensor(state[p + k], f"circuit.checkpoint {p}{k}")
+                     for k in ("angles", "alpha"))
     if angles.shape != (c.terms, m) or alpha.shape != (c.terms,):
         raise InputError(f"circuit.checkpoint {p}angles has shape {tuple(angles.shape)}, alpha "
                          f"{tuple(alpha.shape)}; the spec needs ({c.terms}, {m}) and "
@@ -420,7 +446,23 @@ def _checkpoint_parameters(spec: JobSpec, m: int) -> tuple[np.ndarray, np.ndarra
     if np.any(alpha == 0):
         raise InputError(f"circuit.checkpoint {p}alpha has zeros ({alpha}): an untrained "
                          "adapter; drop those terms")
+    check_alphas(alpha, f"circuit.checkpoint {p}alpha")
     return angles, alpha
+
+
+def _tensor(value, where: str) -> np.ndarray:
+    """A checkpoint entry as a finite float64 array, else :class:`InputError`."""
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.is_complex() or \
+            not (value.is_floating_point() or value.dtype in (torch.int32, torch.int64)):
+        raise InputError(f"{where} is not a real tensor (got {type(value).__name__}): save the "
+                         "adapter's state_dict")
+    out = value.detach().double().numpy()
+    if not np.all(np.isfinite(out)):
+        raise InputError(f"{where} holds NaN or infinite values: the checkpoint comes from a "
+                         "diverged training run; use another one")
+    return out
 
 
 def input_vectors(spec: JobSpec) -> np.ndarray:
@@ -433,6 +475,10 @@ def input_vectors(spec: JobSpec) -> np.ndarray:
             x = np.load(i.path, allow_pickle=False)
         except Exception as e:  # noqa: BLE001
             raise InputError(f"inputs.path {str(i.path)!r} is not a .npy array ({e})") from None
+        if not isinstance(x, np.ndarray) or x.dtype.kind not in "iuf":
+            raise InputError(f"inputs.path {str(i.path)!r} holds "
+                             f"{getattr(x, 'dtype', type(x).__name__)} values: save a real "
+                             "numeric array, e.g. np.save(path, x.astype(float))")
         if x.ndim != 2 or x.shape[1] != n or x.shape[0] < i.count:
             raise InputError(f"inputs.path array has shape {x.shape}: need (N >= {i.count}, {n})")
         x = np.asarray(x[: i.count], dtype=np.float64)
@@ -441,11 +487,15 @@ def input_vectors(spec: JobSpec) -> np.ndarray:
 
         data = load_mnist(hidden=n, split_seed=i.seed)
         x = data.x_val[: i.count].double().numpy()
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(x)):
-        raise InputError("inputs contain a zero or non-finite vector: unary loading needs "
-                         "non-zero finite vectors")
-    return x / norms
+    if not np.all(np.isfinite(x)):
+        raise InputError("inputs contain a non-finite value (NaN or inf): unary loading needs "
+                         "finite vectors; fix the input file")
+    peak = np.abs(x).max(axis=1, keepdims=True)
+    if np.any(peak == 0):
+        raise InputError("inputs contain a zero vector: unary loading needs non-zero vectors; "
+                         "drop it from the input file")
+    x = x / peak  # then the norm neither overflows nor underflows
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 # ----------------------------------------------------------------------------------------

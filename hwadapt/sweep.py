@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from hwadapt.errors import InputError
+from hwadapt.fileio import atomic_write
 
 METRICS = ("tvd", "rel_l2", "coverage_2se", "hw_discarded")
 DEFAULT_SCALES = (0.0, 0.5, 1.0, 2.0)
@@ -64,16 +64,14 @@ def plan_settings(noise_from: str | None, devices: list[str], scales: list[float
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(json.dumps(state, indent=1).encode()))
 
 
 def sweep_state(ledger_path: str | Path, sweep_id: str) -> dict:
     """The stored state of sweep ``sweep_id`` (its ``sweep.json``)."""
     from hwadapt.execution.ledger import Ledger
 
-    path = Ledger(ledger_path, create=False).runs_dir / sweep_id / "sweep.json"
+    path = Ledger(ledger_path, readonly=True).runs_dir / sweep_id / "sweep.json"
     if not path.is_file():
         raise InputError(f"no sweep {sweep_id!r} ({str(path)!r} not found): check the id "
                          "printed by `hwadapt sweep`")

@@ -7,30 +7,53 @@ Tables (schema version in ``PRAGMA user_version``; WAL journal; foreign keys enf
   job is submitted, ``job_id`` recorded right after.
 - ``results``: at most one row per batch (primary key): the stored counts file (NPZ under
   ``<ledger dir>/runs/<run_id>/``), its SHA-256 and an accepted-shots summary.
+- ``leases``: at most one driver per run (owner pid, host, process start time, heartbeat),
+  taken in a transaction; a lease whose owner died is taken over.
 No model, circuit or token is stored here; circuits live in the run directory.
+
+Integrity: a new ledger is built under a unique temporary name and linked into place, so a
+file at ``path`` is either a complete ledger or not one (a 0-byte file is refused, never
+initialised). Opening for writing runs ``PRAGMA quick_check`` first and refuses a damaged file
+without touching it; ``readonly=True`` opens with SQLite's ``mode=ro`` (commands that only
+read never create, migrate or write a ledger).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import time
+import urllib.parse
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwadapt.errors import InputError
+from hwadapt.errors import InputError, LedgerDamaged, RunBusy
 
 SCHEMA_VERSION = 1
 APP_ID = "hwadapt-ledger"
 BATCH_STATUSES = ("planned", "submitted", "done", "failed", "cancelled")
 RUN_STATUSES = ("active", "done", "failed", "cancelled")
 
+_LEASES = """
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    token TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started TEXT NOT NULL,
+    taken REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
 _SCHEMA = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     created REAL NOT NULL,
@@ -43,7 +66,7 @@ CREATE TABLE runs (
     status TEXT NOT NULL CHECK (status IN {RUN_STATUSES}),
     reason TEXT
 );
-CREATE TABLE batches (
+CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs(id),
     idx INTEGER NOT NULL,
@@ -55,7 +78,7 @@ CREATE TABLE batches (
     reason TEXT,
     UNIQUE (run_id, idx)
 );
-CREATE TABLE submissions (
+CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY,
     batch_id INTEGER NOT NULL REFERENCES batches(id),
     tag TEXT NOT NULL UNIQUE,
@@ -63,14 +86,17 @@ CREATE TABLE submissions (
     created REAL NOT NULL,
     status TEXT
 );
-CREATE TABLE results (
+CREATE TABLE IF NOT EXISTS results (
     batch_id INTEGER PRIMARY KEY REFERENCES batches(id),
     path TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     summary TEXT NOT NULL,
     stored REAL NOT NULL
 );
-"""
+""" + _LEASES
+
+LEASE_STALE_S = 600.0  # another host's lease without a heartbeat for this long is stale
+
 
 
 @dataclass(frozen=True)
@@ -88,6 +114,11 @@ class Batch:
     reason: str | None
 
 
+def _owner(row: sqlite3.Row) -> str:
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["taken"]))
+    return f"pid {row['pid']} on {row['host']} (since {since})"
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -97,47 +128,116 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _proc_start(pid: int) -> str:
+    """Start time of process ``pid`` (Linux ``/proc``; "" elsewhere or if it is gone), "Z" for
+    a zombie: with the pid it identifies a process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return "Z" if fields[0] in ("Z", "X") else fields[19]
+
+
+def _alive(pid: int, host: str, started: str, heartbeat: float) -> bool:
+    """Whether a lease's owner still runs: its pid (same host) or a recent heartbeat."""
+    if host != socket.gethostname():
+        return time.time() - heartbeat < LEASE_STALE_S
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    now = _proc_start(pid)
+    return now != "Z" and (not started or not now or now == started)
+
+
 class Ledger:
-    """An open ledger file. Creates it if absent (``create=False``, for commands that only
-    read: a missing file is an :class:`InputError`, nothing is created); refuses corrupt or
-    foreign files.
+    """An open ledger file. Creates it if absent (``create=False``: a missing file is an
+    :class:`InputError`, nothing is created; ``readonly=True`` also opens it read-only, for
+    commands that only read); refuses damaged, empty or foreign files without touching them.
 
     Every write is one transaction (``with ledger.tx() as db``); readers see committed
     state only. Run outputs live in ``runs_dir / run_id``.
     """
 
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, readonly: bool = False):
         self.path = Path(path)
         self.runs_dir = self.path.parent / "runs"
-        if not create and not self.path.exists():
-            raise InputError(f"no ledger at {str(self.path)!r}: nothing was submitted there; "
-                             "submit a job first or pass --ledger (or HWADAPT_LEDGER) with "
-                             "the ledger you used")
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        if fresh:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        if not self.path.exists():
+            if not create or readonly:
+                raise InputError(f"no ledger at {str(self.path)!r}: nothing was submitted "
+                                 "there; submit a job first or pass --ledger (or "
+                                 "HWADAPT_LEDGER) with the ledger you used")
+            self._create_file()
+        if not self.path.is_file():
+            raise InputError(f"ledger {str(self.path)!r} is not a file: pass --ledger with "
+                             "the ledger file")
+        self.db: sqlite3.Connection | None = None
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            if fresh:
-                self._create()
-            else:
-                self._check()
-            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db = self._connect()
+            self._check()
+            if not readonly:
+                self.check_integrity()
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as e:
+            self.close()
             raise InputError(f"ledger {str(self.path)!r} is not a readable hwadapt ledger "
                              f"({e}); it was left untouched: move it aside or pass --ledger "
                              "with another path") from None
+        except InputError:
+            self.close()
+            raise
 
-    def _create(self) -> None:
-        with self.tx() as db:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
-            db.execute("INSERT INTO meta VALUES ('app', ?)", (APP_ID,))
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+            db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:  # WAL file in a read-only folder: no -shm
+                db.close()
+                if os.access(self.path.parent, os.W_OK):
+                    raise
+                db = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+        else:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 30000")
+        return db
+
+    def _create_file(self) -> None:
+        """Build the schema in a uniquely named file and link it into place: concurrent
+        first-time creators each build their own; the first link wins, the rest use it."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{uuid.uuid4().hex}.new")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("BEGIN IMMEDIATE")
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute("INSERT INTO meta VALUES ('app', ?)", (APP_ID,))
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it first: use that one
+        except (OSError, sqlite3.DatabaseError) as e:
+            raise InputError(f"cannot create ledger {str(self.path)!r} ({e}): pass --ledger "
+                             "with a path in a writable folder") from None
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(tmp) + suffix).unlink(missing_ok=True)
 
     def _check(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -148,34 +248,114 @@ class Ledger:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'app'").fetchone()
             app = row[0] if row else None
         if app != APP_ID:
-            raise InputError(f"ledger {str(self.path)!r} is an SQLite file but not an hwadapt "
-                             "ledger; it was left untouched: pass --ledger with another path")
+            raise InputError(f"ledger {str(self.path)!r} is not an hwadapt ledger (an empty "
+                             "or foreign file); it was left untouched: pass --ledger with "
+                             "another path")
         if version != SCHEMA_VERSION:
             raise InputError(f"ledger {str(self.path)!r} has schema version {version}, this "
                              f"hwadapt reads {SCHEMA_VERSION}: use the matching hwadapt version")
+        self._has_leases = "leases" in tables
+
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check``; :class:`LedgerDamaged` (file untouched) if it fails."""
+        try:
+            rows = [r[0] for r in self.db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as e:
+            rows = [str(e)]
+        if rows != ["ok"]:
+            raise LedgerDamaged(f"ledger {str(self.path)!r} is damaged (SQLite quick_check: "
+                                f"{rows[0]}); it was left untouched and nothing is written to "
+                                "it: restore it from a backup or pass --ledger with another "
+                                "path")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One immediate transaction: committed on success, rolled back on any exception."""
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            if "readonly" not in str(e):
+                raise
+            raise InputError(f"ledger {str(self.path)!r} is read-only ({e}): this command "
+                             "writes to it; make it writable or pass --ledger with a "
+                             "writable copy") from None
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    # -- driver leases ---------------------------------------------------------------
+    def acquire(self, run_id: str) -> str:
+        """Take the run's driver lease (a token); :class:`RunBusy` naming the owner if another
+        live process holds it. A lease whose owner died (or went silent on another host for
+        ``LEASE_STALE_S``) is taken over."""
+        me = os.getpid()
+        token = uuid.uuid4().hex
+        with self.tx() as db:
+            db.execute(_LEASES)  # ledgers made before leases existed
+            row = db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None and not (row["pid"] == me and row["host"] == socket.gethostname()
+                                        ) and _alive(row["pid"], row["host"], row["started"],
+                                                     row["heartbeat"]):
+                raise RunBusy(f"run {run_id} is being driven by {_owner(row)}: wait for it "
+                              f"(`hwadapt status {run_id}`) or stop that process; nothing was "
+                              "changed")
+            now = time.time()
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
+                       (run_id, token, me, socket.gethostname(), _proc_start(me), now, now))
+        self._has_leases = True
+        return token
+
+    def heartbeat(self, run_id: str, token: str) -> None:
+        """Refresh the lease; :class:`RunBusy` if another process took it over meanwhile."""
+        with self.tx() as db:
+            n = db.execute("UPDATE leases SET heartbeat = ? WHERE run_id = ? AND token = ?",
+                           (time.time(), run_id, token)).rowcount
+        if n != 1:
+            raise RunBusy(f"run {run_id}: another process took over its driver lease (this "
+                          f"one looked dead); stopping here: `hwadapt status {run_id}`")
+
+    def release(self, run_id: str, token: str) -> None:
+        with self.tx() as db:
+            db.execute("DELETE FROM leases WHERE run_id = ? AND token = ?", (run_id, token))
+
+    def driver(self, run_id: str) -> str | None:
+        """"pid P on HOST" of another live process driving ``run_id``, else None."""
+        if not self._has_leases:
+            return None
+        row = self.db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None or (row["pid"] == os.getpid() and row["host"] == socket.gethostname()):
+            return None
+        if not _alive(row["pid"], row["host"], row["started"], row["heartbeat"]):
+            return None
+        return _owner(row)
 
     # -- runs ------------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, backend: str, noise_from: str | None,
-                   spec_text: str, spec_sha256: str, seed: int, artifacts: dict) -> None:
-        """Insert a new active run; ``artifacts`` maps run-dir file names to SHA-256."""
+                   spec_text: str, spec_sha256: str, seed: int, artifacts: dict,
+                   lease: bool = False) -> str | None:
+        """Insert a new active run; ``artifacts`` maps run-dir file names to SHA-256. With
+        ``lease`` this process also takes the run's driver lease in the same transaction (no
+        other process can start driving it first) and its token is returned."""
+        me, now = os.getpid(), time.time()
+        token = uuid.uuid4().hex if lease else None
         with self.tx() as db:
             db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?, 'active', NULL)",
-                       (run_id, name, time.time(), backend, noise_from, spec_text, spec_sha256,
+                       (run_id, name, now, backend, noise_from, spec_text, spec_sha256,
                         seed, json.dumps(artifacts)))
+            if lease:
+                db.execute(_LEASES)
+                db.execute("INSERT INTO leases VALUES (?,?,?,?,?,?,?)",
+                           (run_id, token, me, socket.gethostname(), _proc_start(me), now, now))
+                self._has_leases = True
+        return token
 
     def run(self, run_id: str) -> sqlite3.Row:
         """The run row, or :class:`InputError` naming ``hwadapt runs``."""

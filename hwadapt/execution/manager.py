@@ -10,6 +10,11 @@ local batch after ``kill -9`` reproduces its counts exactly.
 Test hook: ``HWADAPT_CRASH_AT=<point>[:<nth>]`` makes the process ``os._exit(137)`` at the
 ``nth`` (default 1st) pass through a named point: ``after_plan``, ``after_tag``,
 ``after_submit``, ``after_file``, ``after_store``.
+
+One driver per run: :func:`drive` holds the run's lease in the ledger (another live process
+gets :class:`RunBusy` naming the owner; a dead owner's lease is taken over), verifies the
+stored results' checksums before going on, and writes each result under a unique temporary
+name before renaming it into place.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ import numpy as np
 
 from hwadapt.backends import FINAL_STATUSES, Backend, get_backend, normalise_status
 from hwadapt.circuits.lcu import postselect
-from hwadapt.errors import InputError, JobFailed
+from hwadapt.env import crash_at, env_seconds
+from hwadapt.errors import InputError, JobFailed, RunBusy
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.family import Family
@@ -41,20 +47,21 @@ from hwadapt.spec import build_families, load_spec, run_metadata, sampler_option
 
 EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
 RETRIES = 4
-RETRY_BASE_S = float(os.environ.get("HWADAPT_RETRY_BASE_S", "1.0"))
-POLL_S = float(os.environ.get("HWADAPT_POLL_S", "5.0"))
+RETRY_BASE_S: float | None = None  # None: HWADAPT_RETRY_BASE_S, default 1 s
+POLL_S: float | None = None  # None: HWADAPT_POLL_S, default 5 s
+MAX_BINDINGS = 20_000  # inputs x families of one run, unless --force
+MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --force
 
 _crash_hits: Counter = Counter()
 
 
 def crash_point(name: str) -> None:
     """Test hook: exit abruptly (137, like ``kill -9``) here if ``HWADAPT_CRASH_AT`` says so."""
-    want = os.environ.get("HWADAPT_CRASH_AT", "")
-    point, _, nth = want.partition(":")
+    point, nth = crash_at()
     if point != name:
         return
     _crash_hits[name] += 1
-    if _crash_hits[name] >= int(nth or 1):
+    if _crash_hits[name] >= nth:
         os._exit(137)
 
 
@@ -65,7 +72,8 @@ def _transient(exc: BaseException) -> bool:
 
 def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
     """Call ``fn()``; retry transient errors (network, timeouts) with exponential backoff."""
-    base = RETRY_BASE_S if base_s is None else base_s
+    base = base_s if base_s is not None else RETRY_BASE_S if RETRY_BASE_S is not None else \
+        env_seconds("HWADAPT_RETRY_BASE_S")
     for attempt in range(retries + 1):
         try:
             return fn()
@@ -151,14 +159,6 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: li
     return {name: sha256_file(run_dir / name) for name in names}
 
 
-def _check_artifact(run_id: str, run_dir: Path, name: str, digest: str) -> Path:
-    p = run_dir / name
-    if not p.is_file() or sha256_file(p) != digest:
-        raise InputError(f"run {run_id}: {str(p)!r} is missing or altered (checksum "
-                         "mismatch); restore it, the ledger is left untouched")
-    return p
-
-
 def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
     """The run's stored analysis data (checksum-verified), or None for runs stored before
     it existed (and runs made from ready-made families, which have none)."""
@@ -166,8 +166,49 @@ def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
     digest = json.loads(row["artifacts"]).get(METADATA_FILE)
     if digest is None:
         return None
-    return RunMetadata.load(_check_artifact(run_id, ledger.runs_dir / run_id, METADATA_FILE,
-                                            digest))
+    return RunMetadata.load(artifact(ledger, run_id, METADATA_FILE))
+
+
+def artifact(ledger: Ledger, run_id: str, name: str) -> Path:
+    """The run-folder file ``name`` of ``run_id``, verified against the checksum the ledger
+    recorded for it; :class:`InputError` if it is missing or altered."""
+    path = ledger.runs_dir / run_id / name
+    digest = json.loads(ledger.run(run_id)["artifacts"]).get(name)
+    if not path.is_file() or (digest is not None and sha256_file(path) != digest):
+        raise InputError(f"run {run_id}: {str(path)!r} is missing or altered (checksum "
+                         "mismatch); restore it from a backup, the ledger is left untouched")
+    return path
+
+
+def family_meta(ledger: Ledger, run_id: str, values: bool = False
+                ) -> tuple[list[dict], list[np.ndarray] | list[int]]:
+    """``(meta, sizes)`` of a run's families from its verified ``families.npz``; with
+    ``values`` the binding arrays ``(count, P)`` instead of their sizes."""
+    path = artifact(ledger, run_id, "families.npz")
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = [z[f"values{j}"] for j in range(len(meta))]
+    except Exception as e:  # noqa: BLE001 - a file that verified but does not load
+        raise InputError(f"run {run_id}: {str(path)!r} cannot be read ({type(e).__name__}); "
+                         "restore it from a backup") from None
+    return meta, arrays if values else [len(a) for a in arrays]
+
+
+def verify_results(ledger: Ledger, run_id: str) -> None:
+    """Check every stored result file of ``run_id`` against its checksum
+    (:meth:`Ledger.result_path` raises :class:`InputError` naming the bad file)."""
+    for b in ledger.batches(run_id):
+        row = ledger.result(b.id)
+        if row is not None:
+            ledger.result_path(row)
+
+
+def verify_run(ledger: Ledger, run_id: str) -> None:
+    """Check every file of a run (artifacts and results) against its checksum."""
+    for name in json.loads(ledger.run(run_id)["artifacts"]):
+        artifact(ledger, run_id, name)
+    verify_results(ledger, run_id)
 
 
 def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
@@ -176,13 +217,11 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
 
     row = ledger.run(run_id)
     run_dir = ledger.runs_dir / run_id
-    for name, digest in json.loads(row["artifacts"]).items():
-        _check_artifact(run_id, run_dir, name, digest)
-    with open(run_dir / "circuits.qpy", "rb") as f:
+    for name in json.loads(row["artifacts"]):
+        artifact(ledger, run_id, name)
+    with open(artifact(ledger, run_id, "circuits.qpy"), "rb") as f:
         circuits = qpy.load(f)
-    with np.load(run_dir / "families.npz") as z:
-        meta = json.loads(str(z["meta"]))
-        values = [z[f"values{j}"] for j in range(len(meta))]
+    meta, values = family_meta(ledger, run_id, values=True)
     shots = _stored_shots(row["spec_text"])
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
@@ -206,30 +245,74 @@ def _stored_shots(text: str) -> dict:
 # Submit / drive / resume / fetch / cancel
 # ----------------------------------------------------------------------------------------
 
+def planned_work(spec) -> dict:
+    """What a spec asks for before anything runs: ``bindings`` (inputs x families: circuits
+    to bind, and to simulate exactly for acceptance rates) and ``shots`` (a lower bound on
+    the raw shots: every binding's accepted target, capped by the budget)."""
+    bindings = spec.inputs.count * len(spec.family_names)
+    return {"bindings": bindings,
+            "shots": min(spec.shots.budget, bindings * spec.shots.target_accepted)}
+
+
+def check_work(spec, force: bool = False) -> dict:
+    """:func:`planned_work`, refused above ``MAX_BINDINGS``/``MAX_PLANNED_SHOTS`` unless
+    ``force``."""
+    work = planned_work(spec)
+    if not force and (work["bindings"] > MAX_BINDINGS or work["shots"] > MAX_PLANNED_SHOTS):
+        raise InputError(
+            f"spec asks for {work['bindings']} bindings (inputs x families, limit "
+            f"{MAX_BINDINGS}) and at least {work['shots']:.3g} raw shots (limit "
+            f"{MAX_PLANNED_SHOTS:.0e}): lower inputs.count or shots.target_accepted, or pass "
+            "--force to run it anyway")
+    return work
+
+
+def check_width(families: list[Family], backend: Backend) -> None:
+    """:class:`InputError` if a family's circuit is wider than the backend's device."""
+    width = max(f.circuit.num_qubits for f in families)
+    target = backend.transpile_target
+    have = getattr(target, "num_qubits", None) if backend.kind != "aer" else None
+    if isinstance(have, int) and width > have:
+        raise InputError(f"the spec's circuits need {width} qubits but {backend.name} "
+                         f"({backend.device or backend.name}) has {have}: lower "
+                         "circuit.qubits or pick a larger device (`hwadapt backends`)")
+
+
 def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
            noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, on_created=None) -> str:
+           service=None, on_created=None, force: bool = False) -> str:
     """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
 
     Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
+    ``force`` lifts the planned-work limits of :func:`check_work`.
     """
     spec = load_spec(spec_path)
+    check_work(spec, force)
     backend = get_backend(backend_name, noise_from, service=service)
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
-    ledger = Ledger(ledger_path)
-    families = build_families(spec)
-    isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
-    rates = [exact_rates(f) for f in families]
+    # an existing ledger is checked now; a new one is created only once the spec has built
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    bar = ProgressBar(progress, "building circuits")
+    try:
+        families = build_families(spec)
+        check_width(families, backend)
+        ledger = ledger or Ledger(ledger_path)
+        isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
+               for f in families]
+        rates = [exact_rates(f) for f in families]
+    finally:
+        bar.close()
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
                                  run_metadata(spec), spec.referenced_files)
-    ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
-                      spec.seed, artifacts)
+    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
+                              spec.digest, spec.seed, artifacts, lease=True)
     if on_created:
         on_created(run_id)
-    drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress)
+    drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,
+          lease=token)
     return run_id
 
 
@@ -268,20 +351,41 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
             # rates None: the first (only) round gives every binding `pilot` raw shots
             artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families,
                                          [None] * len(families))
-            ledger.create_run(run_id, name, backend_name, noise_from, text,
-                              hashlib.sha256(text.encode()).hexdigest(), seed, artifacts)
+            token = ledger.create_run(run_id, name, backend_name, noise_from, text,
+                                      hashlib.sha256(text.encode()).hexdigest(), seed,
+                                      artifacts, lease=True)
+        else:
+            token = None
         if ledger.run(run_id)["status"] == "active":
-            drive(ledger, load_run(ledger, run_id, service=service), progress=progress)
+            drive(ledger, load_run(ledger, run_id, service=service), progress=progress,
+                  lease=token)
         return run_id
     finally:
         ledger.close()
 
 
-def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = False) -> str:
+def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = False,
+          lease: str | None = None) -> str:
     """Run rounds until the run is done (or, with ``detach``, until all jobs are submitted).
 
-    Returns the run's final (or current) status; raises :class:`JobFailed` if a batch failed.
+    Holds the run's driver lease meanwhile (``lease``: a token already taken, e.g. with the
+    run's creation; else taken here, :class:`RunBusy` if another live process drives it) and
+    first verifies the stored results. Returns the run's final (or current) status; raises
+    :class:`JobFailed` if a batch failed.
     """
+    if lease is None:
+        verify_results(ledger, run.run_id)  # before the lease: a refusal writes nothing
+    token = lease or ledger.acquire(run.run_id)
+    try:
+        for stale in run.run_dir.glob("*.tmp.npz"):  # left by a killed driver
+            stale.unlink(missing_ok=True)
+        return _drive(ledger, run, detach, progress,
+                      lambda: ledger.heartbeat(run.run_id, token))
+    finally:
+        ledger.release(run.run_id, token)
+
+
+def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> str:
     bar = ProgressBar(progress, f"run {run.run_id}")
     try:
         while True:
@@ -301,7 +405,8 @@ def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = F
                 continue
             bar.update(total=len(batches), completed=sum(b.status == "done" for b in batches))
             for b in pending:
-                _execute(ledger, run, b, detach)
+                beat()
+                _execute(ledger, run, b, detach, beat)
                 bar.advance()
             if detach:
                 return "active"
@@ -336,7 +441,7 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     per_binding = [8 * v.shape[1] + 16 for v in run.values]
     jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
     if not jobs:
-        short = sum(int(np.sum(np.asarray(c["accepted"]) < run.target)) for c in counts)
+        short = _inputs_below(counts, run.target)
         reason = "all targets reached" if short == 0 else (
             f"{short} input(s) below target: budget or max_rounds reached")
         ledger.set_run_status(run.run_id, "done", reason)
@@ -348,12 +453,21 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     return True
 
 
+def _inputs_below(counts: list[dict], target: int) -> int:
+    """Inputs some family of which is below ``target`` accepted shots (families of one spec
+    share their inputs: an input counts once; families of other sizes add theirs)."""
+    sizes = {len(c["accepted"]) for c in counts}
+    if len(sizes) == 1:
+        return int(np.any([np.asarray(c["accepted"]) < target for c in counts], axis=0).sum())
+    return sum(int(np.sum(np.asarray(c["accepted"]) < target)) for c in counts)
+
+
 def _pubs(run: RunData, batch) -> list:
     return [(run.circuits[p["family"]], run.values[p["family"]][p["inputs"]], batch.shots)
             for p in batch.pubs]
 
 
-def _execute(ledger: Ledger, run: RunData, batch, detach: bool) -> None:
+def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> None:
     backend = run.backend
     subs = ledger.submissions(batch.id)
     job, tag = None, None
@@ -387,7 +501,7 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool) -> None:
         ledger.set_job(tag, job.job_id(), "QUEUED")
     if detach:
         return
-    status = _wait(ledger, job, tag)
+    status = _wait(ledger, job, tag, beat)
     if status == "DONE":
         _store(ledger, run, batch, tag, with_retry(job.result))
     else:
@@ -399,21 +513,23 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool) -> None:
                                 reason)
 
 
-def _wait(ledger: Ledger, job, tag: str) -> str:
+def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
+    poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
     last = None
     while True:
+        if beat is not None:
+            beat()
         status = normalise_status(with_retry(job.status))
         if status != last:
             ledger.set_job(tag, None, status)
             last = status
         if status in FINAL_STATUSES:
             return status
-        time.sleep(POLL_S)
+        time.sleep(poll)
 
 
 def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
     path = run.run_dir / f"batch-{batch.idx:04d}.npz"
-    tmp = path.with_name(path.stem + ".tmp.npz")
     arrays, summary = {}, []
     for j, (p, pub_result) in enumerate(zip(batch.pubs, result, strict=True)):
         bits = pub_result.join_data()
@@ -423,11 +539,7 @@ def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
                for k in range(len(p["inputs"]))]
         summary.append({"family": p["family"], "inputs": p["inputs"], "shots": batch.shots,
                         "accepted": acc})
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     crash_point("after_file")
     ledger.store_result(batch.id, tag, path, {"pubs": summary})
     crash_point("after_store")
@@ -444,9 +556,7 @@ def tally(ledger: Ledger, run_id: str, run: RunData | None = None,
     """Per family: ``raw (count,)`` shots and ``accepted (count,)`` shots over stored results."""
     batches = ledger.batches(run_id) if batches is None else batches
     if run is None:
-        with np.load(ledger.runs_dir / run_id / "families.npz") as z:
-            meta = json.loads(str(z["meta"]))
-            sizes = [len(z[f"values{j}"]) for j in range(len(meta))]
+        meta, sizes = family_meta(ledger, run_id)
     else:
         meta, sizes = run.families, [len(v) for v in run.values]
     out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64)}
@@ -466,10 +576,8 @@ def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int,
     """Merged counts per family and input over all stored batches: ``{family: [{outcome:
     count}, ...]}`` (outcome ints, clbit i = bit i; all outcomes, postselect with
     ``hwadapt.circuits.lcu.postselect``). Result files are checksum-verified."""
-    ledger = Ledger(ledger_path, create=False)
-    with np.load(ledger.runs_dir / run_id / "families.npz") as z:
-        meta = json.loads(str(z["meta"]))
-        sizes = [len(z[f"values{j}"]) for j in range(len(meta))]
+    ledger = Ledger(ledger_path, readonly=True)
+    meta, sizes = family_meta(ledger, run_id)
     out = {m["name"]: [Counter() for _ in range(n)] for m, n in zip(meta, sizes, strict=True)}
     from qiskit.primitives.containers import BitArray
 
@@ -487,16 +595,38 @@ def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int,
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
            service=None, detach: bool = False) -> list[dict]:
-    """Continue one run or every active run; returns their summaries."""
+    """Continue one run or every active run; returns their summaries.
+
+    Without ``run_id``, runs another live process drives are left to it (their summaries say
+    ``driver``); with one, such a run is :class:`RunBusy`. A damaged run does not stop the
+    others: the problems are raised together at the end.
+    """
     ledger = Ledger(ledger_path, create=False)
-    ids = [run_id] if run_id else [r["id"] for r in ledger.runs("active")]
-    failures = []
+    ids = [ledger.run(run_id)["id"]] if run_id else [r["id"] for r in ledger.runs("active")]
+    failures, problems = [], []
     for rid in ids:
+        if run_id is None and ledger.driver(rid):
+            continue
         try:
+            row = ledger.run(rid)
+            if row["status"] != "active":  # finished: check its files, write nothing
+                verify_run(ledger, rid)
+                if row["status"] == "failed":
+                    failures.append(f"run {rid} failed: {row['reason']}")
+                continue
             drive(ledger, load_run(ledger, rid, service=service), detach=detach,
                   progress=progress)
         except JobFailed as e:
             failures.append(str(e))
+        except RunBusy:
+            if run_id is not None:
+                raise  # without a run id: another process took it meanwhile, leave it
+        except InputError as e:
+            if run_id is not None:
+                raise
+            problems.append(str(e))
+    if problems:
+        raise InputError("; ".join(problems + failures))
     if failures:
         raise JobFailed("; ".join(failures))
     return [summary(ledger, rid) for rid in ids]
@@ -505,15 +635,29 @@ def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = 
 def fetch(ledger_path: str | Path, run_id: str, service=None) -> dict:
     """Collect a run's results: wait for its submitted jobs and store them (idempotent).
 
-    Does not plan or submit new work (``resume`` does); returns :func:`summary`.
+    Does not plan or submit new work (``resume`` does); returns :func:`summary`. An active
+    run on a local backend has nothing to collect: :class:`InputError` saying what to do.
     """
     ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
     if row["status"] == "active":
         run = load_run(ledger, run_id, service=service)
-        for b in ledger.batches(run_id):
-            if b.status == "submitted" and run.backend.retrievable:
-                _execute(ledger, run, b, detach=False)
+        if not run.backend.retrievable:
+            driver = ledger.driver(run_id)
+            raise InputError(
+                f"run {run_id} runs locally on {row['backend']}, so there are no remote jobs "
+                "to fetch: " + (f"{driver} is driving it; wait for it, then `hwadapt status "
+                                f"{run_id}`" if driver else
+                                f"`hwadapt resume {run_id}` runs its remaining batches"))
+        verify_results(ledger, run_id)
+        token = ledger.acquire(run_id)
+        try:
+            for b in ledger.batches(run_id):
+                if b.status == "submitted":
+                    _execute(ledger, run, b, False,
+                             lambda: ledger.heartbeat(run_id, token))
+        finally:
+            ledger.release(run_id, token)
     return summary(ledger, run_id)
 
 
@@ -539,14 +683,24 @@ def cancel(ledger_path: str | Path, run_id: str, service=None) -> dict:
 
 
 def summary(ledger: Ledger, run_id: str) -> dict:
-    """JSON-ready view of a run: status, batches by status, accepted/raw shots per family."""
+    """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
+
+    A run whose folder is missing or damaged gets ``status`` ``"damaged"`` and the problem
+    as ``reason`` (the ledger row is unchanged); ``driver`` names another live process
+    driving the run (else None).
+    """
     row = ledger.run(run_id)
     batches = ledger.batches(run_id)
-    fams = tally(ledger, run_id, batches=batches)
+    status, reason = row["status"], row["reason"]
+    try:
+        fams = tally(ledger, run_id, batches=batches)
+    except InputError as e:
+        fams, status, reason = [], "damaged", str(e)
     target = _stored_shots(row["spec_text"])["target"]
     return {
         "run": run_id, "name": row["name"], "backend": row["backend"],
-        "noise_from": row["noise_from"], "status": row["status"], "reason": row["reason"],
+        "noise_from": row["noise_from"], "status": status, "reason": reason,
+        "driver": ledger.driver(run_id),
         "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"])),
         "batches": dict(Counter(b.status for b in batches)),
         "rounds": len({b.round for b in batches}),

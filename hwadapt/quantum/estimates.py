@@ -93,8 +93,8 @@ class LedgerReadout:
 
     def __call__(self, values: np.ndarray, idx: list[int], run_id: str
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from hwadapt.execution.manager import run_counts, submit_families
         from hwadapt.execution.family import Family
+        from hwadapt.execution.manager import run_counts, submit_families
 
         values = np.atleast_2d(np.asarray(values, dtype=float))
         lcu = self.model.mode == "lcu"

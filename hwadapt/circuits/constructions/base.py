@@ -43,6 +43,13 @@ class Construction:
     def check(self, qubits: int, terms: int, modes: Sequence[str], max_qubits: int) -> None:
         """Raise :class:`hwadapt.errors.InputError` if the spec's shape is unsupported."""
 
+    def needs_frames(self, terms: int, families: Sequence[str], modes: Sequence[str]) -> bool:
+        """Whether some circuit has an ancilla-controlled multiplexed SELECT
+        (:func:`hwadapt.circuits.efficient_lcu.multiplexed_select`, limited by its frame
+        search to ``spec.MAX_FRAME_QUBITS`` data qubits): by default the separate-mode signs
+        circuits."""
+        return "separate" in modes and "signs" in families
+
     def lcu_circuit(self, angles: np.ndarray, alphas: np.ndarray, loader: QuantumCircuit,
                     layout: str) -> tuple[QuantumCircuit, int]:
         """``(circuit, n_ancilla)`` of the lcu-mode magnitude family (``M x / K0``)."""

@@ -8,6 +8,8 @@ Trainable: templates ``magnitude``/``signs`` (uniform reference per input).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
@@ -33,6 +35,10 @@ class Efficient(Construction):
 
     def sign_reference(self, terms: int, mode: str) -> str:
         return "term0" if mode == "lcu" and terms >= 2 else "input"
+
+    def needs_frames(self, terms: int, families: Sequence[str], modes: Sequence[str]) -> bool:
+        return ("lcu" in modes and (terms >= 2 or "signs" in families)) or \
+            super().needs_frames(terms, families, modes)
 
     def template_kinds(self, terms: int) -> dict[str, str] | None:
         return {"magnitude": "magnitude", "signs": "signs"}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from qiskit.circuit import QuantumCircuit
 
+from hwadapt.circuits.constructions.base import Construction
 from hwadapt.circuits.constructions.efficient import Efficient
 from hwadapt.circuits.efficient_lcu import term0_alphas
 from hwadapt.circuits.signs import default_beta
@@ -57,6 +58,9 @@ def spectral_reference(angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray
 
 class Spectral(Efficient):
     name = "spectral"
+
+    def needs_frames(self, terms: int, families: Sequence[str], modes: Sequence[str]) -> bool:
+        return "lcu" in modes or Construction.needs_frames(self, terms, families, modes)
 
     def check(self, qubits: int, terms: int, modes: Sequence[str], max_qubits: int) -> None:
         if terms != 2:

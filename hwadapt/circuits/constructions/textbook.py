@@ -4,6 +4,8 @@ the uniform-reference sign circuit of :mod:`hwadapt.circuits.signs` (input-depen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
@@ -37,6 +39,9 @@ class Textbook(Construction):
 
     def sign_reference(self, terms: int, mode: str) -> str:
         return "uniform"
+
+    def needs_frames(self, terms: int, families: Sequence[str], modes: Sequence[str]) -> bool:
+        return False
 
 
 CONSTRUCTION = Textbook()
