@@ -25,6 +25,7 @@ from torch import nn
 
 from hwadapt.adapters import AdapterConfig, inject, trainable_parameters
 from hwadapt.linalg import hamming_weight_matrix
+from hwadapt.threads import set_threads
 
 BATCH = 128
 PER_ROUND = 3  # timed steps per variant and round (after one warm-up step)
@@ -82,7 +83,7 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
     ap.add_argument("--out", default="results/benchmarks/adapters.json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # torch, BLAS, numba: one setting (hwadapt.threads)
     variants = {
         "lora_r1": AdapterConfig("lora", rank=1),
         "lora_r8": AdapterConfig("lora", rank=8),

@@ -37,6 +37,7 @@ import torch
 
 from hwadapt.circuits.layouts import layout_pairs
 from hwadapt.circuits.loaders import unary_angles, unary_splits
+from hwadapt.threads import set_threads
 from hwadapt.training.hybrid import QuantumAdapter
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "hybrid.json"
@@ -101,7 +102,7 @@ def pennylane(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    set_threads(1)  # torch, BLAS, numba: one setting (hwadapt.threads)
     try:
         import pennylane as qml
         pl_version = qml.__version__

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from hwadapt import __version__
 from hwadapt.errors import HwadaptError
+from hwadapt.threads import set_threads
 
 app = typer.Typer(
     name="hwadapt",
@@ -92,8 +93,15 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="Threads for every compute pool (torch, BLAS, numba, Aer); "
+        "default: $HWADAPT_THREADS, else the cores available.")] = None,
 ) -> None:
     _state["debug"] = debug
+    try:
+        set_threads(threads)
+    except HwadaptError as e:
+        _fail(e, str(e), e.exit_code)
 
 
 @command

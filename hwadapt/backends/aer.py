@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.threads import aer_options
 
 
 class AerBackend(Backend):
@@ -24,7 +25,13 @@ class AerBackend(Backend):
     def info(cls) -> list[BackendInfo]:
         return [BackendInfo("aer", "aer", True, "ideal AerSimulator, all-to-all")]
 
+    def simulator(self):
+        """The ``AerSimulator`` jobs run on, within :func:`hwadapt.threads.threads` threads."""
+        from qiskit_aer import AerSimulator
+
+        return AerSimulator(**aer_options())
+
     def run(self, pubs: list, seed: int, tag: str):
         from qiskit_aer.primitives import SamplerV2
 
-        return SamplerV2(seed=seed).run(pubs)
+        return SamplerV2.from_backend(self.simulator(), seed=seed).run(pubs)

@@ -13,6 +13,7 @@ from hwadapt.backends.noise import (
     parse_noise_source,
     restricted_noise_model,
 )
+from hwadapt.threads import aer_options
 
 DEFAULT_NOISE_DEVICE = "fake_torino"
 """Device whose noise model ``aer_noisy`` uses unless ``--noise-from`` says otherwise."""
@@ -42,12 +43,17 @@ class AerNoisyBackend(Backend):
     def noise_model(self, qubits: tuple[int, ...]):
         return restricted_noise_model(self.device, qubits, self.noise_scale)
 
-    def run(self, pubs: list, seed: int, tag: str):
+    def simulator(self, qubits: tuple[int, ...]):
+        """The ``AerSimulator`` for circuits on physical ``qubits``: their restricted noise
+        model, within :func:`hwadapt.threads.threads` threads."""
         from qiskit_aer import AerSimulator
+
+        return AerSimulator(noise_model=self.noise_model(qubits), **aer_options())
+
+    def run(self, pubs: list, seed: int, tag: str):
         from qiskit_aer.primitives import SamplerV2
 
         qubits = tuple(sorted(set().union(*(active_qubits(p[0]) for p in pubs))))
-        sim = AerSimulator(noise_model=self.noise_model(qubits))
-        sampler = SamplerV2.from_backend(sim, seed=seed)
+        sampler = SamplerV2.from_backend(self.simulator(qubits), seed=seed)
         small = [(compact_circuit(p[0], qubits), *p[1:]) for p in pubs]
         return sampler.run(small)

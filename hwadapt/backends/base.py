@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from hwadapt.errors import InputError
+from hwadapt.threads import aer_options
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Backend:
         import mthree
         from qiskit_aer import AerSimulator
 
-        m3 = mthree.M3Mitigation(AerSimulator(noise_model=noise, seed_simulator=seed))
+        m3 = mthree.M3Mitigation(AerSimulator(noise_model=noise, seed_simulator=seed,
+                                               **aer_options()))
         m3.cals_from_system(list(range(len(qubits))), shots=shots)
         return m3
