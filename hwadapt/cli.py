@@ -151,14 +151,15 @@ def submit(
 def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all).")] = None,
            as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Show runs and their batches."""
-    from hwadapt.execution import manager
+    from hwadapt.execution.ledger import Ledger  # ledger reading only: no Qiskit, no torch
+    from hwadapt.execution.summary import summary
 
     if run is None and not Path(ledger).exists():  # nothing submitted yet: no runs
         _show_runs([], as_json)
         return
-    led = manager.Ledger(ledger, create=False)
+    led = Ledger(ledger, create=False)
     ids = [run] if run else [r["id"] for r in led.runs()]
-    _show_runs([manager.summary(led, r) for r in ids], as_json)
+    _show_runs([summary(led, r) for r in ids], as_json)
 
 
 @command

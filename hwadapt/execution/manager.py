@@ -31,6 +31,7 @@ from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.execution.summary import stored_shots, summary, tally
 from hwadapt.progress import ProgressBar
 from hwadapt.spec import Family, build_families, load_spec, sampler_options
 
@@ -150,23 +151,11 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
     with np.load(run_dir / "families.npz") as z:
         meta = json.loads(str(z["meta"]))
         values = [z[f"values{j}"] for j in range(len(meta))]
-    shots = _stored_shots(row["spec_text"])
+    shots = stored_shots(row["spec_text"])
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
     return RunData(run_id, row["seed"], backend, circuits, values, meta, run_dir=run_dir,
                    **shots)
-
-
-def _stored_shots(text: str) -> dict:
-    import tomllib
-
-    from hwadapt.spec import ShotSpec
-
-    s = tomllib.loads(text).get("shots", {})
-    d = ShotSpec()
-    return {"target": s.get("target_accepted", d.target_accepted),
-            "budget": s.get("budget", d.budget), "max_rounds": s.get("max_rounds", d.max_rounds),
-            "pilot": s.get("pilot", d.pilot)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -405,29 +394,6 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
     return int(shots[run.accept(f, outcomes)].sum())
 
 
-def tally(ledger: Ledger, run_id: str, run: RunData | None = None,
-          batches: list | None = None) -> list[dict]:
-    """Per family: ``raw (count,)`` shots and ``accepted (count,)`` shots over stored results."""
-    batches = ledger.batches(run_id) if batches is None else batches
-    if run is None:
-        with np.load(ledger.runs_dir / run_id / "families.npz") as z:
-            meta = json.loads(str(z["meta"]))
-            sizes = [len(z[f"values{j}"]) for j in range(len(meta))]
-    else:
-        meta, sizes = run.families, [len(v) for v in run.values]
-    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64)}
-           for m, n in zip(meta, sizes, strict=True)]
-    for b in batches:
-        row = ledger.result(b.id)
-        if row is None:
-            continue
-        for p in json.loads(row["summary"])["pubs"]:
-            fam = out[p["family"]]
-            fam["raw"][p["inputs"]] += p["shots"]
-            fam["accepted"][p["inputs"]] += np.asarray(p["accepted"])
-    return out
-
-
 def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int, int]]]:
     """Merged counts per family and input over all stored batches: ``{family: [{outcome:
     count}, ...]}`` (outcome ints, clbit i = bit i; all outcomes, postselect with
@@ -502,22 +468,3 @@ def cancel(ledger_path: str | Path, run_id: str, service=None) -> dict:
         ledger.set_batch_status(b.id, "cancelled", "cancelled by user")
     ledger.set_run_status(run_id, "cancelled", "cancelled by user")
     return summary(ledger, run_id)
-
-
-def summary(ledger: Ledger, run_id: str) -> dict:
-    """JSON-ready view of a run: status, batches by status, accepted/raw shots per family."""
-    row = ledger.run(run_id)
-    batches = ledger.batches(run_id)
-    fams = tally(ledger, run_id, batches=batches)
-    target = _stored_shots(row["spec_text"])["target"]
-    return {
-        "run": run_id, "name": row["name"], "backend": row["backend"],
-        "noise_from": row["noise_from"], "status": row["status"], "reason": row["reason"],
-        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"])),
-        "batches": dict(Counter(b.status for b in batches)),
-        "rounds": len({b.round for b in batches}),
-        "target_accepted": target,
-        "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
-                      "accepted": f["accepted"].tolist(),
-                      "inputs_at_target": int((f["accepted"] >= target).sum())} for f in fams],
-    }
