@@ -366,6 +366,13 @@ def _wait(ledger: Ledger, job, tag: str) -> str:
         time.sleep(POLL_S)
 
 
+def _simulated_with(pub_result) -> dict:
+    """``{"aer_method": ...}`` where the backend recorded its simulation method, else {}."""
+    meta = getattr(pub_result, "metadata", None) or {}
+    method = (meta.get("circuit_metadata") or {}).get("aer_method")
+    return {} if method is None else {"aer_method": method}
+
+
 def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
     path = run.run_dir / f"batch-{batch.idx:04d}.npz"
     tmp = path.with_name(path.stem + ".tmp.npz")
@@ -377,7 +384,7 @@ def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
         acc = [_accepted(run, p["family"], bits[k].get_int_counts())
                for k in range(len(p["inputs"]))]
         summary.append({"family": p["family"], "inputs": p["inputs"], "shots": batch.shots,
-                        "accepted": acc})
+                        "accepted": acc, **_simulated_with(pub_result)})
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
