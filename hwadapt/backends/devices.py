@@ -33,11 +33,19 @@ def fake_device_names() -> tuple[str, ...]:
 
 
 def fake_backend(name: str):
-    """Instantiate the fake device ``name`` (``fake_torino`` ...), or raise :class:`InputError`."""
+    """The fake device ``name`` (``fake_torino`` ...), or raise :class:`InputError`.
+
+    Built once per process and shared (parsing a device's properties costs ~0.5 s; a submit
+    needs the device twice): treat it as read-only."""
     if name not in _conf_files():
         raise InputError(
             f"unknown fake device {name!r}: run `hwadapt backends` for the list (e.g. fake_torino)"
         )
+    return _fake_instance(name)
+
+
+@cache
+def _fake_instance(name: str):
     from qiskit_ibm_runtime import fake_provider
 
     cls = next(c for c in vars(fake_provider).values()
