@@ -79,8 +79,8 @@ def main() -> None:
                 print(f"round {r} n={n} {m}: {times[n][m][-1]:.2f} s", flush=True)
     rows = []
     for n, (backend, pub) in cases.items():
+        backend.method = None  # chosen by size and structure
         qubits, chosen = backend.plan([pub])
-        backend.method = None
         med = {m: statistics.median(v) for m, v in times[n].items() if v}
         rows.append({
             "data_qubits": n, "simulated_qubits": len(qubits), "shots": pub[2],
