@@ -1,16 +1,17 @@
 """Which Aer simulation method ``aer_noisy`` uses, chosen by size and structure.
 
 Aer's ``automatic`` picks statevector trajectories as soon as ``shots <= 2^qubits``, which is
-4x slower than the density matrix for the demo at 10 data qubits. Measured here
-(``benchmarks/aer_methods.py``, ``results/benchmarks/aer_methods.json``; 1 thread, the demo's
-noisy LCU circuits on fake_torino, seconds per binding at 1,536 shots):
+3-4x slower than the density matrix for the demo at 10 data qubits. Measured here (2 shared
+cores under load ~12, 1 thread, the demo's noisy circuits on fake_torino, seconds per
+binding at 1,536 shots; ``benchmarks/aer_methods.py`` and
+``results/benchmarks/aer_methods.json`` hold ratios to ``automatic`` in one run):
 
 ====== ============== =========== ==================
 qubits density matrix statevector matrix product st.
 ====== ============== =========== ==================
 9      1.1            13          217
 11     26             106         1,480
-13     see JSON       825         5,720
+13     not run (~16x) 825         5,720
 ====== ============== =========== ==================
 
 - density matrix: cost ~ ``4^q`` per gate, independent of shots;
