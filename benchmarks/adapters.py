@@ -2,24 +2,38 @@
 (R = 2) vs LoRA, measured in the same run; prints ratios vs LoRA and writes
 results/benchmarks/adapters.json.
 
-Variants: hamming free/orthogonal base on the "auto" path (dense ΔW folded into the weight
-for 2^n <= 1024, one matmul per weight block A^(k) above: "blocks", no 2^n x 2^n matrix), on
-the forced "apply" path (factorised ΔW applied to vectors) and (free base) on the forced
-"dense" (at 4096 a dense 4096 x 4096 W0 + ΔW per step) and "blocks" paths; LoRA r = 1 (the
-closest to HW's parameter count: r·2w >> R(n²+1)) and r = 8; and the naive build (ΔW from
-C(n,k)² determinants, hamming_weight_matrix(..., method="minors")), only where feasible.
+Baselines: LoRA as in peft (``ΔW = B A``, ``A`` Kaiming-uniform, ``B`` zero; applied as
+``W0 x + B (A x)``, no dense ``ΔW``) at r = 1 (the closest to HW's parameter count) and
+r = 8; the naive HW build (ΔW from C(n,k)² determinants, ``hamming_weight_matrix(...,
+method="minors")``, then one matmul) where feasible. HW variants: free/orthogonal base on the
+"auto" path (2^n <= 1024: the fused dense kernel, ΔW folded into a copy of W0; above: the
+fused "blocks" kernel, one gemm per weight block A^(k), no 2^n x 2^n matrix), the forced
+"apply" path (factorised ΔW applied to vectors) and (free base) the forced "dense" and
+"blocks" paths.
+
+Two cases: ``first_layer`` (the input does not require grad, as for the first adapted layer:
+no ∂x) and ``input_grad`` (x.requires_grad, as for every later layer: ∂x = g W costs one more
+``w x w`` gemm for every method). Every compute thread pool is pinned to ``--threads``
+(torch, and through threadpoolctl OpenBLAS/OpenMP, which ``torch.set_num_threads`` does not
+control). Rounds are interleaved (each round runs every variant: one untimed step, then
+PER_ROUND timed); a variant's ratio is taken per round against LoRA r=8 in the same round,
+and the JSON holds the median and spread (min, quartiles, max) over the rounds plus the
+machine load (1-minute load average) before and after each width.
 
     .venv/bin/python benchmarks/adapters.py [--threads 1] [--widths 256 1024 4096]
+        [--device cuda]  (on a GPU: the device-generic torch path; no numba)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
+import scipy.linalg  # noqa: F401  (loads the OpenBLAS numba's np.dot calls: see main)
 import torch
 from torch import nn
 
@@ -29,7 +43,19 @@ from hwadapt.threads import set_threads
 
 BATCH = 128
 PER_ROUND = 3  # timed steps per variant and round (after one warm-up step)
+ROUNDS = {256: 40, 1024: 15, 4096: 10}  # interleaved rounds per width (>= 10)
 NAIVE_MAX_WIDTH = 1024  # n = 12: C(24,12) = 2.7M determinants per term per step: skipped
+VARIANTS = {
+    "lora_r1": AdapterConfig("lora", rank=1),
+    "lora_r8": AdapterConfig("lora", rank=8),
+    "hw_free": AdapterConfig("hamming", rank=2),
+    "hw_orthogonal": AdapterConfig("hamming", rank=2, base="orthogonal"),
+    "hw_free_dense": AdapterConfig("hamming", rank=2, path="dense"),
+    "hw_free_blocks": AdapterConfig("hamming", rank=2, path="blocks"),
+    "hw_free_apply": AdapterConfig("hamming", rank=2, path="apply"),
+    "hw_orthogonal_apply": AdapterConfig("hamming", rank=2, base="orthogonal", path="apply"),
+}
+INPUT_GRAD = ("lora_r1", "lora_r8", "hw_free", "hw_orthogonal")  # the input_grad case
 
 
 class NaiveHamming(nn.Module):
@@ -48,89 +74,105 @@ class NaiveHamming(nn.Module):
 
 def _step(layer: nn.Module, x: torch.Tensor) -> float:
     """Seconds of one forward + backward (sum of outputs); gradients cleared after."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     layer(x).sum().backward()
+    sync()
     dt = time.perf_counter() - t0
     for p in layer.parameters():
         p.grad = None
+    x.grad = None
     return dt
 
 
-def step_times(layers: dict[str, nn.Module], x: torch.Tensor, repeats: int) -> dict[str, float]:
-    """Median step seconds per layer over ``repeats`` rounds; each round runs every layer in
-    turn (interleaved, so load changes on a shared machine hit all variants alike and the
-    ratios stay comparable): one untimed step to warm its caches, then ``PER_ROUND`` timed."""
-    times: dict[str, list[float]] = {name: [] for name in layers}
-    for _ in range(repeats):
+def _spread(v: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+    return dict(median=statistics.median(v), min=min(v), q1=q[0], q3=q[2], max=max(v))
+
+
+def interleaved(layers: dict[str, nn.Module], x: torch.Tensor, rounds: int) -> dict[str, dict]:
+    """Per layer: step seconds and ratio to ``lora_r8`` (same round), median and spread over
+    ``rounds`` rounds; each round runs every layer in turn (one untimed step, then
+    ``PER_ROUND`` timed, their median is the round's time), so load changes on a shared
+    machine hit all variants alike."""
+    per_round: dict[str, list[float]] = {name: [] for name in layers}
+    for _ in range(rounds):
         for name, layer in layers.items():
             _step(layer, x)
-            times[name] += [_step(layer, x) for _ in range(PER_ROUND)]
-    return {name: statistics.median(t) for name, t in times.items()}
+            per_round[name].append(statistics.median(_step(layer, x) for _ in range(PER_ROUND)))
+    base = per_round["lora_r8"]
+    return {name: dict(seconds=_spread(t),
+                       ratio_vs_lora_r8=_spread([a / b for a, b in zip(t, base, strict=True)]))
+            for name, t in per_round.items()}
 
 
-def make(width: int, cfg: AdapterConfig) -> nn.Module:
+def make(width: int, cfg: AdapterConfig, device: str) -> nn.Module:
     torch.manual_seed(0)
-    lay = inject(nn.Linear(width, width), cfg)
+    lay = inject(nn.Linear(width, width, device=device), cfg)
     with torch.no_grad():  # nonzero α so every path does its real work
         if hasattr(lay, "alpha"):
             lay.alpha.fill_(0.1)
     return lay
 
 
+def bench_width(w: int, rounds: int, device: str) -> dict:
+    """Both cases at width ``w``; the slow variants (forced apply, naive minors) run as their
+    own interleaved group with LoRA r=8: their large temporaries slowed the next variant's
+    step in a round (cache/allocator state) by ~15%."""
+    layers = {name: make(w, cfg, device) for name, cfg in VARIANTS.items()}
+    slow = {k for k, v in layers.items() if getattr(v, "path", "") == "apply"}
+    if w <= NAIVE_MAX_WIDTH:
+        layers["hw_naive_minors"] = NaiveHamming(make(w, VARIANTS["hw_free"], device))
+        slow.add("hw_naive_minors")
+    load0 = os.getloadavg()[0]
+    x = torch.randn(BATCH, w, device=device)
+    first = interleaved({k: v for k, v in layers.items() if k not in slow}, x, rounds)
+    group = {k: layers[k] for k in ["lora_r8", *sorted(slow)]}
+    first |= {k: v for k, v in interleaved(group, x, rounds).items() if k != "lora_r8"}
+    xg = x.clone().requires_grad_(True)
+    grad = interleaved({k: layers[k] for k in INPUT_GRAD}, xg, rounds)
+    info = {k: dict(params=trainable_parameters(v),
+                    path=getattr(v, "path", "minors" if k == "hw_naive_minors" else "-"))
+            for k, v in layers.items()}
+    return dict(width=w, n=(w - 1).bit_length(), rounds=rounds, loadavg_1min=[load0,
+                os.getloadavg()[0]], variants=info, first_layer=first, input_grad=grad)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
+    ap.add_argument("--rounds", type=int, default=None, help="override ROUNDS (>= 10 recorded)")
+    ap.add_argument("--device", default="cpu", help="cuda: the device-generic torch path")
     ap.add_argument("--out", default="results/benchmarks/adapters.json")
     args = ap.parse_args()
-    set_threads(args.threads)  # torch, BLAS, numba: one setting (hwadapt.threads)
-    variants = {
-        "lora_r1": AdapterConfig("lora", rank=1),
-        "lora_r8": AdapterConfig("lora", rank=8),
-        "hw_free": AdapterConfig("hamming", rank=2),
-        "hw_orthogonal": AdapterConfig("hamming", rank=2, base="orthogonal"),
-        "hw_free_apply": AdapterConfig("hamming", rank=2, path="apply"),
-        "hw_orthogonal_apply": AdapterConfig("hamming", rank=2, base="orthogonal", path="apply"),
-        "hw_free_dense": AdapterConfig("hamming", rank=2, path="dense"),
-        "hw_free_blocks": AdapterConfig("hamming", rank=2, path="blocks"),
-    }
+    # every pool (hwadapt.threads); threadpoolctl limits only libraries already loaded, hence
+    # the scipy.linalg import (SciPy's OpenBLAS, which numba's np.dot in the dense kernel's
+    # backward calls, is otherwise loaded later, at 2 threads)
+    set_threads(args.threads)
     rows = []
     for w in args.widths:
-        x = torch.randn(BATCH, w)
-        repeats = 150 if w <= 256 else 30 if w <= 1024 else 4
-        layers = {name: make(w, cfg) for name, cfg in variants.items()}
-        # the slow "apply" variants run as their own interleaved group: their large
-        # temporaries slow the next variant's step in a round (cache/allocator state), which
-        # made identical layers differ by ~15% depending on their place in the round
-        slow = {k: v for k, v in layers.items() if getattr(v, "path", "") == "apply"}
-        seconds = step_times({k: v for k, v in layers.items() if k not in slow}, x, repeats)
-        seconds |= step_times(slow, x, max(2, repeats // 4))
-        res = {name: dict(seconds=seconds[name], params=trainable_parameters(lay),
-                          path=getattr(lay, "path", "-")) for name, lay in layers.items()}
-        if w <= NAIVE_MAX_WIDTH:
-            lay = make(w, variants["hw_free"])
-            naive = step_times({"naive": NaiveHamming(lay)}, x, 2)
-            res["hw_naive_minors"] = dict(seconds=naive["naive"],
-                                          params=trainable_parameters(lay), path="minors")
-        else:
-            res["hw_naive_minors"] = dict(seconds=None, params=None,
-                                          path="skipped: 2.7M determinants per term per step")
-        base = res["lora_r8"]["seconds"]
-        print(f"\nwidth {w} (n = {(w - 1).bit_length()}), batch {BATCH}, "
-              f"{args.threads} thread(s); ratio = time / LoRA r=8 time")
-        for name, r in res.items():
-            if r["seconds"] is None:
-                print(f"  {name:22s} {r['path']}")
-                continue
-            r["ratio_vs_lora_r8"] = r["seconds"] / base
-            r["ratio_vs_lora_r1"] = r["seconds"] / res["lora_r1"]["seconds"]
-            print(f"  {name:22s} {r['seconds'] * 1e3:9.3f} ms  x{r['ratio_vs_lora_r8']:6.2f} "
-                  f"(vs r=1 x{r['ratio_vs_lora_r1']:6.2f})  params {r['params']:>7}  {r['path']}")
-        rows.append(dict(width=w, **res))
+        row = bench_width(w, args.rounds or ROUNDS.get(w, 10), args.device)
+        print(f"\nwidth {w} (n = {row['n']}), batch {BATCH}, {args.threads} thread(s), "
+              f"{row['rounds']} rounds, load {row['loadavg_1min'][0]:.1f} -> "
+              f"{row['loadavg_1min'][1]:.1f}; ratio = time / LoRA r=8 time, same round")
+        for case in ("first_layer", "input_grad"):
+            print(f"  {case}:")
+            for name, r in row[case].items():
+                s, q = r["seconds"], r["ratio_vs_lora_r8"]
+                print(f"    {name:22s} {s['median'] * 1e3:9.3f} ms  x{q['median']:6.2f} "
+                      f"[{q['q1']:.2f}, {q['q3']:.2f}]  params {row['variants'][name]['params']:>7}"
+                      f"  {row['variants'][name]['path']}")
+        rows.append(row)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(batch=BATCH, threads=args.threads, torch=torch.__version__,
-                                   widths=rows), indent=2))
+    out.write_text(json.dumps(dict(
+        batch=BATCH, threads=args.threads, device=args.device, torch=torch.__version__,
+        cpus=os.cpu_count(),
+        note="shared 2-core machine: 7 engineers building and testing at the same time "
+             "(load average recorded per width); ratios are per round, same process",
+        widths=rows), indent=2))
     print(f"\nwrote {out}")
 
 

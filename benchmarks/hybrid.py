@@ -3,7 +3,7 @@
 Forward + backward of the unary-encoded adapter ``y = Σ_i α_i O(θ_i) x`` (pyramid RBS
 adapters, R = 2 terms, batch 32, n = 6 and 8 qubits):
 
-- ours: :class:`hwadapt.training.hybrid.QuantumAdapter` on the exact surrogate (torch
+- ours: :class:`hwadapt.adapters.quantum.QuantumAdapter` on the exact surrogate (torch
   autograd through ``givens_matrix``), the ``gradient="exact"`` path of hybrid training;
 - baseline: PennyLane ``default.qubit`` with ``diff_method="backprop"`` (torch interface) on
   the same circuit: X on wire 0, the RBS unary loader of each input (broadcast over the
@@ -35,10 +35,10 @@ from pathlib import Path
 
 import torch
 
+from hwadapt.adapters.quantum import QuantumAdapter
 from hwadapt.circuits.layouts import layout_pairs
 from hwadapt.circuits.loaders import unary_angles, unary_splits
 from hwadapt.threads import set_threads
-from hwadapt.training.hybrid import QuantumAdapter
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "hybrid.json"
 BATCH, RANK = 32, 2

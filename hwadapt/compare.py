@@ -1,7 +1,8 @@
 """How far is a stored run from exact simulation? Metrics, ``compare.json`` and plots.
 
-Reads what the ledger stored for a run (spec text, counts, ISA circuits) and never runs the
-job again. The exact reference is linear algebra on the spec: ``y = Mψ`` with
+Reads what the ledger stored for a run (counts, ISA circuits, and the analysis data of
+:mod:`hwadapt.execution.metadata` written at submit) and never runs the job again nor
+re-parses its spec. The exact reference is linear algebra on that data: ``y = Mψ`` with
 ``M = Σ α_i O_i``, ``O_i = givens_matrix(n, angles_i, layout)`` (the HW-1 action of the
 adapter circuits, DESIGN.md §1), so ideal per-shot probabilities are ``y_j²/‖α‖₁²``
 (magnitude family) and ``(y_j + β r_j)²/(‖α‖₁ + β)²`` (signs family, uniform reference).
@@ -21,8 +22,9 @@ Readout mitigation (``mitigate="readout"``) reuses the calibration stored in the
 (``readout-cals.json``) and never runs device jobs: see :func:`readout_mitigator`.
 
 Modes (``circuit.mode`` of the spec): ``lcu`` estimates ``y`` from the ``magnitude``/``signs``
-families (``K0 = ‖α‖₁``, or ``‖M‖₂`` for the dilation, whose upper ``n`` qubits are folded
-into "rejected" by :func:`hwadapt.circuits.dilation.fold_dilation_counts`); ``separate``
+families (``K0`` and the count folding are the construction's facts,
+:mod:`hwadapt.circuits.constructions`: ``‖α‖₁``, or ``‖M‖₂`` for the dilation, whose upper
+``n`` qubits are folded into "rejected"); ``separate``
 estimates every ``U_i x`` from ``term<i>.*`` (``α = 1``, ``β = 1``) and combines them with
 :func:`hwadapt.estimate.combine_terms` (its ``rate`` is the mean over terms, ideal 1). With
 both, the first mode is the top-level result and ``by_mode`` holds each one's aggregate.
@@ -37,43 +39,43 @@ from typing import Any
 
 import numpy as np
 
+from hwadapt.circuits import constructions
+from hwadapt.downstream import mnist_downstream
 from hwadapt.errors import InputError
-from hwadapt.estimate import Estimate, estimate, mitigate_readout, tvd
+from hwadapt.estimate import Estimate, combine_terms, estimate, mitigate_readout, tvd
+from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.manager import load_metadata, load_run, run_counts
+from hwadapt.execution.metadata import RunMetadata
+from hwadapt.spec import JobSpec, run_metadata
 
 MITIGATIONS = (None, "readout")
 
 
 @dataclass
 class Exact:
-    """Exact reference of a spec: inputs ``x (inputs, n)``, outputs ``y (inputs, n)``,
-    adapter matrix ``M (n, n)`` (``y = x @ M.T``)."""
+    """Exact reference of a run: inputs ``x (inputs, n)``, outputs ``y (inputs, n)``,
+    adapter matrix ``M (n, n)`` (``y = x @ M.T``); ``reference`` = the first mode's sign
+    reference; ``meta`` = the run's stored analysis data."""
 
     x: np.ndarray
     y: np.ndarray
     alphas: np.ndarray
     beta: float
     reference: np.ndarray
-    M: np.ndarray | None = None
-    spec: Any = None
-    K: float = 0.0  # K0 of the lcu magnitude family: ‖α‖₁ (LCU) or ‖M‖₂ (dilation)
+    M: np.ndarray
+    meta: RunMetadata
+    K: float  # K0 of the lcu magnitude family: ‖α‖₁ (LCU) or ‖M‖₂ (dilation)
 
 
-def exact_reference(spec) -> Exact:
+def exact_from_metadata(meta: RunMetadata) -> Exact:
+    """Exact ``y = Mψ`` for every stored input of a run (unary, HW 1)."""
+    return Exact(meta.x, meta.x @ meta.M.T, meta.alphas, meta.beta,
+                 meta.references[meta.modes[0]], M=meta.M, meta=meta, K=meta.K0)
+
+
+def exact_reference(spec: JobSpec) -> Exact:
     """Exact ``y = Mψ`` for every input of a :class:`hwadapt.spec.JobSpec` (unary, HW 1)."""
-    import torch
-
-    from hwadapt.circuits.signs import default_beta
-    from hwadapt.linalg import givens_matrix
-    from hwadapt.spec import adapter_parameters, input_vectors, lcu_scale, reference_vectors
-
-    angles, alphas = adapter_parameters(spec)
-    n = spec.circuit.qubits
-    O = givens_matrix(n, torch.as_tensor(angles, dtype=torch.float64), spec.circuit.layout)
-    M = np.einsum("r,rij->ij", alphas, O.numpy())
-    x = input_vectors(spec)
-    return Exact(x, x @ M.T, np.asarray(alphas, float), default_beta(alphas),
-                 reference_vectors(spec, spec.circuit.modes[0]), M=M, spec=spec,
-                 K=lcu_scale(spec, angles, alphas))
+    return exact_from_metadata(run_metadata(spec))
 
 
 def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
@@ -180,31 +182,22 @@ def readout_mitigator(run, qubits: list[int]):
                      "(hwadapt.compare.store_readout_calibration), or drop --mitigate")
 
 
-def run_estimate(ledger_path: str | Path, run_id: str, mitigate: str | None = None
-                 ) -> tuple[Estimate, Exact, dict]:
-    """Estimate (the spec's first mode) from a stored run plus its exact reference; third
-    value: run facts."""
-    ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
-    return next(iter(ests.values())), ex, facts
-
-
 def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                   ) -> tuple[dict[str, Estimate], Exact, dict]:
     """One :class:`Estimate` per mode of the run's spec (spec order), the exact reference,
-    and run facts."""
-    from hwadapt.execution.ledger import Ledger
-    from hwadapt.execution.manager import load_run, run_counts
-    from hwadapt.spec import parse_spec, reference_vectors
-
+    and run facts. Reads the run's stored analysis data, never its spec."""
     if mitigate not in MITIGATIONS:
         raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
     ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
-    spec = parse_spec(row["spec_text"], where=f"run {run_id} spec")
-    if spec.circuit.encoding != "unary":
+    meta = load_metadata(ledger, run_id)
+    if meta is None:
+        raise InputError(f"run {run_id} has no stored analysis data (a run of ready-made "
+                         "families, or stored by an older hwadapt): submit its spec again")
+    if meta.encoding != "unary":
         raise InputError(f"compare supports unary encodings, run {run_id} has "
-                         f"{spec.circuit.encoding!r}")
-    ex = exact_reference(spec)
+                         f"{meta.encoding!r}")
+    ex = exact_from_metadata(meta)
     counts = run_counts(ledger_path, run_id)
     mags = [k for k in counts if k.endswith("magnitude")]
     if not mags or any(not c for k in mags for c in counts[k]):
@@ -222,22 +215,19 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
         if m3 is not None:
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
-    n = spec.circuit.qubits
+    n, fold = meta.n, constructions.get(meta.construction).fold_counts
     ests = {}
-    for mode in spec.circuit.modes:
+    for mode in meta.modes:
         if mode == "lcu":
-            fam = {k: counts[k] for k in ("magnitude", "signs") if k in counts}
-            if spec.circuit.construction == "dilation":
-                from hwadapt.circuits.dilation import fold_dilation_counts
-
-                fam = {k: [fold_dilation_counts(c, n) for c in v] for k, v in fam.items()}
+            fam = {k: [fold(c, n) for c in counts[k]] for k in ("magnitude", "signs")
+                   if k in counts}
             ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta,
-                                  reference=reference_vectors(spec, "lcu"))
+                                  reference=meta.references["lcu"])
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
-             "construction": spec.circuit.construction, "modes": list(spec.circuit.modes),
+             "construction": meta.construction, "modes": list(meta.modes),
              "mitigate": mitigate, "run_dir": str(ledger.runs_dir / run_id)}
     return ests, ex, facts
 
@@ -245,15 +235,12 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
 def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
     """Separate mode: per-term estimates (α = 1, β = 1) combined with ``combine_terms``;
     ``rate``/``hw_discarded`` are means over terms, ``sign_confidence`` the minimum."""
-    from hwadapt.estimate import combine_terms
-    from hwadapt.spec import reference_vectors
-
     terms = []
     for i in range(len(ex.alphas)):
         fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", "signs")
                if f"term{i}.{k}" in counts}
         terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0,
-                              reference=reference_vectors(ex.spec, "separate")))
+                              reference=ex.meta.references["separate"]))
     y, se = combine_terms(terms, ex.alphas)
     p = y**2 / np.maximum((y**2).sum(axis=1, keepdims=True), 1e-300)
     return Estimate(
@@ -279,10 +266,8 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
            "estimate": {"y": est.y.tolist(), "stderr": est.stderr.tolist(),
                         "sign_confidence": est.sign_confidence.tolist()},
            "exact": {"y": ex.y.tolist(), "beta": ex.beta}}
-    if ex.spec.inputs.source == "mnist":
-        from hwadapt.downstream import mnist_downstream
-
-        out["downstream"] = mnist_downstream(ex.spec, ex.M, ex.y, est.y)
+    if ex.meta.inputs["source"] == "mnist":
+        out["downstream"] = mnist_downstream(ex.meta.inputs["seed"], ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side
         out["by_mode"] = {m: {**_mode_metrics(m, e, ex)["aggregate"], "y": e.y.tolist(),
                               "stderr": e.stderr.tolist()} for m, e in ests.items()}

@@ -37,18 +37,19 @@ def predict(features: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return np.argmin(np.where(np.isnan(d), np.inf, d), axis=1)
 
 
-def mnist_downstream(spec, M: np.ndarray, y_exact: np.ndarray, y_est: np.ndarray
+def mnist_downstream(split_seed: int, M: np.ndarray, y_exact: np.ndarray, y_est: np.ndarray
                      ) -> dict[str, Any]:
-    """Downstream metrics (module docstring) for an MNIST spec with adapter matrix ``M (n, n)``,
-    exact outputs ``y_exact`` and estimates ``y_est`` ``(inputs.count, n)``."""
+    """Downstream metrics (module docstring) for MNIST inputs (``inputs.seed = split_seed``)
+    with adapter matrix ``M (n, n)``, exact outputs ``y_exact`` and estimates ``y_est``
+    ``(inputs.count, n)``."""
     from hwadapt.training.data import load_mnist
 
-    n, i = spec.circuit.qubits, spec.inputs
-    data = load_mnist(hidden=n, split_seed=i.seed)
+    n, count = M.shape[0], len(y_exact)
+    data = load_mnist(hidden=n, split_seed=split_seed)
     x_train = data.x_train.double().numpy()
     x_train = x_train / np.linalg.norm(x_train, axis=1, keepdims=True).clip(1e-300)
     mu = centroids(x_train @ M.T, data.y_train.numpy())
-    labels = data.y_val[: i.count].numpy()
+    labels = data.y_val[:count].numpy()
     p_exact, p_est = predict(y_exact, mu), predict(y_est, mu)
     return {"model": "nearest class centroid on exact adapter outputs of the MNIST train split",
             "inputs": len(labels), "accuracy_exact": float(np.mean(p_exact == labels)),

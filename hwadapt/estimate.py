@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from hwadapt.circuits.lcu import postselect
 from hwadapt.errors import InputError
 from hwadapt.linalg import subset_indices
 
@@ -111,15 +112,14 @@ def tally(counts: CountsLike, n: int, weight: int = 1) -> Tally:
     comps = subset_indices(n, weight)
     pos = {idx: j for j, idx in enumerate(comps)}
     kept = np.zeros(len(comps))
-    total = hw_bad = 0.0
-    mask = (1 << n) - 1
-    for idx, v in c.items():
-        total += v
-        data = idx & mask
-        if data.bit_count() != weight:
-            hw_bad += v
-        elif idx >> n == 0:
-            kept[pos[data]] += v
+    idx = np.fromiter(c, dtype=np.int64, count=len(c))
+    vals = list(c.values())
+    hw_ok = postselect(idx & ((1 << n) - 1), n, 0, weight)  # data weight == k
+    ok = postselect(idx, n, 0, weight)  # and nothing set above the data: the LCU rule
+    for i in np.flatnonzero(ok):
+        kept[pos[int(idx[i])]] += vals[i]
+    total = float(sum(vals))
+    hw_bad = float(sum(v for v, good in zip(vals, hw_ok, strict=True) if not good))
     if total <= 0:
         raise InputError("a circuit's counts are empty: nothing to estimate from")
     return Tally(kept, total, hw_bad)

@@ -32,24 +32,19 @@ Schema (documented for users in ``jobs/README.md``)::
     dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
     twirling = true               # Pauli-twirl gates and measurements (Runtime sampler)
 
-Constructions (all built with ONE ParameterVector for the loader angles, so one circuit plus
-a ``(count, n-1)`` parameter array serves every input as one PUB):
-
-- ``efficient``: :func:`hwadapt.circuits.efficient_lcu.efficient_lcu_circuit` (multiplexed
-  SELECT); the signs family adds the reference branch ``β·I`` (``reference = "input"``,
-  ``r = ψ``): its angles are zero in any layout, so the circuit does not depend on the input.
-- ``textbook``: :func:`hwadapt.circuits.lcu.lcu_circuit` (controlled adapters) and the
-  uniform-reference sign circuit of :mod:`hwadapt.circuits.signs`.
-- ``dilation``: :func:`hwadapt.circuits.dilation.dilation_circuit` of ``M`` on ``2n`` qubits
-  (no ancilla; the upper ``n`` qubits play the ancillas' role: postselect them on 0), scale
-  ``s = ‖M‖₂``; the signs family dilates ``M + βI`` with scale ``s + β`` (input reference).
+Constructions (``circuit.construction``) are the registry :mod:`hwadapt.circuits.constructions`
+(one module each: efficient, textbook, dilation, spectral); every family is built with ONE
+ParameterVector for the loader angles, so one circuit plus a ``(count, n-1)`` parameter array
+serves every input as one PUB.
 
 Modes: ``lcu`` measures ``M x`` directly (families ``magnitude``/``signs``); ``separate``
 measures every ``U_i x`` on its own (families ``term<i>.magnitude``/``term<i>.signs``, no
 ancilla in the magnitude circuits, β = 1) and :func:`hwadapt.estimate.combine_terms` adds them
 with ``α``. A list runs both in one job; ``hwadapt compare`` reports them side by side.
 
-Relative paths are relative to the spec file. Angles from a checkpoint: the orthogonal
+Relative paths are relative to the spec file; the files a spec references (checkpoint,
+inputs) are part of its :attr:`JobSpec.digest` and are copied into the run's folder at submit,
+with the analysis data of :func:`run_metadata`. Angles from a checkpoint: the orthogonal
 Hamming adapter's ``<layer>.angles (R, m)`` (pyramid order = circuit order) and
 ``<layer>.alpha (R,)``; signs of α go into the circuits (B's ``lcu_circuit``).
 """
@@ -64,13 +59,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qiskit.circuit import ParameterVector
 
+from hwadapt.circuits import constructions
+from hwadapt.circuits.constructions.base import Construction
+from hwadapt.circuits.dilation import combination_matrix
+from hwadapt.circuits.loaders import unary_angles, unary_loader
+from hwadapt.circuits.signs import default_beta
 from hwadapt.errors import InputError
+from hwadapt.execution.family import Family
+from hwadapt.execution.ledger import sha256_file
+from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.shots import ShotSpec
 
 FAMILIES = ("magnitude", "signs")
 LAYOUTS = ("pyramid", "butterfly", "brick")
 ENCODINGS = ("unary",)
-CONSTRUCTIONS = ("efficient", "textbook", "dilation", "spectral")
 MODES = ("lcu", "separate")
 DD_SEQUENCES = ("off", "XX", "XpXm", "XY4")
 SOURCES = ("random", "mnist", "file")
@@ -112,14 +116,6 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class ShotSpec:
-    target_accepted: int = 4000
-    budget: int = 2_000_000
-    max_rounds: int = 4
-    pilot: int = 1024
-
-
-@dataclass(frozen=True)
 class JobSpec:
     """A validated job spec; ``text`` is the TOML it came from (stored in the ledger)."""
 
@@ -152,9 +148,24 @@ class JobSpec:
         return _sampler_options(self.dynamical_decoupling, self.twirling)
 
     @property
+    def construction(self) -> Construction:
+        """The registered construction of ``circuit.construction``."""
+        return constructions.get(self.circuit.construction)
+
+    @property
+    def referenced_files(self) -> dict[str, Path]:
+        """Files the spec reads, by key (``circuit.checkpoint``, ``inputs.path``)."""
+        files = {"circuit.checkpoint": self.circuit.checkpoint, "inputs.path": self.inputs.path}
+        return {k: p for k, p in files.items() if p is not None}
+
+    @property
     def digest(self) -> str:
-        """SHA-256 of the spec text (identifies the spec in the ledger)."""
-        return hashlib.sha256(self.text.encode()).hexdigest()
+        """SHA-256 identifying the spec in the ledger: of its text, and with referenced files
+        of the text plus each file's key and SHA-256 (text-only specs keep sha256(text))."""
+        h = hashlib.sha256(self.text.encode())
+        for key, path in sorted(self.referenced_files.items()):
+            h.update(f"\0{key}\0{sha256_file(path)}".encode())
+        return h.hexdigest()
 
 
 def load_spec(path: str | Path) -> JobSpec:
@@ -212,19 +223,14 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
             or any(f not in FAMILIES for f in families) or len(set(families)) != len(families)):
         raise InputError(f"circuit.families must be a non-empty list of distinct names from "
                          f"{list(FAMILIES)}, got {families!r}")
-    construction = _choice(c, "circuit", "construction", "efficient", CONSTRUCTIONS)
+    construction = _choice(c, "circuit", "construction", "efficient", constructions.names())
     modes = c.get("mode", "lcu")
     modes = [modes] if isinstance(modes, str) else modes
     if (not isinstance(modes, list) or not modes or any(m not in MODES for m in modes)
             or len(set(modes)) != len(modes)):
         raise InputError(f"circuit.mode must be one of {', '.join(MODES)} or a list of them "
                          f"(e.g. mode = [\"lcu\", \"separate\"]), got {c.get('mode')!r}")
-    if construction == "spectral" and terms != 2:
-        raise InputError(f"circuit.construction = 'spectral' needs terms = 2, got {terms}: use "
-                         "construction = 'efficient' for other R")
-    if construction == "dilation" and "lcu" in modes and 2 * qubits > MAX_QUBITS:
-        raise InputError(f"circuit.construction = 'dilation' needs 2 x qubits = {2 * qubits} "
-                         f"qubits, above {MAX_QUBITS}: use construction = 'efficient'")
+    constructions.get(construction).check(qubits, terms, modes, MAX_QUBITS)
     layer = c.get("layer")
     if layer is not None and not isinstance(layer, str):
         raise InputError("circuit.layer must be a string naming the adapted layer, e.g. 'fc1'")
@@ -439,41 +445,12 @@ def input_vectors(spec: JobSpec) -> np.ndarray:
 # Spec -> circuit families (built only through hwadapt.circuits' public functions).
 # ----------------------------------------------------------------------------------------
 
-@dataclass
-class Family:
-    """One circuit family: a parametrised, measured circuit and one binding per input.
-
-    ``circuit`` measures every qubit into one register (clbit i = qubit i, data qubits
-    ``0..n_data-1`` then ``n_ancilla`` ancillas); ``values (count, P)`` follows
-    ``circuit.parameters`` order. Accepted outcomes: ancillas all 0 and data Hamming weight
-    ``weight`` (B's ``postselect``).
-    """
-
-    name: str
-    circuit: Any
-    values: np.ndarray
-    n_data: int
-    n_ancilla: int
-    weight: int = 1
-
-    def accept(self, outcomes: np.ndarray) -> np.ndarray:
-        """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""
-        from hwadapt.circuits.lcu import postselect
-
-        return postselect(np.asarray(outcomes), self.n_data, self.n_ancilla, self.weight)
-
-
 def sign_reference(spec: JobSpec, mode: str = "lcu") -> str:
-    """Reference kind of the signs families of ``mode`` (all input-independent except the
-    textbook's): ``"uniform"`` (textbook, :mod:`hwadapt.circuits.signs`), ``"term0"``
-    (efficient lcu with ``R >= 2``: ``V_ref = sign(α_0) U_0``, same gates as the magnitude
-    circuit), else ``"input"`` (``V_ref = I``)."""
-    c = spec.circuit
-    if c.construction == "textbook":
-        return "uniform"
-    if c.construction in ("efficient", "spectral") and mode == "lcu" and c.terms >= 2:
-        return "term0"
-    return "input"
+    """Reference kind of the signs families of ``mode``, as the construction declares it
+    (:meth:`~hwadapt.circuits.constructions.base.Construction.sign_reference`):
+    ``"uniform"`` (:mod:`hwadapt.circuits.signs`), ``"term0"`` (``V_ref = sign(α_0) U_0``,
+    same gates as the magnitude circuit) or ``"input"`` (``V_ref = I``)."""
+    return spec.construction.sign_reference(spec.circuit.terms, mode)
 
 
 def reference_vectors(spec: JobSpec, mode: str = "lcu") -> np.ndarray:
@@ -494,14 +471,19 @@ def reference_vectors(spec: JobSpec, mode: str = "lcu") -> np.ndarray:
     return np.sign(alphas[0]) * x @ O0.T
 
 
-def lcu_scale(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray) -> float:
-    """``K0`` of the ``lcu`` magnitude family: ``‖α‖₁`` (LCU) or ``‖M‖₂`` (dilation)."""
-    if spec.circuit.construction == "dilation":
-        from hwadapt.circuits.dilation import combination_matrix
-
-        return float(np.linalg.norm(combination_matrix(angles, alphas, spec.circuit.qubits,
-                                                       spec.circuit.layout), 2))
-    return float(np.abs(alphas).sum())
+def run_metadata(spec: JobSpec) -> RunMetadata:
+    """Everything the analysis of a run of ``spec`` needs (stored with the run at submit):
+    inputs ``x``, ``M = Σ α_i O(θ_i)``, ``α``, ``β``, ``K0``, each mode's sign reference."""
+    angles, alphas = adapter_parameters(spec)
+    c = spec.circuit
+    i = spec.inputs
+    return RunMetadata(
+        construction=c.construction, modes=c.modes, encoding=c.encoding, layout=c.layout,
+        x=input_vectors(spec), M=combination_matrix(angles, alphas, c.qubits, c.layout),
+        alphas=np.asarray(alphas, float), beta=default_beta(alphas),
+        K0=spec.construction.scale(angles, alphas, c.qubits, c.layout),
+        references={mode: reference_vectors(spec, mode) for mode in c.modes},
+        inputs={"source": i.source, "seed": i.seed, "count": i.count})
 
 
 def build_families(spec: JobSpec) -> list[Family]:
@@ -510,31 +492,27 @@ def build_families(spec: JobSpec) -> list[Family]:
     Every family is one circuit whose only parameters are the unary loader's
     ``ParameterVector("x", n-1)``; ``values (count, n-1)`` holds one binding per input.
     """
-    from qiskit.circuit import ParameterVector
-
-    from hwadapt.circuits.loaders import unary_angles, unary_loader
-
     angles, alphas = adapter_parameters(spec)
     x = input_vectors(spec)
-    n, c = spec.circuit.qubits, spec.circuit
+    n, c, con = spec.circuit.qubits, spec.circuit, spec.construction
     loader = unary_loader(n, ParameterVector("x", n - 1))
     values = np.stack([unary_angles(v) for v in x])
+    beta = default_beta(alphas)
     out = []
     for mode in c.modes:
         if mode == "lcu":
-            lcu_values = values
-            if c.construction == "spectral":  # the loader takes the folded input Qᵀx
-                from hwadapt.circuits.spectral_lcu import spectral_basis
-
-                Q, _, _ = spectral_basis(angles, n, c.layout)
-                lcu_values = np.stack([unary_angles(v) for v in x @ Q])
+            lcu_values = np.stack([unary_angles(v)
+                                   for v in con.fold_inputs(angles, x, n, c.layout)])
             for fam in c.families:
-                qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader, fam == "signs")
+                if fam == "signs":
+                    qc, n_anc = con.sign_circuit(angles, alphas, loader, c.layout, beta)
+                else:
+                    qc, n_anc = con.lcu_circuit(angles, alphas, loader, c.layout)
                 out.append(_measured(fam, qc, lcu_values, n, n_anc))
             continue
         for i in range(c.terms):
             for fam in c.families:
-                qc, n_anc = _term_circuit(spec, angles[i], loader, fam == "signs")
+                qc, n_anc = con.separate_circuit(angles[i], loader, c.layout, fam == "signs")
                 out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc))
     return out
 
@@ -542,67 +520,3 @@ def build_families(spec: JobSpec) -> list[Family]:
 def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int) -> Family:
     qc.measure_all()
     return Family(name, qc, values, n, n_anc, 1)
-
-
-def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, loader,
-                        signs: bool):
-    """``(circuit, n_ancilla)`` of the lcu-mode magnitude (``signs=False``) or signs family."""
-    from hwadapt.circuits.adapter import adapter_circuit
-    from hwadapt.circuits.lcu import lcu_ancillas, lcu_circuit
-    from hwadapt.circuits.signs import default_beta, sign_circuits
-
-    n, c = spec.circuit.qubits, spec.circuit
-    beta = default_beta(alphas)
-    if c.construction == "textbook":
-        adapters = [adapter_circuit(n, list(th), c.layout) for th in angles]
-        if signs:
-            qc = sign_circuits(adapters, alphas, loader, reference="uniform")["signs"]
-            return qc, lcu_ancillas(len(alphas) + 1)
-        return lcu_circuit(adapters, list(alphas), state_prep=loader), lcu_ancillas(len(alphas))
-    if c.construction == "efficient":
-        from hwadapt.circuits.efficient_lcu import efficient_lcu_circuit, efficient_sign_circuit
-
-        if signs:
-            ref = sign_reference(spec, "lcu")
-            qc = efficient_sign_circuit(angles, alphas, loader, reference=ref, beta=beta,
-                                        layout=c.layout)
-            return qc, lcu_ancillas(len(alphas) + (ref == "input"))
-        return efficient_lcu_circuit(angles, alphas, loader, layout=c.layout), \
-            lcu_ancillas(len(alphas))
-    if c.construction == "spectral":
-        from hwadapt.circuits.efficient_lcu import term0_alphas
-        from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
-
-        al = term0_alphas(alphas, beta) if signs else alphas
-        return spectral_lcu_circuit(angles, al, layout=c.layout, state_prep=loader), 1
-    from hwadapt.circuits.dilation import combination_matrix, dilation_circuit
-
-    M = combination_matrix(angles, alphas, n, c.layout)
-    s = float(np.linalg.norm(M, 2))
-    x_params = list(loader.parameters)
-    if signs:
-        qc, _ = dilation_circuit(M + beta * np.eye(n), x_params, scale=s + beta)
-    else:
-        qc, _ = dilation_circuit(M, x_params, scale=s)
-    return qc, n
-
-
-def _term_circuit(spec: JobSpec, theta: np.ndarray, loader, signs: bool):
-    """``(circuit, n_ancilla)`` of one term of the separate mode (``U_i x``, α = 1, β = 1)."""
-    from hwadapt.circuits.adapter import adapter_circuit
-
-    n, c = spec.circuit.qubits, spec.circuit
-    if not signs:
-        from hwadapt.circuits.efficient_lcu import separate_circuits
-
-        x_params = list(loader.parameters)
-        return separate_circuits(theta[None, :], x_params, c.layout)[0], 0
-    if c.construction == "textbook":
-        from hwadapt.circuits.signs import sign_circuits
-
-        return sign_circuits([adapter_circuit(n, list(theta), c.layout)], [1.0], loader,
-                             reference="uniform", beta=1.0)["signs"], 1
-    from hwadapt.circuits.efficient_lcu import efficient_sign_circuit
-
-    return efficient_sign_circuit(theta[None, :], [1.0], loader, reference="input", beta=1.0,
-                                  layout=c.layout), 1

@@ -129,7 +129,7 @@ def test_downstream_matches_a_brute_force_nearest_centroid():
     spec = parse_spec(MNIST_SPEC)
     ex = exact_reference(spec)
     np.testing.assert_allclose(ex.x @ ex.M.T, ex.y, atol=1e-15)
-    d = mnist_downstream(spec, ex.M, ex.y, ex.y)
+    d = mnist_downstream(spec.inputs.seed, ex.M, ex.y, ex.y)
     assert d["agreement"] == 1.0 and d["accuracy_exact"] == d["accuracy_estimate"]
     # brute force: loops over training images and classes
     data = load_mnist(hidden=4, split_seed=1)
@@ -144,7 +144,7 @@ def test_downstream_matches_a_brute_force_nearest_centroid():
     assert d["predicted_exact"] == pred
     assert d["accuracy_exact"] == np.mean(np.array(pred) == labels) > 0.2  # chance is 0.1
     # a wrong estimate changes predictions: agreement and accuracy fall
-    bad = mnist_downstream(spec, ex.M, ex.y, -ex.y)
+    bad = mnist_downstream(spec.inputs.seed, ex.M, ex.y, -ex.y)
     assert bad["agreement"] < 0.5 and bad["accuracy_estimate"] < d["accuracy_exact"]
 
 

@@ -119,20 +119,31 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     assert [bin(int(c)).count("1") for c in perm] == sorted(bin(c).count("1") for c in range(16))
     want = torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
                       for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
-    got = kernels._block_gram(g.numpy(), x.numpy(), perm, sizes)
+    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    gB, xB = kernels._to_blocks(g, ix.src_out), kernels._to_blocks(x, ix.src_in)
+    torch.testing.assert_close(xB, torch.nn.functional.pad(x, (0, 16 - d_in))[:, perm])
+    got = kernels._block_gram(gB, xB, ix)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    got = kernels._block_gram_compiled(g.numpy(), x.numpy(), perm, sizes)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-12)
+    # the block action and its transpose against the dense block-diagonal matrix
+    v = _rand((len(want),), 82)
+    D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split(ix.squares), ix.sizes,
+                                                        strict=True)])
+    torch.testing.assert_close(kernels._block_apply(v, xB, ix), D @ xB.T, rtol=0, atol=1e-12)
+    torch.testing.assert_close(kernels._block_apply(v, xB, ix, transpose=True), D.T @ xB.T,
+                               rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("fn", ["HammingDense", "HammingBlocks"])
 @pytest.mark.parametrize("n,d_in,d_out,bias", [(3, 7, 6, True), (3, 8, 8, False),
                                                (4, 5, 16, True)])
-def test_hamming_dense_equals_the_definition_with_gradients(n, d_in, d_out, bias):
-    """The fused layer against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
-    from hwadapt.adapters import AdapterConfig, inject
+def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d_out, bias):
+    """The fused layers against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
     from hwadapt.linalg import hamming_weight_matrix
 
-    lay = inject(torch.nn.Linear(d_in, d_out, bias=bias, dtype=torch.float64),
-                 AdapterConfig("hamming", 2, qubits=n))
-    pos = lay._colex_pos()
+    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    apply = getattr(kernels, fn).apply
     x, A, al = _rand((5, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
     W0, b = _rand((d_out, d_in), 93), _rand((d_out,), 94) if bias else None
     leaves = [t.clone().requires_grad_(True) for t in (x, A, al, W0)]
@@ -144,7 +155,7 @@ def test_hamming_dense_equals_the_definition_with_gradients(n, d_in, d_out, bias
         return torch.nn.functional.linear(x, W0 + torch.einsum("r,rij->ij", al, H)[
             :d_out, :d_in], b)
 
-    y = kernels.HammingDense.apply(*leaves[:4], leaves[4] if bias else None, pos)
+    y = apply(*leaves[:4], leaves[4] if bias else None, ix)
     ref_leaves = [t.detach().clone().requires_grad_(True) for t in leaves]
     yr = reference(*ref_leaves)
     torch.testing.assert_close(y, yr, rtol=0, atol=1e-12)
@@ -153,9 +164,8 @@ def test_hamming_dense_equals_the_definition_with_gradients(n, d_in, d_out, bias
     for got, want in zip(grads, torch.autograd.grad(yr, ref_leaves, up), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
         assert got.abs().max() > 1e-3
-    assert torch.autograd.gradcheck(
-        lambda *t: kernels.HammingDense.apply(*t[:4], t[4] if bias else None, pos),
-        tuple(leaves))
+    assert torch.autograd.gradcheck(lambda *t: apply(*t[:4], t[4] if bias else None, ix),
+                                    tuple(leaves))
 
 
 @pytest.mark.parametrize("n,layout", [(2, "pyramid"), (5, "pyramid"), (8, "pyramid"),
@@ -227,11 +237,7 @@ def test_kernels_never_read_uninitialised_memory(monkeypatch):
     """Every kernel run as plain Python (``py_func``, nested kernels too) with NaN-filled
     ``np.empty`` equals the compiled result. Regression: the Hamming backward seeded ``∂α_0``
     from an unwritten ``np.empty`` slot and CI got NaN once in a while."""
-    from hwadapt.adapters import AdapterConfig, inject
-
-    lay = inject(torch.nn.Linear(7, 6, dtype=torch.float64), AdapterConfig("hamming", 2,
-                                                                          qubits=3))
-    pos = lay._colex_pos()
+    ix = kernels.block_index(3, 7, 6, torch.device("cpu"))
     x, A, al, W0 = _rand((5, 7), 130), _rand((2, 3, 3), 131), _rand((2,), 132), _rand((6, 7),
                                                                                     133)
     th = _rand((2, 6), 134)
@@ -239,18 +245,20 @@ def test_kernels_never_read_uninitialised_memory(monkeypatch):
 
     def run():
         leaves = [t.clone().requires_grad_(True) for t in (x, A, al, W0, A, th)]
-        y = kernels.HammingDense.apply(*leaves[:4], None, pos)
+        y = kernels.HammingDense.apply(*leaves[:4], None, ix)
+        yb = kernels.HammingBlocks.apply(*leaves[:4], None, ix)
         c = kernels.compounds_flat(leaves[4], 3)
         o = kernels.GivensMatrix.apply(leaves[5], pairs, 4)
-        outs = (y, c, o)
+        outs = (y, yb, c, o)
         return (*outs, *torch.autograd.grad(outs, leaves, [torch.ones_like(t) for t in outs]))
 
     compiled = run()
-    monkeypatch.setattr(kernels, "np", _PoisonedNumpy())
-    for name in dir(kernels):
-        py = getattr(getattr(kernels, name), "py_func", None)
-        if py is not None:
-            monkeypatch.setattr(kernels, name, py)
+    for mod in (kernels.compounds, kernels.givens, kernels.hamming):
+        monkeypatch.setattr(mod, "np", _PoisonedNumpy())
+        for name in dir(mod):
+            py = getattr(getattr(mod, name), "py_func", None)
+            if py is not None:
+                monkeypatch.setattr(mod, name, py)
     for got, want in zip(run(), compiled, strict=True):
         assert not got.isnan().any()
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -231,3 +231,37 @@ def test_fast_paths_gradcheck():
     x6 = _rand((1, 6), 93).requires_grad_(True)
     for path in ("tensor", "hw"):
         assert torch.autograd.gradcheck(lambda a, v, p=path: compound_apply(a, 2, v, p), (A4, x6))
+
+
+def _hwadapt_imports(path):
+    """Every ``hwadapt`` module a file imports (AST, function-level imports included)."""
+    import ast
+
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "hwadapt":
+            out.update(f"hwadapt.{a.name}" for a in node.names)  # from hwadapt import x
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.split(".")[0] in ("hwadapt", "qiskit")}
+
+
+def test_maths_stays_below_everything():
+    """hwadapt/linalg/ imports only itself (and, lazily, the compiled kernels); the kernels
+    import only the subset helpers; the circuits' layouts come from linalg, not the reverse."""
+    from pathlib import Path
+
+    import hwadapt.circuits.layouts as circuit_layouts
+    import hwadapt.linalg.layouts as maths_layouts
+
+    root = Path(__file__).resolve().parents[1] / "hwadapt"
+    for path in (root / "linalg").glob("*.py"):
+        bad = {m for m in _hwadapt_imports(path)
+               if not m.startswith("hwadapt.linalg") and m != "hwadapt.kernels"}
+        assert not bad, f"{path.name} imports {bad}"
+    kernel_imports = set().union(*map(_hwadapt_imports, (root / "kernels").glob("*.py")))
+    assert {m for m in kernel_imports if not m.startswith("hwadapt.kernels")} == {
+        "hwadapt.linalg.subsets"}
+    assert circuit_layouts.layout_pairs is maths_layouts.layout_pairs

@@ -1,11 +1,12 @@
-"""Quantum-inspired adapters for PyTorch (DESIGN.md §1): ``lora``, ``compound``, ``hamming``.
+"""Quantum-inspired adapters for PyTorch (DESIGN.md §1): ``lora``, ``compound``, ``hamming``,
+``quantum`` (circuit-estimated, :mod:`hwadapt.adapters.quantum`).
 
 >>> model = inject(model, AdapterConfig("hamming", rank=2, base="orthogonal"))
 >>> ...train...
 >>> model = merge(model)
 """
 
-from hwadapt.adapters import compound, hamming, lora  # noqa: F401  (register the methods)
+from hwadapt.adapters import compound, hamming, lora, quantum  # noqa: F401  (register methods)
 from hwadapt.adapters.base import AdapterLayer, MatrixAdapter
 from hwadapt.adapters.config import AdapterConfig
 from hwadapt.adapters.model import inject, merge, trainable_parameters

@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hwadapt.adapters.config import AdapterConfig
-from hwadapt.circuits.layouts import num_angles
-from hwadapt.linalg import givens_matrix
+from hwadapt.linalg import givens_matrix, num_angles
 
 # "auto" path: build the dense ΔW when its padded side is at most this, else apply to vectors
 DENSE_MAX_DIM = 1024

@@ -7,8 +7,9 @@ to ``2^n`` and the output cropped to ``d_out`` (``ΔW`` = top-left ``d_out x d_i
 Trainable parameters: ``R(n^2 + 1)`` free, ``R(n(n-1)/2 + 1)`` orthogonal/cayley.
 Paths: dense (on CPU the fused :class:`hwadapt.kernels.HammingDense`: all ``C(2n,n)`` block
 entries compiled, combined over ``α`` and added into a copy of ``W0``, weight gradient of
-the block entries only; elsewhere :func:`~hwadapt.linalg.compounds_flat` and one scatter),
-blocks (one matmul per weight block, for ``2^n > 1024``) or apply
+the block entries only; other devices (CUDA) :func:`~hwadapt.linalg.compounds_flat`'s torch
+recursion and one scatter), blocks (one matmul per weight block, for ``2^n > 1024``; on CPU
+the fused :class:`hwadapt.kernels.HammingBlocks`, elsewhere torch) or apply
 (:func:`~hwadapt.linalg.givens_apply` for orthogonal bases, else
 :func:`~hwadapt.linalg.hamming_weight_apply`), ``O(R·n^2·2^n)`` per vector.
 """
@@ -27,6 +28,7 @@ from hwadapt.adapters.base import MatrixAdapter
 from hwadapt.adapters.config import AdapterConfig
 from hwadapt.adapters.registry import register
 from hwadapt.linalg import (
+    block_entries,
     compounds_flat,
     givens_apply,
     hamming_weight_apply,
@@ -46,15 +48,6 @@ def _block_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
             np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64))
 
 
-def _block_entries(perm: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols)`` in the ``2^n x 2^n`` computational-order matrix of every entry of the
-    blocks ``⊕_k A^(k)``, each block row-major, for a block order ``perm`` with ``sizes``."""
-    starts = np.cumsum(sizes) - sizes
-    rows = [np.repeat(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
-    cols = [np.tile(perm[s:s + m], m) for s, m in zip(starts, sizes, strict=True)]
-    return np.concatenate(rows), np.concatenate(cols)
-
-
 @register("hamming", options=("base", "qubits"))
 class HammingLayer(MatrixAdapter):
     def __init__(self, base_layer: nn.Linear, config: AdapterConfig):
@@ -71,38 +64,29 @@ class HammingLayer(MatrixAdapter):
         from hwadapt import kernels  # lazy: numba is imported on first use only
 
         self._check_width(x)
-        if self.path == "blocks":
-            return self.base_layer(x) + self._blocks(x)
-        if self.path != "dense" or not kernels.supported(self.alpha):
-            return super().forward(x)  # other devices: autograd through the scatter
+        if self.path == "apply" or not kernels.supported(self.alpha):
+            # any device: autograd through the torch recursion (dense: one scatter)
+            if self.path == "blocks":
+                return self.base_layer(x) + self._blocks(x)
+            return super().forward(x)
+        fn = kernels.HammingDense if self.path == "dense" else kernels.HammingBlocks
         base = self.base_layer
-        y = kernels.HammingDense.apply(x.reshape(-1, self.d_in), self.base_matrices(),
-                                       self.alpha, base.weight, base.bias, self._colex_pos())
+        y = fn.apply(x.reshape(-1, self.d_in), self.base_matrices(), self.alpha, base.weight,
+                     base.bias, kernels.block_index(self.n, self.d_in, self.d_out, x.device))
         return y.view(*x.shape[:-1], self.d_out)
 
-    def _colex_pos(self) -> np.ndarray:
-        """Flat position in ``W0 (d_out, d_in)`` of every block entry in the kernels' colex
-        block order (:func:`hwadapt.kernels.hw_colex_order`), ``-1`` outside the crop."""
-        if "_pos_cache" not in self.__dict__:
-            from hwadapt.kernels import hw_colex_order
-
-            rows, cols = _block_entries(*hw_colex_order(self.n))
-            self._pos_cache = np.where((rows < self.d_out) & (cols < self.d_in),
-                                       rows * self.d_in + cols, -1).astype(np.int64)
-        return self._pos_cache
-
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        """``ΔW x`` one block at a time: inputs gathered into block order, ``x_k A^(k)ᵀ``
-        per weight ``k`` (``Σ_k C(n,k)^2 = C(2n,n)`` multiply-adds per vector instead of
-        ``4^n``), outputs gathered back to computational order and cropped."""
-        vals = self._combined()  # (C(2n,n),): α first
-        sizes = _block_tables(self.n)[1]
+        """``ΔW x`` one block at a time (the device-generic path of ``blocks``): inputs
+        gathered into block order, ``x_k A^(k)ᵀ`` per weight ``k`` (``Σ_k C(n,k)^2 =
+        C(2n,n)`` multiply-adds per vector instead of ``4^n``), outputs gathered back to
+        computational order and cropped. ``torch.split`` (one backward node) rather than
+        per-block slices, whose backward zero-fills a full-size gradient per block."""
+        sizes = _block_tables(self.n)[1].tolist()
         to_block, to_comp = self._block_index(x.device)
         xb = F.pad(x, (0, self.dim - self.d_in)).index_select(-1, to_block)
-        ys, s, o = [], 0, 0
-        for m in sizes.tolist():
-            ys.append(xb[..., s:s + m] @ vals[o:o + m * m].view(m, m).T)
-            s, o = s + m, o + m * m
+        vals = self._combined().split([m * m for m in sizes])  # α first
+        ys = [xk @ v.view(m, m).T for xk, v, m in zip(xb.split(sizes, -1), vals, sizes,
+                                                      strict=True)]
         return torch.cat(ys, -1).index_select(-1, to_comp)
 
     def _block_index(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +104,7 @@ class HammingLayer(MatrixAdapter):
         return compounds_flat(A)
 
     def _flat_rows_cols(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, cols = _block_entries(*_block_tables(self.n))
+        rows, cols = block_entries(*_block_tables(self.n))
         return torch.from_numpy(rows), torch.from_numpy(cols)
 
     def _apply(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,27 +22,12 @@ for an LCU; ``s = ‖M‖₂ <= ‖α‖₁``), and counts feed :func:`hwadapt.e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import torch
 from qiskit.circuit import QuantumCircuit
 
 from hwadapt.circuits.adapter import adapter_circuit
-from hwadapt.circuits.layouts import pyramid_layers
 from hwadapt.circuits.loaders import unary_loader
-from hwadapt.linalg import givens_matrix
-
-
-def combination_matrix(angles, alphas: Sequence[float], n: int, layout: str = "pyramid"
-                       ) -> np.ndarray:
-    """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``, shape ``(n, n)`` (float64)."""
-    th = torch.as_tensor(np.asarray(angles, dtype=float))
-    al = np.asarray(alphas, dtype=float)
-    if th.ndim != 2 or al.shape != (th.shape[0],):
-        raise ValueError(f"need angles (R, m) and one alpha per row: angles "
-                         f"{tuple(th.shape)}, alphas {al.shape}")
-    return np.einsum("i,ijk->jk", al, givens_matrix(n, th, layout).numpy())
+from hwadapt.linalg import combination_matrix, pyramid_angles
 
 
 def halmos_dilation(M: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
@@ -72,40 +57,6 @@ def halmos_dilation(M: np.ndarray, scale: float | None = None) -> tuple[np.ndarr
     if np.linalg.det(U) < 0:
         U[:, -1] *= -1
     return U, s
-
-
-def pyramid_angles(U: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Pyramid angles ``θ`` (layout order) with ``givens_matrix(N, θ, "pyramid") == U``.
-
-    Givens elimination: the pyramid equals ``D_{N-2} ⋯ D_0`` with diagonal
-    ``D_j = G(0,1) G(1,2) ⋯ G(j,j+1)`` (the layer order is a reordering of commuting
-    gates). ``D_j^T`` maps column ``j+1`` of the remaining block to ``e_{j+1}`` by rotating
-    entry ``i`` into ``i+1`` for ``i = 0..j`` (``θ = atan2(v_i, v_{i+1})`` leaves a
-    non-negative ``v_{i+1}``); the ``1×1`` remainder is ``det U``, so ``U`` must be in
-    ``SO(N)`` (raises ``ValueError`` otherwise).
-    """
-    V = np.array(U, dtype=float)
-    N = len(V)
-    if V.shape != (N, N) or N < 2:
-        raise ValueError(f"U must be a square matrix of size >= 2, got shape {V.shape}")
-    if np.abs(V.T @ V - np.eye(N)).max() > tol:
-        raise ValueError("U is not orthogonal")
-    theta: dict[tuple[int, int], float] = {}
-    for j in range(N - 2, -1, -1):
-        for i in range(j + 1):
-            t = float(np.arctan2(V[i, j + 1], V[i + 1, j + 1]))
-            c, s = np.cos(t), np.sin(t)
-            ra, rb = V[i].copy(), V[i + 1].copy()
-            V[i], V[i + 1] = c * ra - s * rb, s * ra + c * rb  # G(i, i+1)^T from the left
-            theta[(j, i)] = t
-    if V[0, 0] < 0:
-        raise ValueError("det U = -1: a pyramid of rotations only reaches SO(N); negate one "
-                         "column first")
-    out = []
-    for layer_index, layer in enumerate(pyramid_layers(N)):
-        for i, _ in layer:  # gate (i, i+1) of diagonal j runs in layer 2j - i
-            out.append(theta[((layer_index + i) // 2, i)])
-    return np.array(out)
 
 
 def dilation_angles(M: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:

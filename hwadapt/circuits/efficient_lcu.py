@@ -52,6 +52,7 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.circuit.library import DiagonalGate
 
+from hwadapt.arrays import to_numpy
 from hwadapt.circuits.adapter import Layout, adapter_circuit
 from hwadapt.circuits.gates import hw_pair_gate
 from hwadapt.circuits.layouts import layout_layers
@@ -154,7 +155,7 @@ def multiplexed_select(n: int, angles, layout: Layout = "pyramid",
         qubit ``n + j`` = bit ``j`` of the branch). Branches ``i >= R`` get the identity.
         With ``R = 1`` it is ``sign·U(θ_0)`` on ``n`` qubits.
     """
-    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    th = to_numpy(angles, float)
     if th.ndim != 2:
         raise ValueError(f"angles must have shape (R, m), got {th.shape}")
     R = th.shape[0]
@@ -223,7 +224,7 @@ def efficient_lcu_circuit(
         if state_prep is None:
             raise ValueError("give n (the data register size) when there is no state_prep")
         n = state_prep.num_qubits
-    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    th = to_numpy(angles, float)
     if th.ndim != 2 or al.shape != (th.shape[0],):
         raise ValueError(f"need angles (R, m) and one alpha per row: angles {th.shape}, "
                          f"alphas {al.shape}")
@@ -259,7 +260,7 @@ def separate_circuits(angles, x_angles, layout: Layout = "pyramid", tree: bool =
         ``R`` circuits on ``n`` qubits; circuit ``i`` measured in HW 1 gives
         ``|(U_i x)_j|²``; combine with :func:`hwadapt.estimate.combine_terms`.
     """
-    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    th = to_numpy(angles, float)
     if th.ndim != 2:
         raise ValueError(f"angles must have shape (R, m), got {th.shape}")
     n = len(x_angles) + 1

@@ -114,8 +114,9 @@ def _signed(u: QuantumCircuit, negative: bool) -> QuantumCircuit:
     return out
 
 
-def postselect(outcomes, n_data: int, n_ancilla: int, weight: int) -> np.ndarray:
-    """Mask of accepted outcomes: ancillas all ``0`` and data Hamming weight ``== weight``.
+def postselect(outcomes, n_data: int, n_ancilla: int, weight: int | None) -> np.ndarray:
+    """Mask of accepted outcomes: ancillas all ``0`` and data Hamming weight ``== weight``
+    (``weight=None``: any data weight, for circuits that do not preserve Hamming weight).
 
     Args:
         outcomes: integer outcomes (any shape), bit ``q`` = qubit ``q`` (data ``0..n_data-1``,
@@ -127,7 +128,8 @@ def postselect(outcomes, n_data: int, n_ancilla: int, weight: int) -> np.ndarray
     data = out & ((1 << n_data) - 1)
     anc = out >> n_data & ((1 << n_ancilla) - 1)
     high = out >> (n_data + n_ancilla)
-    return (anc == 0) & (high == 0) & (popcount(data) == weight)
+    ok = (anc == 0) & (high == 0)
+    return ok if weight is None else ok & (popcount(data) == weight)
 
 
 def popcount(x) -> np.ndarray:

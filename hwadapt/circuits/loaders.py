@@ -23,6 +23,7 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit
 from qiskit.circuit.library import StatePreparation
 
+from hwadapt.arrays import to_numpy
 from hwadapt.circuits.adapter import Layout, adapter_circuit, as_angle_list
 from hwadapt.circuits.gates import rbs_gate
 
@@ -52,7 +53,7 @@ def unary_splits(n: int, tree: bool = False) -> list[tuple[int, int, int]]:
 
 
 def _real_vectors(x, what: str = "x") -> np.ndarray:
-    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    arr = to_numpy(x)
     if np.iscomplexobj(arr):
         raise ValueError(f"{what} must be real; load complex data with amplitude_loader")
     arr = arr.astype(float)
@@ -116,7 +117,7 @@ def amplitude_loader(x) -> QuantumCircuit:
     """Full amplitude encoding of ``x/‖x‖`` (real or complex, length ``2^n``,
     ``n <= MAX_AMPLITUDE_QUBITS``): amplitude ``j`` goes to basis index ``j`` (qubit ``i`` =
     bit ``i``). A ``StatePreparation`` gate, exact up to floating point."""
-    arr = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)
+    arr = to_numpy(x)
     if arr.ndim != 1 or arr.size < 2 or arr.size & (arr.size - 1):
         raise ValueError(f"amplitude_loader needs a 1-D vector of length 2^n, got {arr.shape}")
     n = int(math.log2(arr.size))

@@ -139,26 +139,3 @@ def estimate_circuits(
         for circ in out.values():
             circ.measure_all()
     return out
-
-
-def sign_family(spec, angles: np.ndarray, alphas: np.ndarray, x: np.ndarray):
-    """The ``"signs"`` :class:`hwadapt.spec.Family` of a job spec (uniform reference,
-    ``β = default_beta(alphas)``, which :mod:`hwadapt.compare` recomputes the same way).
-
-    Same adapters (``adapter_circuit`` per row of ``angles (R, m)``) and loader parameters
-    (``ParameterVector("x", n-1)``, one binding ``unary_angles(x_i)`` per input) as the
-    magnitude family; measured into one register (clbit ``i`` = qubit ``i``).
-    """
-    from qiskit.circuit import ParameterVector
-
-    from hwadapt.circuits.adapter import adapter_circuit
-    from hwadapt.circuits.lcu import lcu_ancillas
-    from hwadapt.spec import Family
-
-    n = spec.circuit.qubits
-    pv = ParameterVector("x", n - 1)
-    adapters = [adapter_circuit(n, list(th), spec.circuit.layout) for th in angles]
-    qc = sign_circuits(adapters, alphas, unary_loader(n, pv))["signs"]
-    qc.measure_all()
-    values = np.stack([unary_angles(v) for v in x])
-    return Family("signs", qc, values, n, lcu_ancillas(len(alphas) + 1), 1)

@@ -31,6 +31,7 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from scipy.linalg import schur
 
+from hwadapt.arrays import to_numpy
 from hwadapt.circuits.adapter import Layout, adapter_circuit
 from hwadapt.circuits.dilation import pyramid_angles
 from hwadapt.circuits.efficient_lcu import multiplexed_select
@@ -87,7 +88,7 @@ def spectral_basis(angles, n: int, layout: Layout = "pyramid"
     The spectral circuit acts on ``Qᵀ ψ``: a unary input ``x`` is loaded as ``Qᵀ x``
     (``unary_angles(x @ Q)`` for a batch of rows), which folds ``P(Qᵀ)`` into the loader.
     """
-    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    th = to_numpy(angles, float)
     O = givens_matrix(n, torch.as_tensor(th, dtype=torch.float64), layout).numpy()
     Q, phi = spectral_split(O[0].T @ O[1])
     return Q, phi, O[0]
@@ -119,7 +120,7 @@ def spectral_lcu_circuit(angles, alphas: Sequence[float], x=None, n: int | None 
     Returns:
         ``n + 1`` qubits (ancilla = qubit ``n``), no measurements.
     """
-    th = np.asarray(angles.detach().cpu() if hasattr(angles, "detach") else angles, float)
+    th = to_numpy(angles, float)
     al = np.asarray(alphas, dtype=float)
     if th.ndim != 2 or th.shape[0] != 2 or al.shape != (2,):
         raise ValueError(f"the spectral LCU takes exactly 2 terms: angles (2, m) and 2 alphas, "

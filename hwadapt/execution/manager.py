@@ -27,13 +27,19 @@ from pathlib import Path
 import numpy as np
 
 from hwadapt.backends import FINAL_STATUSES, Backend, get_backend, normalise_status
+from hwadapt.circuits.lcu import postselect
 from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
+from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
-from hwadapt.execution.summary import stored_shots, summary, tally
+from hwadapt.execution.metadata import FILE as METADATA_FILE
+from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.shots import stored_shots
+from hwadapt.execution.summary import summary, tally
+from hwadapt.fileio import atomic_write
 from hwadapt.progress import ProgressBar
-from hwadapt.spec import Family, build_families, load_spec, sampler_options
+from hwadapt.spec import build_families, load_spec, run_metadata, sampler_options
 
 EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
 RETRIES = 4
@@ -92,8 +98,7 @@ class RunData:
     run_dir: Path
 
     def accept(self, f: int, outcomes: np.ndarray) -> np.ndarray:
-        from hwadapt.circuits.lcu import postselect
-
+        """Accepted-outcome mask of family ``f`` (:func:`hwadapt.circuits.lcu.postselect`)."""
         fam = self.families[f]
         return postselect(outcomes, fam["n_data"], fam["n_ancilla"], fam["weight"])
 
@@ -121,18 +126,50 @@ def exact_rates(family: Family) -> list[float] | None:
     return rates
 
 
-def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
-                     rates: list) -> dict[str, str]:
+def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
+                     metadata: RunMetadata | None = None,
+                     files: dict[str, Path] | None = None) -> dict[str, str]:
+    """Write a run's artifacts and return ``{relative path: sha256}`` for the ledger:
+    ``circuits.qpy``, ``families.npz``, with a spec also ``analysis.npz`` (``metadata``,
+    what ``compare`` reads) and a copy of every referenced file (``files/<key><suffix>``)."""
     from qiskit import qpy
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "circuits.qpy", "wb") as f:
-        qpy.dump(isa, f)
+    atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
     meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
              "weight": fam.weight, "rates": r} for fam, r in zip(families, rates, strict=True)]
-    np.savez(run_dir / "families.npz", meta=np.array(json.dumps(meta)),
-             **{f"values{j}": fam.values for j, fam in enumerate(families)})
-    return {name: sha256_file(run_dir / name) for name in ("circuits.qpy", "families.npz")}
+    atomic_write(run_dir / "families.npz", lambda f: np.savez(
+        f, meta=np.array(json.dumps(meta)),
+        **{f"values{j}": fam.values for j, fam in enumerate(families)}))
+    names = ["circuits.qpy", "families.npz"]
+    if metadata is not None:
+        metadata.save(run_dir / METADATA_FILE)
+        names.append(METADATA_FILE)
+    for key, src in (files or {}).items():
+        name = f"files/{key}{src.suffix}"
+        (run_dir / "files").mkdir(exist_ok=True)
+        atomic_write(run_dir / name, lambda f, src=src: f.write(src.read_bytes()))
+        names.append(name)
+    return {name: sha256_file(run_dir / name) for name in names}
+
+
+def _check_artifact(run_id: str, run_dir: Path, name: str, digest: str) -> Path:
+    p = run_dir / name
+    if not p.is_file() or sha256_file(p) != digest:
+        raise InputError(f"run {run_id}: {str(p)!r} is missing or altered (checksum "
+                         "mismatch); restore it, the ledger is left untouched")
+    return p
+
+
+def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
+    """The run's stored analysis data (checksum-verified), or None for runs stored before
+    it existed (and runs made from ready-made families, which have none)."""
+    row = ledger.run(run_id)
+    digest = json.loads(row["artifacts"]).get(METADATA_FILE)
+    if digest is None:
+        return None
+    return RunMetadata.load(_check_artifact(run_id, ledger.runs_dir / run_id, METADATA_FILE,
+                                            digest))
 
 
 def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
@@ -142,10 +179,7 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
     row = ledger.run(run_id)
     run_dir = ledger.runs_dir / run_id
     for name, digest in json.loads(row["artifacts"]).items():
-        p = run_dir / name
-        if not p.is_file() or sha256_file(p) != digest:
-            raise InputError(f"run {run_id}: {str(p)!r} is missing or altered (checksum "
-                             "mismatch); restore it, the ledger is left untouched")
+        _check_artifact(run_id, run_dir, name, digest)
     with open(run_dir / "circuits.qpy", "rb") as f:
         circuits = qpy.load(f)
     with np.load(run_dir / "families.npz") as z:
@@ -179,7 +213,8 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
     rates = [exact_rates(f) for f in families]
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates)
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
+                                 run_metadata(spec), spec.referenced_files)
     ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
                       spec.seed, artifacts)
     if on_created:

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from hwadapt.execution.ledger import Ledger
-from hwadapt.spec import ShotSpec
-
-
-def stored_shots(text: str) -> dict:
-    """Shot settings of a stored spec text: target, budget, max_rounds, pilot (spec defaults
-    where absent)."""
-    s = tomllib.loads(text).get("shots", {})
-    d = ShotSpec()
-    return {"target": s.get("target_accepted", d.target_accepted),
-            "budget": s.get("budget", d.budget), "max_rounds": s.get("max_rounds", d.max_rounds),
-            "pilot": s.get("pilot", d.pilot)}
+from hwadapt.execution.shots import stored_shots
 
 
 def tally(ledger: Ledger, run_id: str, run: Any = None,

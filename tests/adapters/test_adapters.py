@@ -235,3 +235,33 @@ def test_auto_path_by_width():
     large = inject(nn.Linear(DENSE_MAX_DIM + 1, 8), AdapterConfig("hamming", 2))
     comp = inject(nn.Linear(8, DENSE_MAX_DIM + 1), AdapterConfig("compound", 2))
     assert (small.path, large.path, comp.path) == ("dense", "blocks", "apply")
+
+
+@pytest.mark.parametrize("method,kw", [(m, {"base": "free", **kw}) for m, kw in CONFIGS[1:]],
+                         ids=IDS[1:])
+def test_device_generic_torch_path_equals_the_compiled_path(method, kw, monkeypatch):
+    """The path every non-CPU tensor (CUDA) takes: ``kernels.supported`` False sends
+    compounds, Givens products and the Hamming dense/blocks layers through plain torch ops.
+    Forced here on CPU, it equals the compiled (numba) path: outputs and the gradients of
+    the input, every adapter parameter and a trainable bias, at 1e-10 (float64)."""
+    from hwadapt import kernels
+
+    def run():
+        model = make_model()
+        inject(model, AdapterConfig(method, **kw))
+        perturb(model)
+        model[2].base_layer.weight.requires_grad_(True)
+        x = x_batch().requires_grad_(True)
+        y = model(x)
+        y.pow(2).sum().backward()
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [y, x.grad, *(p.grad for p in params)]
+
+    compiled = run()
+    calls = []
+    monkeypatch.setattr(kernels, "supported", lambda t: calls.append(t) and False)
+    torch_path = run()
+    assert calls or kw["path"] == "apply"  # dense/blocks consulted the switch
+    for a, b in zip(torch_path, compiled, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+        assert a.abs().max() > 1e-6

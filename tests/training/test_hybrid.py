@@ -14,20 +14,15 @@ from qiskit.quantum_info import Statevector
 from torch import nn
 
 from hwadapt.adapters import AdapterConfig, inject
+from hwadapt.adapters.quantum import QuantumAdapter, QuantumAdapterLayer
 from hwadapt.circuits.adapter import adapter_circuit
 from hwadapt.circuits.lcu import lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
 from hwadapt.errors import InputError
 from hwadapt.execution.ledger import Ledger
 from hwadapt.linalg import givens_matrix
-from hwadapt.training.hybrid import (
-    ExactEvaluator,
-    LedgerEvaluator,
-    QuantumAdapter,
-    QuantumAdapterLayer,
-    exact_outputs,
-    fit,
-)
+from hwadapt.training.evaluators import ExactEvaluator, LedgerEvaluator, exact_outputs
+from hwadapt.training.hybrid import fit
 
 D = torch.float64
 
@@ -331,7 +326,7 @@ def test_finetune_quantum_cli_runs_and_resumes(tmp_path):
 def test_circuit_template_binds_to_the_shared_builders(n, signs, kind):
     from hwadapt.circuits.efficient_lcu import efficient_lcu_circuit, efficient_sign_circuit
     from hwadapt.circuits.layouts import num_angles
-    from hwadapt.training.hybrid import circuit_template
+    from hwadapt.circuits.templates import circuit_template
 
     tpl = circuit_template(kind, n, signs)
     rng = np.random.default_rng(n + len(signs))
@@ -362,9 +357,10 @@ def test_circuit_template_binds_to_the_shared_builders(n, signs, kind):
 def test_spectral_template_binds_to_the_shared_builder(n, signs):
     """One template serves the magnitude (α) and the sign family (per-binding heavier
     weights of spectral_reference, whose postselected state is (y + βr)/(‖α‖₁ + β))."""
+    from hwadapt.circuits.constructions.spectral import spectral_reference
     from hwadapt.circuits.layouts import num_angles
     from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
-    from hwadapt.training.hybrid import circuit_template, spectral_reference
+    from hwadapt.circuits.templates import circuit_template
 
     tpl = circuit_template("spectral", n, signs)
     rng = np.random.default_rng(n)

@@ -1,0 +1,33 @@
+"""Circuit families: what a run executes (a parametrised measured circuit, one binding per
+input) and the one postselection rule every reader applies to its outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwadapt.circuits.lcu import postselect
+
+
+@dataclass
+class Family:
+    """One circuit family: a parametrised, measured circuit and one binding per input.
+
+    ``circuit`` measures every qubit into one register (clbit i = qubit i, data qubits
+    ``0..n_data-1`` then ``n_ancilla`` ancillas); ``values (count, P)`` follows
+    ``circuit.parameters`` order. Accepted outcomes: ancillas all 0 and data Hamming weight
+    ``weight`` (:func:`hwadapt.circuits.lcu.postselect`; None accepts any data weight).
+    """
+
+    name: str
+    circuit: Any
+    values: np.ndarray
+    n_data: int
+    n_ancilla: int
+    weight: int | None = 1
+
+    def accept(self, outcomes: np.ndarray) -> np.ndarray:
+        """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""
+        return postselect(np.asarray(outcomes), self.n_data, self.n_ancilla, self.weight)

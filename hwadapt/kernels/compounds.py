@@ -1,0 +1,195 @@
+"""Compiled (numba) CPU kernels: all compounds of a batch of ``n x n`` matrices in one call.
+
+Flat layout (:func:`~hwadapt.linalg.compound_offsets`): for ``k = 0..k_max`` the
+``C(n,k) x C(n,k)`` block ``A^(k)`` row-major (rows/columns = ``subsets(n, k)`` in
+``combinations`` order), blocks concatenated; block ``k`` is ``[off[k], off[k+1])``, total
+``Σ_k C(n,k)^2`` (``= C(2n, n)`` for ``k_max = n``).
+
+Forward = the Laplace recursion of :func:`hwadapt.linalg.compounds` (expansion along the
+last column ``j = max J``): ``A^(k)[I,J] = Σ_r (-1)^(r+k-1) A[I_r, j] A^(k-1)[I\\I_r, J\\j]``,
+``Σ_k k·C(n,k)^2`` multiply-adds per matrix, exact without division (singular ``A`` fine).
+Internally subsets are in *colex* order (sorted by largest element first): then the columns
+``J`` with ``max J = j`` are the contiguous range ``[C(j,k), C(j,k) + C(j,k-1))`` and their
+``J \\ j`` are the first ``C(j,k-1)`` columns of ``A^(k-1)``, so each term of the expansion
+is one contiguous axpy (SIMD) instead of a gather. The axpys are tabulated once per ``n``
+(:class:`_Plan`); the forward runs the table in order and permutes the result to
+``combinations`` order, the backward runs it in reverse (axpy into the previous level's
+gradient, dot product into ``gA``), about twice the forward cost.
+Both loop over the batch inside the kernel (float32 and float64; ``cache=True`` keeps the
+compiled code in ``__pycache__`` next to this file). The pure-torch recursion in
+:mod:`hwadapt.linalg` stays the reference and the path for non-CPU devices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import torch
+from numba import njit
+
+from hwadapt.linalg.subsets import compound_offsets, subsets
+
+DTYPES = (torch.float32, torch.float64)
+_FASTMATH = {"reassoc", "contract", "nsz"}  # lets dot products vectorise; keeps NaN/inf
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Precomputed recursion for size ``n`` up to level ``k_max`` (colex order inside every
+    block; ``N = Σ_{k<=k_max} C(n,k)^2`` entries).
+
+    ``terms (T, 5)`` int32, one row per axpy of the Laplace expansion, ordered by level:
+    ``(dst, src, length, i·n + j, sign)`` means ``W[dst:dst+length] += sign·A[i, j] ·
+    W[src:src+length]`` (flat colex layout). ``lex[q]``: combinations-order flat position of
+    colex position ``q``; ``colex``: its inverse.
+    """
+
+    terms: np.ndarray
+    lex: np.ndarray
+    colex: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.lex)
+
+
+@cache
+def _colex(n: int, k: int) -> tuple[tuple[int, ...], ...]:
+    """``subsets(n, k)`` in colex order (largest element first), the kernels' block order."""
+    return tuple(sorted(subsets(n, k), key=lambda s: s[::-1]))
+
+
+@cache
+def _plan(n: int, k_max: int) -> _Plan:
+    """The plan of levels ``0..k_max`` only (``k_max = 2`` of a ``24 x 24`` matrix needs
+    ``276^2`` entries, not ``C(48, 24)``)."""
+    off = compound_offsets(n, k_max)
+    order = [_colex(n, k) for k in range(k_max + 1)]
+    where = [{s: i for i, s in enumerate(o)} for o in order]
+    terms, lex = [], []
+    for k in range(k_max + 1):
+        m = len(order[k])
+        lexpos = {s: i for i, s in enumerate(subsets(n, k))}
+        lex.extend(off[k] + lexpos[I] * m + lexpos[J] for I in order[k] for J in order[k])
+        if k < 2:
+            continue
+        mp = len(order[k - 1])
+        for a, I in enumerate(order[k]):  # along the last column j = max J
+            for r in range(k):
+                src = off[k - 1] + where[k - 1][I[:r] + I[r + 1:]] * mp
+                for j in range(k - 1, n):  # J with max J = j: colex range [C(j,k), C(j+1,k))
+                    terms.append((off[k] + a * m + math.comb(j, k), src, math.comb(j, k - 1),
+                                  I[r] * n + j, 1 - 2 * ((r + k - 1) % 2)))
+    lex = np.array(lex, dtype=np.int64)
+    colex = np.empty_like(lex)
+    colex[lex] = np.arange(len(lex))
+    return _Plan(np.array(terms, dtype=np.int32).reshape(-1, 5), lex, colex)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _forward_colex(A, terms, N):  # pragma: no cover - compiled
+    """``(nb, n, n) -> (nb, N)``: the compounds of a plan (``terms``, ``N`` entries), colex."""
+    nb, n = A.shape[0], A.shape[1]
+    W = np.zeros((nb, N), dtype=A.dtype)
+    for t in range(nb):
+        w, Af = W[t], A[t].ravel()
+        w[0] = 1
+        for e in range(min(n * n, N - 1)):
+            w[1 + e] = Af[e]
+        for e in range(terms.shape[0]):
+            d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
+            c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
+            dst, src = w[d:d + L], w[s:s + L]
+            for q in range(L):
+                dst[q] += c * src[q]
+    return W
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _to_lex(W, colex):  # pragma: no cover - compiled
+    out = np.empty_like(W)
+    for t in range(W.shape[0]):
+        w, o = W[t], out[t]
+        for q in range(W.shape[1]):
+            o[q] = w[colex[q]]
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _reverse(Af, w, G, gAf, terms):  # pragma: no cover - compiled
+    """Reverse mode for ONE matrix (``Af``: ``A`` raveled) with forward ``w`` (colex):
+    consumes the upstream gradient ``G`` (colex, overwritten: lower levels accumulate what
+    is pushed down) and adds ``∂/∂A`` (raveled) into ``gAf``."""
+    for e in range(terms.shape[0] - 1, -1, -1):
+        d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
+        c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
+        g, gp, src = G[d:d + L], G[s:s + L], w[s:s + L]
+        acc = g[0] * src[0]  # L >= 1
+        gp[0] += c * g[0]
+        for q in range(1, L):
+            acc += g[q] * src[q]
+            gp[q] += c * g[q]
+        gAf[ij] += acc if terms[e, 4] > 0 else -acc
+    for e in range(min(Af.shape[0], G.shape[0] - 1)):
+        gAf[e] += G[1 + e]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _backward_colex(A, W, grad, lex, terms):  # pragma: no cover - compiled
+    """``gA`` for upstream ``grad`` (nb, N) in combinations order; ``W`` = forward (colex)."""
+    nb, N = A.shape[0], W.shape[1]
+    gA = np.zeros_like(A)
+    G = np.empty(N, dtype=A.dtype)
+    for t in range(nb):
+        for q in range(N):  # to colex
+            G[q] = grad[t, lex[q]]
+        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), terms)
+    return gA
+
+
+class _CompoundsFlat(torch.autograd.Function):
+    """Autograd wrapper of the kernels. The backward is ``once_differentiable``: first
+    derivatives only (no double backward through the CPU kernel)."""
+
+    @staticmethod
+    def forward(ctx, A: torch.Tensor, k_max: int) -> torch.Tensor:
+        plan = _plan(A.shape[-1], k_max)
+        An = _numpy(A)
+        W = _forward_colex(An, plan.terms, plan.size)
+        ctx.An, ctx.W, ctx.plan = An, W, plan
+        return torch.from_numpy(_to_lex(W, plan.colex))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        gA = _backward_colex(ctx.An, ctx.W, _numpy(grad), ctx.plan.lex,
+                             ctx.plan.terms)
+        return torch.from_numpy(gA), None
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    """A contiguous numpy view (a copy only when ``t`` is not contiguous, e.g. an expanded
+    upstream gradient)."""
+    t = t.detach()
+    return (t if t.is_contiguous() else t.contiguous()).numpy()
+
+
+def supported(A: torch.Tensor) -> bool:
+    """Whether :func:`compounds_flat` handles ``A`` (a CPU float32/float64 tensor)."""
+    return A.device.type == "cpu" and A.dtype in DTYPES
+
+
+def compounds_flat(A: torch.Tensor, k_max: int) -> torch.Tensor:
+    """All compounds ``A^(0..k_max)`` of ``A (..., n, n)`` (CPU, float32/64), flat.
+
+    Returns ``(..., Σ_{k<=k_max} C(n,k)^2)`` in the layout of
+    :func:`~hwadapt.linalg.compound_offsets`; differentiable (first order) in ``A``. No input
+    checks: call :func:`hwadapt.linalg.compounds_flat`, which validates and picks this path.
+    """
+    n = A.shape[-1]
+    batch = A.shape[:-2]
+    flat = _CompoundsFlat.apply(A.reshape(math.prod(batch), n, n), k_max)
+    return flat.reshape(*batch, flat.shape[-1])

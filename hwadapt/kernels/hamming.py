@@ -1,0 +1,265 @@
+"""Fused Hamming-weight layer (:class:`HammingDense`, :class:`HammingBlocks`): the whole
+``y = x (W0 + ΔW)ᵀ + b``, ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))``, in one compiled call each way.
+Forward: all compounds and ``α`` (:func:`_hw_combined`), then the scatter into a copy of
+``W0`` (dense) or one gemm per block on the inputs (blocks). Backward: only the
+diagonal-block entries of ``gᵀ x`` (``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``),
+then the reverse recursion for ``∂A`` and ``∂α``. Blocks in *colex block order*
+(:func:`hw_colex_order`); index tables built once per ``(n, d_in, d_out, device)``
+(:func:`block_index`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import torch
+from numba import njit
+
+from hwadapt.kernels.compounds import _FASTMATH, _colex, _forward_colex, _numpy, _plan, _reverse
+from hwadapt.linalg.subsets import block_entries
+
+
+@cache
+def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(perm, sizes)``: ``perm (2^n,)`` = computational index ``Σ 2^i`` of each position of
+    the *colex block order* (blocks ``k = 0..n``, subsets of a block in colex order, the
+    kernels' internal order); ``sizes = C(n, k)``."""
+    perm = [sum(1 << i for i in s) for k in range(n + 1) for s in _colex(n, k)]
+    return (np.array(perm, dtype=np.int64),
+            np.array([math.comb(n, k) for k in range(n + 1)], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class BlockIndex:
+    """Tables of the fused Hamming-weight layer for ``(n, d_in, d_out)`` on one device, in
+    the *colex block order* (:func:`hw_colex_order`); built once (:func:`block_index`).
+
+    ``sizes``/``squares``: ``C(n,k)`` / ``C(n,k)^2``, ``k = 0..n``. ``src_in (2^n,)``: for
+    each block position, the column of ``x`` padded by ONE zero column (index ``d_in``:
+    positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
+    ``to_out (d_out,)``: block position of each input / output feature. ``pos (C(2n,n),)``
+    int64 numpy: flat position in ``W0 (d_out, d_in)`` of each colex block entry, ``-1``
+    outside the crop. ``terms``: the compound recursion (:func:`_plan` ``(n, n)``);
+    ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
+    """
+
+    sizes: tuple[int, ...]
+    squares: tuple[int, ...]
+    src_in: torch.Tensor
+    src_out: torch.Tensor
+    to_in: torch.Tensor
+    to_out: torch.Tensor
+    pos: np.ndarray
+    terms: np.ndarray
+    perm: np.ndarray
+    block_sizes: np.ndarray
+
+
+@cache
+def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockIndex:
+    """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in`` on ``device``."""
+    perm, sizes = hw_colex_order(n)
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm))
+    rows, cols = block_entries(perm, sizes)
+    pos = np.where((rows < d_out) & (cols < d_in), rows * d_in + cols, -1).astype(np.int64)
+
+    def dev(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(device)
+
+    return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
+                      dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
+                      dev(inv[:d_in]), dev(inv[:d_out]), pos, _plan(n, n).terms, perm, sizes)
+
+
+def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """``x (B, d)`` -> ``(B, 2^n)``, columns in block order (``src`` of :class:`BlockIndex`),
+    zero columns outside the crop (one zero column appended when ``d < 2^n``)."""
+    if x.shape[1] < len(src):
+        x = torch.nn.functional.pad(x, (0, 1))
+    return x.index_select(1, src)
+
+
+def _block_gram(gB: torch.Tensor, xB: torch.Tensor, ix: BlockIndex) -> torch.Tensor:
+    """The diagonal blocks of ``gBᵀ xB`` (both ``(B, 2^n)`` in block order), flat
+    ``(C(2n,n),)``, each block row-major: one torch gemm per block (torch's thread pool;
+    numba's ``np.dot`` ran on SciPy's own OpenBLAS pool and was ~10x slower at ``n = 12``),
+    ``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``."""
+    out = gB.new_empty(sum(ix.squares))
+    for gk, xk, ok, m in zip(gB.split(ix.sizes, 1), xB.split(ix.sizes, 1),
+                             out.split(ix.squares), ix.sizes, strict=True):
+        torch.mm(gk.T, xk, out=ok.view(m, m))
+    return out
+
+
+def _block_apply(v: torch.Tensor, zB: torch.Tensor, ix: BlockIndex,
+                 transpose: bool = False) -> torch.Tensor:
+    """``(⊕_k V_k) zBᵀ`` (or with every ``V_kᵀ``), shape ``(2^n, B)``, for the flat blocks
+    ``v (C(2n,n),)`` and ``zB (B, 2^n)`` in block order; one gemm per block."""
+    out = zB.new_empty(zB.shape[::-1])
+    for vk, zk, ok, m in zip(v.split(ix.squares), zB.split(ix.sizes, 1), out.split(ix.sizes),
+                             ix.sizes, strict=True):
+        V = vk.view(m, m)
+        torch.mm(V.T if transpose else V, zk.T, out=ok)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_gram_compiled(g, x, perm, sizes):  # pragma: no cover - compiled
+    """:func:`_block_gram` from ``g (B, d_out)``, ``x (B, d_in)`` (gathered here, block
+    order ``perm`` with ``sizes``) inside numba, for the dense path's small blocks
+    (``n <= 10``), where torch's per-call overhead over ``n + 1`` gemms cost more than the
+    gemms at ``n = 8``; numba's ``np.dot`` runs on SciPy's OpenBLAS pool (threadpoolctl sets
+    it, ``torch.set_num_threads`` does not) and is ~10x slower than torch at ``n = 12``."""
+    nb, dim = g.shape[0], perm.shape[0]
+    gT = np.zeros((dim, nb), dtype=g.dtype)  # block order; zero columns = padding
+    xB = np.zeros((nb, dim), dtype=g.dtype)
+    for t in range(nb):
+        for p in range(dim):
+            c = perm[p]
+            if c < g.shape[1]:
+                gT[p, t] = g[t, c]
+            if c < x.shape[1]:
+                xB[t, p] = x[t, c]
+    total = 0
+    for k in range(sizes.shape[0]):
+        total += sizes[k] * sizes[k]
+    out = np.empty(total, dtype=g.dtype)
+    o, s = 0, 0
+    for k in range(sizes.shape[0]):  # one BLAS gemm per block
+        m = sizes[k]
+        out[o:o + m * m] = np.dot(gT[s:s + m], np.ascontiguousarray(xB[:, s:s + m])).ravel()
+        o += m * m
+        s += m
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_combined(A, alpha, terms, N):  # pragma: no cover - compiled
+    """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``."""
+    F = _forward_colex(A, terms, N)
+    v = np.zeros(N, dtype=A.dtype)
+    for r in range(F.shape[0]):
+        a, f = alpha[r], F[r]
+        for q in range(N):
+            v[q] += a * f[q]
+    return F, v
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
+    """``(W0 + ΔW, F)``: ``F, v`` of :func:`_hw_combined`, ``v[q]`` added at flat position
+    ``pos[q]`` of a copy of ``W0`` (``-1``: outside the crop)."""
+    F, v = _hw_combined(A, alpha, terms, pos.shape[0])
+    W = W0.copy()
+    Wf = W.reshape(-1)
+    for q in range(pos.shape[0]):
+        p = pos[q]
+        if p >= 0:
+            Wf[p] += v[q]
+    return W, F
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - compiled
+    """:func:`_hw_reverse` of :func:`_block_gram_compiled` in one compiled call."""
+    return _hw_reverse(A, alpha, F, _block_gram_compiled(g, x, perm, sizes), terms)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_reverse(A, alpha, F, gv, terms):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``."""
+    R, N = F.shape[0], F.shape[1]
+    gA = np.zeros_like(A)
+    galpha = np.zeros(R, dtype=A.dtype)
+    G = np.empty(N, dtype=A.dtype)
+    for r in range(R):
+        acc = gv[0] * F[r, 0]  # N >= 1; G (np.empty) is written before it is read
+        G[0] = alpha[r] * gv[0]
+        for q in range(1, N):
+            acc += gv[q] * F[r, q]
+            G[q] = alpha[r] * gv[q]
+        galpha[r] = acc
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms)
+    return gA, galpha
+
+
+class HammingDense(torch.autograd.Function):
+    """``F.linear(x, W0 + ΔW, b)`` with ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))`` in computational
+    order: forward builds all compounds and adds ``ΔW`` into a copy of ``W0`` in one compiled
+    call (no ``R x 2^n x 2^n`` tensor); backward forms only the ``C(2n,n)`` block entries of
+    ``gᵀ x`` (:func:`_block_gram_compiled`) and runs the recursion in reverse for ``∂A``,
+    ``∂α``, in one compiled call.
+    ``∂x = g (W0 + ΔW)``, ``∂W0 = gᵀ x``, ``∂b = Σ g`` only when required. First order
+    only (once_differentiable).
+
+    Args of ``apply``: ``x (B, d_in)``, ``A (R, n, n)``, ``alpha (R,)``, ``W0 (d_out, d_in)``,
+    ``b (d_out,)`` or ``None``, ``ix`` = :func:`block_index` ``(n, d_in, d_out, x.device)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, A, alpha, W0, b, ix):
+        An, al = _numpy(A), _numpy(alpha)
+        W, F = _hw_weight(An, al, _numpy(W0), ix.pos, ix.terms)
+        W = torch.from_numpy(W)
+        ctx.save_for_backward(x, W)
+        ctx.An, ctx.al, ctx.F, ctx.ix = An, al, F, ix
+        return torch.nn.functional.linear(x, W, b)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        need, ix = ctx.needs_input_grad, ctx.ix
+        gA = galpha = None
+        if need[1] or need[2]:
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, _numpy(g), _numpy(x), ix.perm,
+                                      ix.block_sizes, ix.terms)
+            gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
+        gx = g @ W if need[0] else None
+        gW0 = g.T @ x if need[3] else None
+        gb = g.sum(0) if need[4] else None
+        return gx, gA, galpha, gW0, gb, None
+
+
+class HammingBlocks(torch.autograd.Function):
+    """Same layer as :class:`HammingDense` without any ``d_out x d_in`` ``ΔW``:
+    ``y = F.linear(x, W0, b) + ΔW x`` with ``ΔW x`` one gemm per block ``V_k`` on the inputs
+    gathered into block order (``Σ_k C(n,k)^2`` multiply-adds per vector instead of
+    ``d_out·d_in``). Backward: :func:`_block_gram` and the reverse recursion for ``∂A``,
+    ``∂α``; ``∂x = g W0 + ΔWᵀ g`` (blocks transposed), ``∂W0``, ``∂b`` only when required.
+    Same ``apply`` arguments as :class:`HammingDense`; first order only.
+    """
+
+    @staticmethod
+    def forward(ctx, x, A, alpha, W0, b, ix):
+        An, al = _numpy(A), _numpy(alpha)
+        F, v = _hw_combined(An, al, ix.terms, len(ix.pos))
+        v = torch.from_numpy(v)
+        xB = _to_blocks(x.detach(), ix.src_in)
+        y = torch.nn.functional.linear(x, W0, b)
+        y += _block_apply(v, xB, ix).index_select(0, ix.to_out).T
+        ctx.save_for_backward(x, W0)
+        ctx.An, ctx.al, ctx.F, ctx.ix, ctx.v, ctx.xB = An, al, F, ix, v, xB
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, W0 = ctx.saved_tensors
+        need, ix = ctx.needs_input_grad, ctx.ix
+        gB = _to_blocks(g, ix.src_out)
+        gA = galpha = gx = None
+        if need[1] or need[2]:
+            gv = _block_gram(gB, ctx.xB, ix)
+            gA, galpha = _hw_reverse(ctx.An, ctx.al, ctx.F, gv.numpy(), ix.terms)
+            gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
+        if need[0]:
+            gx = g @ W0
+            gx += _block_apply(ctx.v, gB, ix, transpose=True).index_select(0, ix.to_in).T
+        gW0 = g.T @ x if need[3] else None
+        gb = g.sum(0) if need[4] else None
+        return gx, gA, galpha, gW0, gb, None
