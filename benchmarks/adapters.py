@@ -35,11 +35,11 @@ from pathlib import Path
 
 import scipy.linalg  # noqa: F401  (loads the OpenBLAS numba's np.dot calls: see main)
 import torch
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from hwadapt.adapters import AdapterConfig, inject, trainable_parameters
 from hwadapt.linalg import hamming_weight_matrix
+from hwadapt.threads import set_threads
 
 BATCH = 128
 PER_ROUND = 3  # timed steps per variant and round (after one warm-up step)
@@ -147,11 +147,10 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cuda: the device-generic torch path")
     ap.add_argument("--out", default="results/benchmarks/adapters.json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    # OpenBLAS/OpenMP pools torch.set_num_threads misses; threadpoolctl limits only libraries
-    # already loaded, hence the scipy.linalg import (SciPy's OpenBLAS, which numba's np.dot
-    # in the dense kernel's backward calls, is otherwise loaded later, at 2 threads)
-    threadpool_limits(args.threads)
+    # every pool (hwadapt.threads); threadpoolctl limits only libraries already loaded, hence
+    # the scipy.linalg import (SciPy's OpenBLAS, which numba's np.dot in the dense kernel's
+    # backward calls, is otherwise loaded later, at 2 threads)
+    set_threads(args.threads)
     rows = []
     for w in args.widths:
         row = bench_width(w, args.rounds or ROUNDS.get(w, 10), args.device)

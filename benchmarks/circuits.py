@@ -27,6 +27,7 @@ from hwadapt.circuits.lcu import lcu_ancillas, lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
 from hwadapt.circuits.transpile import transpile_for
 from hwadapt.simulate import postselect_state, simulate_subspace
+from hwadapt.threads import aer_options, set_threads
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "circuits.json"
 AER_BUDGET_S = 90.0  # per size: beyond this, time a prefix of the batch and scale
@@ -75,7 +76,7 @@ def run_aer(qc, angles, n, a, budget_s: float):
     from qiskit import transpile
     from qiskit_aer import AerSimulator
 
-    sim = AerSimulator(method="statevector")
+    sim = AerSimulator(method="statevector", **aer_options())
     circ = qc.copy()
     circ.save_statevector()
     t = time.perf_counter()
@@ -125,6 +126,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
     args = ap.parse_args()
+    set_threads()  # $HWADAPT_THREADS or the cores, for every pool (hwadapt.threads)
     sizes_t = [4, 8] if args.quick else [4, 8, 12]
     sizes_s = [8] if args.quick else [8, 12, 16]
     out = {"transpile": transpile_counts(sizes_t),

@@ -18,6 +18,7 @@ from pathlib import Path
 from hwadapt.backends import fake_backend, get_backend, runtime_sampler
 from hwadapt.execution import batching, manager
 from hwadapt.spec import build_families, load_spec
+from hwadapt.threads import set_threads
 
 ROOT = Path(__file__).parents[1]
 
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--spec", default=str(ROOT / "jobs" / "demo.toml"))
     ap.add_argument("--naive-inputs", type=int, default=None)
     args = ap.parse_args()
+    set_threads()  # $HWADAPT_THREADS or the cores, for every pool (hwadapt.threads)
     spec = load_spec(args.spec)
     backend = get_backend("aer_noisy")
     fam = build_families(spec)[0]

@@ -38,6 +38,7 @@ import torch
 from hwadapt.adapters.quantum import QuantumAdapter
 from hwadapt.circuits.layouts import layout_pairs
 from hwadapt.circuits.loaders import unary_angles, unary_splits
+from hwadapt.threads import set_threads
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "hybrid.json"
 BATCH, RANK = 32, 2
@@ -101,7 +102,7 @@ def pennylane(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    set_threads(1)  # torch, BLAS, numba: one setting (hwadapt.threads)
     try:
         import pennylane as qml
         pl_version = qml.__version__

@@ -22,7 +22,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from hwadapt.backends import active_qubits, compact_circuit, fake_backend, restricted_noise_model
 from hwadapt.circuits.adapter import adapter_circuit
@@ -44,6 +43,7 @@ from hwadapt.circuits.signs import default_beta
 from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
 from hwadapt.circuits.transpile import transpile_for
 from hwadapt.estimate import combine_terms, estimate, tally
+from hwadapt.threads import aer_options, set_threads
 
 OUT = Path("results/benchmarks/lcu_hardware.json")
 DENSITY_MATRIX_MAX_QUBITS = 10
@@ -134,7 +134,8 @@ def _sample(pubs: list, device: str, seed: int):
     if len(qubits) > DENSITY_MATRIX_MAX_QUBITS:
         method = "statevector"
         small = [(c, v, min(shots, TRAJECTORY_SHOTS)) for c, v, shots in small]
-    sim = AerSimulator(method=method, noise_model=restricted_noise_model(device, qubits))
+    sim = AerSimulator(method=method, noise_model=restricted_noise_model(device, qubits),
+                       **aer_options())
     return SamplerV2.from_backend(sim, seed=seed).run(small).result(), method
 
 
@@ -274,7 +275,7 @@ def main() -> None:
     ap.add_argument("--devices", nargs="+", default=list(DEVICES))
     ap.add_argument("--n", type=int, nargs="+", default=[4, 8])
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    set_threads(1)  # torch, BLAS, numba, Aer: one setting (hwadapt.threads)
     data = run(args.shots, args.inputs, tuple(args.n), devices=tuple(args.devices))
     _plot(data, OUT.with_suffix(".png"))
     print(f"\nwrote {OUT}")

@@ -32,6 +32,7 @@ from hwadapt import __version__
 from hwadapt.env import check_environment
 from hwadapt.errors import HwadaptError, InputError, NetworkError
 from hwadapt.progress import plain
+from hwadapt.threads import set_threads
 
 app = typer.Typer(
     name="hwadapt",
@@ -141,8 +142,15 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="Threads for every compute pool (torch, BLAS, numba, Aer); "
+        "default: $HWADAPT_THREADS, else the cores available.")] = None,
 ) -> None:
     _state["debug"] = debug
+    try:
+        set_threads(threads)
+    except HwadaptError as e:
+        _fail(e, str(e), e.exit_code)
 
 
 @command
@@ -202,21 +210,23 @@ def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all)
                "every run's stored files (exit 2 if anything is damaged).")] = False,
            as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Show runs and their batches (read-only: never creates or writes the ledger)."""
-    from hwadapt.execution import manager
+    from hwadapt.execution.artifacts import verify_run  # ledger reading only: no Qiskit/torch
+    from hwadapt.execution.ledger import Ledger
+    from hwadapt.execution.summary import summary
 
     if run is None and _default_ledger(ledger) and not Path(ledger).exists():
         _show_runs([], as_json)  # nothing submitted yet: no runs
         return
-    led = manager.Ledger(ledger, readonly=True)
+    led = Ledger(ledger, readonly=True)
     if check:
         led.check_integrity()
     ids = [led.run(run)["id"]] if run else [r["id"] for r in led.runs()]
-    summaries = [manager.summary(led, r) for r in ids]
+    summaries = [summary(led, r) for r in ids]
     if check:
         for s in summaries:
             if s["status"] != "damaged":
                 try:
-                    manager.verify_run(led, s["run"])
+                    verify_run(led, s["run"])
                 except HwadaptError as e:
                     s["status"], s["reason"] = "damaged", str(e)
     _show_runs(summaries, as_json)

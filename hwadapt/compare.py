@@ -156,33 +156,24 @@ def readout_mitigator(run, qubits: list[int]):
     """mthree mitigator for the run's backend on the measured physical ``qubits``; returns
     ``(m3, index map physical -> calibrated qubit)`` (``(None, {})`` on ideal backends).
 
-    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise ``aer_noisy``
-    and ``fake_<device>`` (Qiskit Runtime local mode: the device's noise model simulated
-    here) calibrate locally, on the run's restricted (and, for ``aer_noisy``, scaled) noise
-    model, seeded by the spec seed, and store the result; ``ibm_<device>`` would need a new
-    device job, so a calibration must be stored for it first
+    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise backends with
+    a local noise model (``aer_noisy``, ``fake_<device>``) calibrate through their hook
+    (:meth:`hwadapt.backends.base.Backend.calibrate_readout`: the run's restricted, scaled
+    noise model, seeded by the spec seed) and the result is stored; ``ibm_<device>`` would
+    need a new device job, so a calibration must be stored for it first
     (:func:`store_readout_calibration`).
     """
-    import mthree
-
     b = run.backend
-    if b.kind in ("exact", "aer"):
+    if not b.readout_noise:
         return None, {}
     path = Path(run.run_dir) / READOUT_CALS
     if path.is_file():
         m3, where = _stored_mitigator(path, qubits)
         if m3 is not None:
             return m3, where
-    if b.kind in ("aer_noisy", "fake"):
-        from qiskit_aer import AerSimulator
-
-        from hwadapt.backends import restricted_noise_model
-
-        phys = tuple(sorted(set(qubits)))
-        sim = AerSimulator(noise_model=restricted_noise_model(b.device, phys, b.noise_scale),
-                           seed_simulator=run.spec_seed)
-        m3 = mthree.M3Mitigation(sim)
-        m3.cals_from_system(list(range(len(phys))), shots=CAL_SHOTS)
+    phys = tuple(sorted(set(qubits)))
+    m3 = b.calibrate_readout(phys, run.spec_seed, CAL_SHOTS)
+    if m3 is not None:
         store_readout_calibration(run.run_dir, m3, list(phys))
         return m3, {q: j for j, q in enumerate(phys)}
     raise InputError(f"--mitigate readout needs a readout calibration of run {run.run_id}'s "

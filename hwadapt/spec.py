@@ -70,6 +70,7 @@ from hwadapt.errors import InputError
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import sha256_file
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.shots import ShotSpec
 
 FAMILIES = ("magnitude", "signs")
 LAYOUTS = ("pyramid", "butterfly", "brick")
@@ -114,14 +115,6 @@ class InputSpec:
     source: str = "random"
     seed: int = 0
     path: Path | None = None
-
-
-@dataclass(frozen=True)
-class ShotSpec:
-    target_accepted: int = 4000
-    budget: int = 2_000_000
-    max_rounds: int = 4
-    pilot: int = 1024
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Noise sweep: one spec on ``aer_noisy`` across devices × noise scales, then compared.
 
 Experiment and analysis are separate: every setting ``(device, scale)`` is an ordinary ledger
-run on ``aer_noisy`` with ``--noise-from <device>@<scale>`` (:mod:`hwadapt.noise`; 0 = ideal),
+run on ``aer_noisy`` with ``--noise-from <device>@<scale>`` (:mod:`hwadapt.backends.noise`;
+0 = ideal),
 submitted and driven by :mod:`hwadapt.execution.manager`, so a crashed sweep resumes like any
 run. The analysis is :func:`hwadapt.compare.compare_run` on each finished run. The sweep's
 state lives in ``<runs dir>/<sweep id>/sweep.json`` (written atomically after every step):
@@ -48,7 +49,7 @@ def plan_settings(noise_from: str | None, devices: list[str], scales: list[float
     :data:`hwadapt.backends.DEFAULT_NOISE_DEVICE`. Each must be a known fake device.
     """
     from hwadapt.backends import DEFAULT_NOISE_DEVICE, fake_device_names
-    from hwadapt.noise import noise_source
+    from hwadapt.backends.noise import noise_source
 
     names = ([noise_from] if noise_from else []) + list(devices)
     names = list(dict.fromkeys(names)) or [DEFAULT_NOISE_DEVICE]

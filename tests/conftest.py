@@ -4,7 +4,7 @@ mode on FakeLagos, with IBM's string statuses, job ids and tags."""
 
 import pytest
 
-from hwadapt.backends import fake_backend
+from hwadapt.backends import fake_backend, runtime
 from hwadapt.execution import manager
 
 
@@ -51,7 +51,7 @@ class FakeService:
 @pytest.fixture
 def service(monkeypatch):
     svc = FakeService()
-    real = manager.get_backend.__globals__["runtime_sampler"]
+    real = runtime.runtime_sampler
 
     class Sampler:  # records what Runtime would see, then runs in local testing mode
         def __init__(self, mode, options=None):
@@ -67,7 +67,7 @@ def service(monkeypatch):
             svc.by_id[job.job_id()] = job
             return job
 
-    monkeypatch.setattr("hwadapt.backends.runtime_sampler", Sampler)
+    monkeypatch.setattr("hwadapt.backends.runtime.runtime_sampler", Sampler)
     monkeypatch.setattr(manager, "POLL_S", 0.0)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
     return svc

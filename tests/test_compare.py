@@ -177,6 +177,7 @@ def test_readout_mitigator_reuses_a_stored_calibration(tmp_path):
     from qiskit_aer import AerSimulator
     from qiskit_aer.noise import NoiseModel, ReadoutError
 
+    from hwadapt.backends import IBMBackend
     from hwadapt.compare import readout_mitigator, store_readout_calibration
     from hwadapt.errors import InputError
 
@@ -186,8 +187,8 @@ def test_readout_mitigator_reuses_a_stored_calibration(tmp_path):
     m3 = mthree.M3Mitigation(AerSimulator(noise_model=nm, seed_simulator=1))
     m3.cals_from_system([0, 1], shots=20_000)
     store_readout_calibration(tmp_path, m3, [17, 5])  # cal qubit 0 = physical 17
-    run = SimpleNamespace(run_id="r", run_dir=tmp_path,
-                          backend=SimpleNamespace(kind="ibm", name="ibm_torino"))
+    run = SimpleNamespace(run_id="r", run_dir=tmp_path, spec_seed=1,
+                          backend=IBMBackend("ibm_torino"))
     got, where = readout_mitigator(run, [5, 17])  # no device job: an ibm run would need one
     assert where == {17: 0, 5: 1}
     counts = {"00": 700, "01": 100, "10": 150, "11": 50}

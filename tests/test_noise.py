@@ -15,8 +15,8 @@ from hwadapt.backends import (
     restricted_noise_model,
     runtime_sampler,
 )
+from hwadapt.backends.noise import noise_source, parse_noise_source, scale_readout, scale_target
 from hwadapt.errors import InputError
-from hwadapt.noise import noise_source, parse_noise_source, scale_readout, scale_target
 
 
 @pytest.mark.parametrize("f", [0.0, 0.5, 1.0, 2.0, 1e3])

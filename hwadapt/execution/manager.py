@@ -36,11 +36,14 @@ from hwadapt.circuits.lcu import postselect
 from hwadapt.env import crash_at, env_seconds
 from hwadapt.errors import InputError, JobFailed, RunBusy
 from hwadapt.execution import batching
+from hwadapt.execution.artifacts import artifact, family_meta, verify_results, verify_run
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.shots import stored_shots
+from hwadapt.execution.summary import summary, tally
 from hwadapt.fileio import atomic_write
 from hwadapt.progress import ProgressBar
 from hwadapt.spec import build_families, load_spec, run_metadata, sampler_options
@@ -169,48 +172,6 @@ def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
     return RunMetadata.load(artifact(ledger, run_id, METADATA_FILE))
 
 
-def artifact(ledger: Ledger, run_id: str, name: str) -> Path:
-    """The run-folder file ``name`` of ``run_id``, verified against the checksum the ledger
-    recorded for it; :class:`InputError` if it is missing or altered."""
-    path = ledger.runs_dir / run_id / name
-    digest = json.loads(ledger.run(run_id)["artifacts"]).get(name)
-    if not path.is_file() or (digest is not None and sha256_file(path) != digest):
-        raise InputError(f"run {run_id}: {str(path)!r} is missing or altered (checksum "
-                         "mismatch); restore it from a backup, the ledger is left untouched")
-    return path
-
-
-def family_meta(ledger: Ledger, run_id: str, values: bool = False
-                ) -> tuple[list[dict], list[np.ndarray] | list[int]]:
-    """``(meta, sizes)`` of a run's families from its verified ``families.npz``; with
-    ``values`` the binding arrays ``(count, P)`` instead of their sizes."""
-    path = artifact(ledger, run_id, "families.npz")
-    try:
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-            arrays = [z[f"values{j}"] for j in range(len(meta))]
-    except Exception as e:  # noqa: BLE001 - a file that verified but does not load
-        raise InputError(f"run {run_id}: {str(path)!r} cannot be read ({type(e).__name__}); "
-                         "restore it from a backup") from None
-    return meta, arrays if values else [len(a) for a in arrays]
-
-
-def verify_results(ledger: Ledger, run_id: str) -> None:
-    """Check every stored result file of ``run_id`` against its checksum
-    (:meth:`Ledger.result_path` raises :class:`InputError` naming the bad file)."""
-    for b in ledger.batches(run_id):
-        row = ledger.result(b.id)
-        if row is not None:
-            ledger.result_path(row)
-
-
-def verify_run(ledger: Ledger, run_id: str) -> None:
-    """Check every file of a run (artifacts and results) against its checksum."""
-    for name in json.loads(ledger.run(run_id)["artifacts"]):
-        artifact(ledger, run_id, name)
-    verify_results(ledger, run_id)
-
-
 def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
     """Read a run's artifacts back, verifying their checksums."""
     from qiskit import qpy
@@ -222,23 +183,11 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
     with open(artifact(ledger, run_id, "circuits.qpy"), "rb") as f:
         circuits = qpy.load(f)
     meta, values = family_meta(ledger, run_id, values=True)
-    shots = _stored_shots(row["spec_text"])
+    shots = stored_shots(row["spec_text"])
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
     return RunData(run_id, row["seed"], backend, circuits, values, meta, run_dir=run_dir,
                    **shots)
-
-
-def _stored_shots(text: str) -> dict:
-    import tomllib
-
-    from hwadapt.spec import ShotSpec
-
-    s = tomllib.loads(text).get("shots", {})
-    d = ShotSpec()
-    return {"target": s.get("target_accepted", d.target_accepted),
-            "budget": s.get("budget", d.budget), "max_rounds": s.get("max_rounds", d.max_rounds),
-            "pilot": s.get("pilot", d.pilot)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -528,6 +477,13 @@ def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
         time.sleep(poll)
 
 
+def _simulated_with(pub_result) -> dict:
+    """``{"aer_method": ...}`` where the backend recorded its simulation method, else {}."""
+    meta = getattr(pub_result, "metadata", None) or {}
+    method = (meta.get("circuit_metadata") or {}).get("aer_method")
+    return {} if method is None else {"aer_method": method}
+
+
 def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
     path = run.run_dir / f"batch-{batch.idx:04d}.npz"
     arrays, summary = {}, []
@@ -538,7 +494,7 @@ def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
         acc = [_accepted(run, p["family"], bits[k].get_int_counts())
                for k in range(len(p["inputs"]))]
         summary.append({"family": p["family"], "inputs": p["inputs"], "shots": batch.shots,
-                        "accepted": acc})
+                        "accepted": acc, **_simulated_with(pub_result)})
     atomic_write(path, lambda f: np.savez(f, **arrays))
     crash_point("after_file")
     ledger.store_result(batch.id, tag, path, {"pubs": summary})
@@ -549,27 +505,6 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
     outcomes = np.fromiter(counts, dtype=np.int64, count=len(counts))
     shots = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
     return int(shots[run.accept(f, outcomes)].sum())
-
-
-def tally(ledger: Ledger, run_id: str, run: RunData | None = None,
-          batches: list | None = None) -> list[dict]:
-    """Per family: ``raw (count,)`` shots and ``accepted (count,)`` shots over stored results."""
-    batches = ledger.batches(run_id) if batches is None else batches
-    if run is None:
-        meta, sizes = family_meta(ledger, run_id)
-    else:
-        meta, sizes = run.families, [len(v) for v in run.values]
-    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64)}
-           for m, n in zip(meta, sizes, strict=True)]
-    for b in batches:
-        row = ledger.result(b.id)
-        if row is None:
-            continue
-        for p in json.loads(row["summary"])["pubs"]:
-            fam = out[p["family"]]
-            fam["raw"][p["inputs"]] += p["shots"]
-            fam["accepted"][p["inputs"]] += np.asarray(p["accepted"])
-    return out
 
 
 def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int, int]]]:
@@ -680,32 +615,3 @@ def cancel(ledger_path: str | Path, run_id: str, service=None) -> dict:
         ledger.set_batch_status(b.id, "cancelled", "cancelled by user")
     ledger.set_run_status(run_id, "cancelled", "cancelled by user")
     return summary(ledger, run_id)
-
-
-def summary(ledger: Ledger, run_id: str) -> dict:
-    """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
-
-    A run whose folder is missing or damaged gets ``status`` ``"damaged"`` and the problem
-    as ``reason`` (the ledger row is unchanged); ``driver`` names another live process
-    driving the run (else None).
-    """
-    row = ledger.run(run_id)
-    batches = ledger.batches(run_id)
-    status, reason = row["status"], row["reason"]
-    try:
-        fams = tally(ledger, run_id, batches=batches)
-    except InputError as e:
-        fams, status, reason = [], "damaged", str(e)
-    target = _stored_shots(row["spec_text"])["target"]
-    return {
-        "run": run_id, "name": row["name"], "backend": row["backend"],
-        "noise_from": row["noise_from"], "status": status, "reason": reason,
-        "driver": ledger.driver(run_id),
-        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["created"])),
-        "batches": dict(Counter(b.status for b in batches)),
-        "rounds": len({b.round for b in batches}),
-        "target_accepted": target,
-        "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
-                      "accepted": f["accepted"].tolist(),
-                      "inputs_at_target": int((f["accepted"] >= target).sum())} for f in fams],
-    }

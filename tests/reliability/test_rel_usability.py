@@ -38,7 +38,7 @@ def test_network_failure_is_named(cli, tmp_path, monkeypatch):
             raise ValueError("Unable to retrieve instances. Please check that you are using "
                              "a valid API token.") from e
 
-    monkeypatch.setattr("hwadapt.backends.ibm_service", offline)
+    monkeypatch.setattr("hwadapt.backends.runtime.ibm_service", offline)
     r = cli.inproc("submit", SMALL, "--backend", "ibm_kyiv", "--ledger", tmp_path / "l.db")
     line = cli.one_line_error(r, code=1)
     assert "cannot reach IBM Quantum (network)" in line and "API token" not in line

@@ -1,0 +1,82 @@
+"""Which Aer simulation method ``aer_noisy`` uses, chosen by size and structure.
+
+Aer's ``automatic`` picks statevector trajectories as soon as ``shots <= 2^qubits``, which is
+3-4x slower than the density matrix for the demo at 10 data qubits. Measured here (2 shared
+cores under load ~12, 1 thread, the demo's noisy circuits on fake_torino, seconds per
+binding at 1,536 shots; ``benchmarks/aer_methods.py`` and
+``results/benchmarks/aer_methods.json`` hold ratios to ``automatic`` in one run):
+
+====== ============== =========== ==================
+qubits density matrix statevector matrix product st.
+====== ============== =========== ==================
+9      1.1            13          217
+11     26             106         1,480
+13     not run (~16x) 825         5,720
+====== ============== =========== ==================
+
+- density matrix: cost ~ ``4^q`` per gate, independent of shots;
+- statevector trajectories: ~ ``shots * 2^q`` (one noisy trajectory per shot, shots in
+  parallel up to :func:`hwadapt.threads.threads`): the ratio to the density matrix fell 3x
+  per 2 qubits, so density matrix while ``q <= 9 + 2 log3(shots / 128)`` (q <= 13 at 1,536
+  shots), and never above :data:`DENSITY_MATRIX_MAX_QUBITS` (memory ``16 * 4^q`` bytes);
+- matrix-product-state trajectories: per-gate cost independent of ``q`` for a circuit whose
+  two-qubit gates lie on a line (Hamming-weight-1 states have bond dimension 2; noise raises
+  it), but 7-17x slower than statevector at 9-13 qubits here, the gap halving per 2 qubits:
+  used for line circuits from :data:`MPS_MIN_QUBITS` on (extrapolated), with the qubits
+  renumbered along the line (:func:`line_order`) so that every gate is nearest-neighbour.
+"""
+
+from __future__ import annotations
+
+import math
+
+DENSITY_MATRIX_MAX_QUBITS = 14
+"""Largest register simulated as a density matrix (4 GiB of complex128)."""
+MPS_MIN_QUBITS = 19
+"""Smallest register for which a line circuit uses matrix-product-state trajectories."""
+
+
+def choose_method(num_qubits: int, shots: int, line: bool) -> str:
+    """Aer method for a noisy circuit on ``num_qubits`` qubits sampled ``shots`` times;
+    ``line``: its two-qubit gates lie on a line (:func:`line_order` is not None)."""
+    if num_qubits <= DENSITY_MATRIX_MAX_QUBITS and \
+            num_qubits <= 9 + 2 * math.log(max(shots, 1) / 128, 3):
+        return "density_matrix"
+    if line and num_qubits >= MPS_MIN_QUBITS:
+        return "matrix_product_state"
+    return "statevector"
+
+
+def line_order(circuits: list, qubits: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``qubits`` (circuit indices) ordered so that every two-qubit gate of ``circuits`` acts
+    on neighbours, or None when the gates do not lie on lines (a gate on 3+ qubits, a qubit
+    with 3+ partners, a cycle). Several lines and idle qubits are concatenated."""
+    partners: dict[int, set[int]] = {q: set() for q in qubits}
+    for circuit in circuits:
+        for inst in circuit.data:
+            if inst.operation.name in ("barrier", "delay", "measure"):
+                continue
+            idx = [circuit.find_bit(q).index for q in inst.qubits]
+            if len(idx) > 2:
+                return None
+            if len(idx) == 2:
+                a, b = idx
+                partners[a].add(b)
+                partners[b].add(a)
+    if any(len(p) > 2 for p in partners.values()):
+        return None
+    order: list[int] = []
+    seen: set[int] = set()
+    for start in sorted(qubits, key=lambda q: (len(partners[q]) != 1, q)):  # ends first
+        if start in seen:
+            continue
+        prev, cur = None, start
+        while cur is not None:
+            order.append(cur)
+            seen.add(cur)
+            nxt = [p for p in partners[cur] if p != prev and p not in seen]
+            prev, cur = cur, (nxt[0] if nxt else None)
+    pos = {q: i for i, q in enumerate(order)}
+    if any(abs(pos[a] - pos[b]) != 1 for a, p in partners.items() for b in p):
+        return None  # a cycle: walked once around, one edge left long
+    return tuple(order)

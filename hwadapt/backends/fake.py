@@ -1,0 +1,39 @@
+"""``fake_<device>``: Qiskit Runtime local testing mode on a fake device (its full noise
+model, simulated here)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from hwadapt.backends import runtime
+from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.devices import device_info, fake_backend, fake_device_names
+from hwadapt.backends.noise import restricted_noise_model
+
+
+class FakeBackend(Backend):
+    """Runtime ``SamplerV2`` in local mode; seeded through ``options.simulator``."""
+
+    kind: ClassVar[str] = "fake"
+    names: ClassVar[str] = "fake_<device>"
+
+    @classmethod
+    def matches(cls, name: str) -> bool:
+        return name.startswith("fake_")
+
+    @classmethod
+    def create(cls, name: str, noise_from: str | None = None, service=None) -> FakeBackend:
+        return cls(name, transpile_target=fake_backend(name), device=name)
+
+    @classmethod
+    def info(cls) -> list[BackendInfo]:
+        return [device_info(n, "fake", "Qiskit Runtime local testing mode")
+                for n in fake_device_names()]
+
+    def noise_model(self, qubits: tuple[int, ...]):
+        return restricted_noise_model(self.device, qubits)
+
+    def run(self, pubs: list, seed: int, tag: str):
+        sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
+        sampler.options.simulator.seed_simulator = seed
+        return sampler.run(pubs)

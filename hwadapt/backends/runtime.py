@@ -1,0 +1,57 @@
+"""Qiskit Runtime: the sampler class (local testing mode and IBM) and the IBM account."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from hwadapt.errors import InputError
+
+
+def runtime_sampler(mode, options: dict | None = None):
+    """The ONE place that picks Qiskit Runtime's sampler class.
+
+    ``options``: nested ``SamplerV2`` options, e.g. ``{"dynamical_decoupling": {"enable":
+    True, "sequence_type": "XY4"}, "twirling": {"enable_gates": True}}`` (a spec's
+    :attr:`hwadapt.spec.JobSpec.sampler_options`). IBM devices apply them; local testing mode
+    (``fake_*``) drops them with a warning "Options {...} have no effect in local testing mode".
+
+    qiskit-ibm-runtime 0.51 deprecates ``SamplerV2`` in favour of ``executor_sampler``, but the
+    executor primitives do not run in local testing mode yet and differ in options; we keep
+    ``SamplerV2`` (silencing its deprecation warning) until that changes.
+    """
+    from qiskit_ibm_runtime import SamplerV2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sampler = SamplerV2(mode=mode)
+    if options:
+        sampler.options.update(**options)
+    return sampler
+
+
+def ibm_credentials_available() -> bool:
+    """True when an IBM token is in the environment or a Qiskit account is saved on disk.
+
+    Only checks presence; never reads the token into memory for display.
+    """
+    if os.environ.get("QISKIT_IBM_TOKEN"):
+        return True
+    saved = Path(os.environ.get("QISKIT_IBM_CONFIG", Path.home() / ".qiskit" / "qiskit-ibm.json"))
+    return saved.is_file()
+
+
+def ibm_service():
+    """``QiskitRuntimeService`` from ``QISKIT_IBM_TOKEN``/``QISKIT_IBM_INSTANCE`` or the saved
+    account. The token is passed straight through, never stored or printed."""
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    if not ibm_credentials_available():
+        raise InputError("no IBM account: set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) or "
+                         "save one with QiskitRuntimeService.save_account")
+    token = os.environ.get("QISKIT_IBM_TOKEN")
+    if token:
+        return QiskitRuntimeService(channel="ibm_quantum_platform", token=token,
+                                    instance=os.environ.get("QISKIT_IBM_INSTANCE"))
+    return QiskitRuntimeService()

@@ -1,0 +1,54 @@
+"""A run's stored files read back verified: each against the SHA-256 the ledger recorded
+when it was written. Ledger and numpy only (no Qiskit, no torch), so ``status`` stays fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hwadapt.errors import InputError
+from hwadapt.execution.ledger import Ledger, sha256_file
+
+
+def artifact(ledger: Ledger, run_id: str, name: str) -> Path:
+    """The run-folder file ``name`` of ``run_id``, verified against the checksum the ledger
+    recorded for it; :class:`InputError` if it is missing or altered."""
+    path = ledger.runs_dir / run_id / name
+    digest = json.loads(ledger.run(run_id)["artifacts"]).get(name)
+    if not path.is_file() or (digest is not None and sha256_file(path) != digest):
+        raise InputError(f"run {run_id}: {str(path)!r} is missing or altered (checksum "
+                         "mismatch); restore it from a backup, the ledger is left untouched")
+    return path
+
+
+def family_meta(ledger: Ledger, run_id: str, values: bool = False
+                ) -> tuple[list[dict], list[np.ndarray] | list[int]]:
+    """``(meta, sizes)`` of a run's families from its verified ``families.npz``; with
+    ``values`` the binding arrays ``(count, P)`` instead of their sizes."""
+    path = artifact(ledger, run_id, "families.npz")
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = [z[f"values{j}"] for j in range(len(meta))]
+    except Exception as e:  # noqa: BLE001 - a file that verified but does not load
+        raise InputError(f"run {run_id}: {str(path)!r} cannot be read ({type(e).__name__}); "
+                         "restore it from a backup") from None
+    return meta, arrays if values else [len(a) for a in arrays]
+
+
+def verify_results(ledger: Ledger, run_id: str) -> None:
+    """Check every stored result file of ``run_id`` against its checksum
+    (:meth:`Ledger.result_path` raises :class:`InputError` naming the bad file)."""
+    for b in ledger.batches(run_id):
+        row = ledger.result(b.id)
+        if row is not None:
+            ledger.result_path(row)
+
+
+def verify_run(ledger: Ledger, run_id: str) -> None:
+    """Check every file of a run (artifacts and results) against its checksum."""
+    for name in json.loads(ledger.run(run_id)["artifacts"]):
+        artifact(ledger, run_id, name)
+    verify_results(ledger, run_id)
