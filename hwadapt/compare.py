@@ -56,6 +56,7 @@ class Exact:
     M: np.ndarray | None = None
     spec: Any = None
     K: float = 0.0  # K0 of the lcu magnitude family: ‖α‖₁ (LCU) or ‖M‖₂ (dilation)
+    references: dict[str, np.ndarray] | None = None  # r per sign family of the first mode
 
 
 def exact_reference(spec) -> Exact:
@@ -64,16 +65,23 @@ def exact_reference(spec) -> Exact:
 
     from hwadapt.circuits.signs import default_beta
     from hwadapt.linalg import givens_matrix
-    from hwadapt.spec import adapter_parameters, input_vectors, lcu_scale, reference_vectors
+    from hwadapt.spec import (
+        adapter_parameters,
+        input_vectors,
+        lcu_scale,
+        reference_vectors,
+        sign_references,
+    )
 
     angles, alphas = adapter_parameters(spec)
     n = spec.circuit.qubits
     O = givens_matrix(n, torch.as_tensor(angles, dtype=torch.float64), spec.circuit.layout)
     M = np.einsum("r,rij->ij", alphas, O.numpy())
     x = input_vectors(spec)
-    return Exact(x, x @ M.T, np.asarray(alphas, float), default_beta(alphas),
-                 reference_vectors(spec, spec.circuit.modes[0]), M=M, spec=spec,
-                 K=lcu_scale(spec, angles, alphas))
+    mode = spec.circuit.modes[0]
+    refs = {f: reference_vectors(spec, mode, f) for f in sign_references(spec, mode)}
+    return Exact(x, x @ M.T, np.asarray(alphas, float), default_beta(alphas), refs["signs"],
+                 M=M, spec=spec, K=lcu_scale(spec, angles, alphas), references=refs)
 
 
 def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
@@ -203,7 +211,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     and run facts."""
     from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.manager import load_run, run_counts
-    from hwadapt.spec import parse_spec, reference_vectors
+    from hwadapt.spec import parse_spec, reference_vectors, sign_references
 
     if mitigate not in MITIGATIONS:
         raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
@@ -219,7 +227,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     if not mags or any(not c for k in mags for c in counts[k]):
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
                          f"{run_id}` or `hwadapt resume {run_id}` first")
-    for k in [k for k in counts if k.endswith("signs")]:
+    for k in [k for k in counts if k.rsplit(".", 1)[-1].rstrip("0123456789") == "signs"]:
         if any(not c for c in counts[k]):
             counts.pop(k)
     if mitigate == "readout":
@@ -235,13 +243,13 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     ests = {}
     for mode in spec.circuit.modes:
         if mode == "lcu":
-            fam = {k: counts[k] for k in ("magnitude", "signs") if k in counts}
+            refs = {f: reference_vectors(spec, "lcu", f) for f in sign_references(spec, "lcu")}
+            fam = {k: counts[k] for k in ("magnitude", *refs) if k in counts}
             if spec.circuit.construction == "dilation":
                 from hwadapt.circuits.dilation import fold_dilation_counts
 
                 fam = {k: [fold_dilation_counts(c, n) for c in v] for k, v in fam.items()}
-            ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta,
-                                  reference=reference_vectors(spec, "lcu"))
+            ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta, reference=refs)
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],

@@ -140,7 +140,8 @@ class JobSpec:
         names = []
         for mode in self.circuit.modes:
             if mode == "lcu":
-                names += list(self.circuit.families)
+                for f in self.circuit.families:
+                    names += list(sign_references(self)) if f == "signs" else [f]
             else:
                 names += [f"term{i}.{f}" for i in range(self.circuit.terms)
                           for f in self.circuit.families]
@@ -256,7 +257,9 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
         budget=_int(s, "shots", "budget", 2_000_000, 1, 10**12),
         max_rounds=_int(s, "shots", "max_rounds", 4, 1, 100),
         pilot=_int(s, "shots", "pilot", 1024, 1, 10**7))
-    n_fam = len(families) * (("lcu" in modes) + terms * ("separate" in modes))
+    n_sign_refs = len(_sign_reference_kinds(construction, "lcu", terms))
+    n_fam = (len(families) + ("signs" in families) * (n_sign_refs - 1)) * ("lcu" in modes) \
+        + len(families) * terms * ("separate" in modes)
     if shots.budget < shots.target_accepted * inputs.count * n_fam:
         raise InputError(
             f"shots.budget = {shots.budget} is below target_accepted x inputs.count x families "
@@ -463,35 +466,54 @@ class Family:
         return postselect(np.asarray(outcomes), self.n_data, self.n_ancilla, self.weight)
 
 
+SIGN_TERMS = 2
+"""LCU terms that serve as sign references (efficient/spectral lcu): two, so that every
+component has a reference it can see (a blind spot needs both ``|(O_0 x)_j|`` and
+``|(O_1 x)_j|`` near 0); each costs one family of shots and no extra gates."""
+
+
+def _sign_reference_kinds(construction: str, mode: str, terms: int) -> list[str]:
+    if construction == "textbook":
+        return ["uniform"]
+    if construction in ("efficient", "spectral") and mode == "lcu" and terms >= 2:
+        return [f"term{k}" for k in range(min(terms, SIGN_TERMS))]
+    return ["input"]
+
+
+def sign_references(spec: JobSpec, mode: str = "lcu") -> dict[str, str]:
+    """Sign families of ``mode`` and their reference kinds, e.g. ``{"signs": "term0",
+    "signs1": "term1"}`` (efficient/spectral lcu with ``R >= 2``: ``V_ref = sign(α_k) U_k``,
+    the magnitude circuit's gates with other PREPARE weights); ``{"signs": "uniform"}``
+    (textbook, :mod:`hwadapt.circuits.signs`), else ``{"signs": "input"}`` (``V_ref = I``).
+    All input-independent except the textbook's."""
+    kinds = _sign_reference_kinds(spec.circuit.construction, mode, spec.circuit.terms)
+    return {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
+
+
 def sign_reference(spec: JobSpec, mode: str = "lcu") -> str:
-    """Reference kind of the signs families of ``mode`` (all input-independent except the
-    textbook's): ``"uniform"`` (textbook, :mod:`hwadapt.circuits.signs`), ``"term0"``
-    (efficient lcu with ``R >= 2``: ``V_ref = sign(α_0) U_0``, same gates as the magnitude
-    circuit), else ``"input"`` (``V_ref = I``)."""
-    c = spec.circuit
-    if c.construction == "textbook":
-        return "uniform"
-    if c.construction in ("efficient", "spectral") and mode == "lcu" and c.terms >= 2:
-        return "term0"
-    return "input"
+    """Reference kind of the first signs family of ``mode`` (:func:`sign_references`)."""
+    return sign_references(spec, mode)["signs"]
 
 
-def reference_vectors(spec: JobSpec, mode: str = "lcu") -> np.ndarray:
-    """``r (count, n)`` of :func:`sign_reference` for every input of ``spec``."""
+def reference_vectors(spec: JobSpec, mode: str = "lcu", family: str = "signs",
+                      x: np.ndarray | None = None) -> np.ndarray:
+    """``r (count, n)`` of sign ``family`` (:func:`sign_references`) for every input of
+    ``spec`` (or for the unit rows of ``x``)."""
     from hwadapt.circuits.signs import reference_vector
 
-    kind = sign_reference(spec, mode)
-    x = input_vectors(spec)
-    if kind != "term0":
+    kind = sign_references(spec, mode)[family]
+    x = input_vectors(spec) if x is None else x
+    if not kind.startswith("term"):
         return reference_vector(kind, x)
     import torch
 
     from hwadapt.linalg import givens_matrix
 
+    k = int(kind[4:])
     angles, alphas = adapter_parameters(spec)
-    O0 = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[0], dtype=torch.float64),
+    Ok = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[k], dtype=torch.float64),
                        spec.circuit.layout).numpy()
-    return np.sign(alphas[0]) * x @ O0.T
+    return np.sign(alphas[k]) * x @ Ok.T
 
 
 def lcu_scale(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray) -> float:
@@ -529,8 +551,11 @@ def build_families(spec: JobSpec) -> list[Family]:
                 Q, _, _ = spectral_basis(angles, n, c.layout)
                 lcu_values = np.stack([unary_angles(v) for v in x @ Q])
             for fam in c.families:
-                qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader, fam == "signs")
-                out.append(_measured(fam, qc, lcu_values, n, n_anc))
+                kinds = sign_references(spec, "lcu") if fam == "signs" else {fam: None}
+                for name, kind in kinds.items():
+                    qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader,
+                                                    fam == "signs", kind)
+                    out.append(_measured(name, qc, lcu_values, n, n_anc))
             continue
         for i in range(c.terms):
             for fam in c.families:
@@ -545,8 +570,9 @@ def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int) -> Family:
 
 
 def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, loader,
-                        signs: bool):
-    """``(circuit, n_ancilla)`` of the lcu-mode magnitude (``signs=False``) or signs family."""
+                        signs: bool, kind: str | None = None):
+    """``(circuit, n_ancilla)`` of the lcu-mode magnitude (``signs=False``) or signs family
+    (reference ``kind`` of :func:`sign_references`, default the first)."""
     from hwadapt.circuits.adapter import adapter_circuit
     from hwadapt.circuits.lcu import lcu_ancillas, lcu_circuit
     from hwadapt.circuits.signs import default_beta, sign_circuits
@@ -560,10 +586,18 @@ def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, l
             return qc, lcu_ancillas(len(alphas) + 1)
         return lcu_circuit(adapters, list(alphas), state_prep=loader), lcu_ancillas(len(alphas))
     if c.construction == "efficient":
-        from hwadapt.circuits.efficient_lcu import efficient_lcu_circuit, efficient_sign_circuit
+        from hwadapt.circuits.efficient_lcu import (
+            efficient_lcu_circuit,
+            efficient_sign_circuit,
+            term0_alphas,
+        )
 
         if signs:
-            ref = sign_reference(spec, "lcu")
+            ref = kind or sign_reference(spec, "lcu")
+            if ref.startswith("term"):
+                al = term0_alphas(alphas, beta, int(ref[4:]))
+                return efficient_lcu_circuit(angles, al, loader, layout=c.layout), \
+                    lcu_ancillas(len(alphas))
             qc = efficient_sign_circuit(angles, alphas, loader, reference=ref, beta=beta,
                                         layout=c.layout)
             return qc, lcu_ancillas(len(alphas) + (ref == "input"))
@@ -573,7 +607,7 @@ def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, l
         from hwadapt.circuits.efficient_lcu import term0_alphas
         from hwadapt.circuits.spectral_lcu import spectral_lcu_circuit
 
-        al = term0_alphas(alphas, beta) if signs else alphas
+        al = term0_alphas(alphas, beta, int((kind or "term0")[4:])) if signs else alphas
         return spectral_lcu_circuit(angles, al, layout=c.layout, state_prep=loader), 1
     from hwadapt.circuits.dilation import combination_matrix, dilation_circuit
 

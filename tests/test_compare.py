@@ -51,7 +51,7 @@ def test_exact_compared_with_itself_gives_zero_error(n, layout, R, alphas):
     spec = parse_spec(spec_text(n, layout, R, alphas))
     ex = exact_reference(spec)
     est = estimate(exact_counts(spec), n=n, alphas=ex.alphas, beta=ex.beta,
-                   reference=ex.reference)
+                   reference=ex.references)
     np.testing.assert_allclose(est.y, ex.y, atol=1e-6)  # signs included: no hidden bias
     a = metrics(est, ex.y, ex.alphas)["aggregate"]
     assert a["tvd"] < 1e-12 and a["rel_l2"] < 1e-5
@@ -63,7 +63,7 @@ def test_metrics_detect_a_wrong_sign_and_a_scale_error():
     spec = parse_spec(spec_text())
     ex = exact_reference(spec)
     est = estimate(exact_counts(spec), n=4, alphas=ex.alphas, beta=ex.beta,
-                   reference=ex.reference)
+                   reference=ex.references)
     est.y = -est.y
     a = metrics(est, ex.y, ex.alphas)["aggregate"]
     assert abs(a["rel_l2"] - 2.0) < 1e-5 and a["sign_agreement"] == 0.0
