@@ -31,7 +31,7 @@ both, the first mode is the top-level result and ``by_mode`` holds each one's ag
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ import numpy as np
 from hwadapt.errors import InputError
 from hwadapt.estimate import Estimate, estimate, mitigate_readout, tvd
 
-MITIGATIONS = (None, "readout")
+MITIGATIONS = ("none", "readout", "learned", "learned+readout")
+"""``--mitigate`` values: ``learned`` needs calibration inputs in the run (``[calibration]``)."""
 
 
 @dataclass
@@ -85,13 +86,20 @@ def exact_reference(spec) -> Exact:
 
 
 def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
-            rate_ideal: np.ndarray | None = None) -> dict[str, Any]:
+            rate_ideal: np.ndarray | None = None, signed: bool = True) -> dict[str, Any]:
     """Per-input and aggregate comparison of ``est`` with the exact outputs ``y (inputs, n)``.
 
     ``rate_ideal (inputs,)`` defaults to ``‖y‖²/‖α‖₁²`` (pass ``alphas=[K0]`` for a dilation).
+    ``signed=False`` (no sign family was run): every metric compares magnitudes ``|ŷ|`` with
+    ``|y|``, ``sign_agreement`` is ``None`` and the top-level ``compared`` says so.
+    Aggregates: ``coverage_2se`` on the total error bar, ``coverage_2se_stat`` on its
+    shot-noise part, ``systematic`` the σ_sys in it, ``rel_l2_magnitudes`` ``‖|ŷ|-|y|‖/‖y‖``.
     """
     K0 = float(np.abs(alphas).sum())
     exact_p = y**2 / (y**2).sum(axis=1, keepdims=True)
+    mag_l2 = float(np.linalg.norm(np.abs(est.y) - np.abs(y)) / np.linalg.norm(y))
+    if not signed:
+        y = np.abs(y)
     err = est.y - y
     per_tvd = tvd(est.probs, exact_p)
     per_l2 = np.linalg.norm(err, axis=1) / np.linalg.norm(y, axis=1)
@@ -110,12 +118,17 @@ def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
         "inputs": len(y), "components": int(y.size),
         "tvd": float(per_tvd.mean()), "tvd_max": float(per_tvd.max()),
         "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(y)),
+        "rel_l2_magnitudes": mag_l2,
         "coverage_2se": float(inside.mean()),
-        "sign_agreement": float(np.mean(np.sign(est.y) == np.sign(y))),
+        "coverage_2se_stat": float(np.mean(np.abs(err) <= 2 * est.shot_stderr)),
+        "systematic": float(est.systematic),
+        "sign_agreement": float(np.mean(np.sign(est.y) == np.sign(y))) if signed else None,
         "rate": float(est.rate.mean()), "rate_ideal": float(rate_ideal.mean()),
         "hw_discarded": float(est.hw_discarded.mean()),
     }
-    return {"aggregate": aggregate, "per_input": per_input}
+    compared = "signed values" if signed else \
+        "magnitudes only: the run has no sign family, so signs were never measured"
+    return {"aggregate": aggregate, "per_input": per_input, "compared": compared}
 
 
 def _measured_qubits(isa) -> list[int]:
@@ -205,16 +218,42 @@ def run_estimate(ledger_path: str | Path, run_id: str, mitigate: str | None = No
     return next(iter(ests.values())), ex, facts
 
 
+def check_mitigation(mitigate: str | None) -> str | None:
+    """``mitigate`` normalised (``"none"`` → ``None``); one-line error if unknown."""
+    if mitigate is not None and mitigate not in MITIGATIONS:
+        raise InputError(f"unknown mitigation {mitigate!r}: use one of "
+                         f"{', '.join(MITIGATIONS)} or leave it out")
+    return None if mitigate == "none" else mitigate
+
+
+@dataclass
+class Calibration:
+    """A run's calibration rows: inputs ``x (m, n)`` and per family the exact kept
+    probabilities ``exact[name] (m, c)`` (exact simulator, stored at submit)."""
+
+    x: np.ndarray
+    exact: dict[str, np.ndarray]
+
+
+def stored_calibration(run_dir: Path) -> Calibration | None:
+    """The calibration stored in ``run_dir/families.npz`` (``None`` without one)."""
+    with np.load(Path(run_dir) / "families.npz") as z:
+        meta = json.loads(str(z["meta"]))
+        if "calibration_x" not in z:
+            return None
+        return Calibration(z["calibration_x"],
+                           {m["name"]: z[f"exact{j}"] for j, m in enumerate(meta)})
+
+
 def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                   ) -> tuple[dict[str, Estimate], Exact, dict]:
     """One :class:`Estimate` per mode of the run's spec (spec order), the exact reference,
-    and run facts."""
+    and run facts (``facts["mitigation"]``: what the learned/systematic step did)."""
     from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.manager import load_run, run_counts
     from hwadapt.spec import parse_spec, reference_vectors, sign_references
 
-    if mitigate not in MITIGATIONS:
-        raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
+    mitigate = check_mitigation(mitigate)
     ledger = Ledger(ledger_path, create=False)
     row = ledger.run(run_id)
     spec = parse_spec(row["spec_text"], where=f"run {run_id} spec")
@@ -223,6 +262,10 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                          f"{spec.circuit.encoding!r}")
     ex = exact_reference(spec)
     counts = run_counts(ledger_path, run_id)
+    cal = stored_calibration(ledger.runs_dir / run_id)
+    if mitigate and "learned" in mitigate and cal is None:
+        raise InputError(f"--mitigate {mitigate} needs calibration inputs, and run {run_id} "
+                         "has none: add a [calibration] table to the spec and submit again")
     mags = [k for k in counts if k.endswith("magnitude")]
     if not mags or any(not c for k in mags for c in counts[k]):
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
@@ -230,7 +273,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     for k in [k for k in counts if k.rsplit(".", 1)[-1].rstrip("0123456789") == "signs"]:
         if any(not c for c in counts[k]):
             counts.pop(k)
-    if mitigate == "readout":
+    if mitigate and "readout" in mitigate:
         run = load_run(ledger, run_id)
         names = [f["name"] for f in run.families]
         measured = {name: _measured_qubits(c) for name, c in zip(names, run.circuits,
@@ -240,7 +283,10 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
     n = spec.circuit.qubits
-    ests = {}
+    n_in = len(ex.y)
+    cal_counts = {k: v[n_in:] for k, v in counts.items()}
+    counts = {k: v[:n_in] for k, v in counts.items()}
+    ests, mitigation = {}, {"method": mitigate or "none"}
     for mode in spec.circuit.modes:
         if mode == "lcu":
             refs = {f: reference_vectors(spec, "lcu", f) for f in sign_references(spec, "lcu")}
@@ -249,14 +295,50 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                 from hwadapt.circuits.dilation import fold_dilation_counts
 
                 fam = {k: [fold_dilation_counts(c, n) for c in v] for k, v in fam.items()}
-            ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta, reference=refs)
+                cal_counts = {k: [fold_dilation_counts(c, n) for c in v]
+                              for k, v in cal_counts.items()}
+            est = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta, reference=refs)
+            if cal is not None:
+                est, mitigation = _with_calibration(est, fam, cal_counts, cal, ex, refs,
+                                                    bool(mitigate and "learned" in mitigate),
+                                                    seed=row["seed"])
+            ests[mode] = est
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
              "construction": spec.circuit.construction, "modes": list(spec.circuit.modes),
-             "mitigate": mitigate, "run_dir": str(ledger.runs_dir / run_id)}
+             "mitigate": mitigate, "mitigation": mitigation,
+             "signed": any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts),
+             "run_dir": str(ledger.runs_dir / run_id)}
     return ests, ex, facts
+
+
+def _with_calibration(est: Estimate, fam: dict, cal_counts: dict, cal: Calibration, ex: Exact,
+                      refs: dict, learned: bool, seed: int) -> tuple[Estimate, dict]:
+    """``est`` with the calibration's systematic term (and, ``learned``, the response map):
+    :func:`hwadapt.mitigation.learned.learned_estimate` on the targets' and calibration
+    rows' kept fractions. Uses the calibration inputs' exact outputs, never the targets'."""
+    from hwadapt.estimate import kept_fractions, tally
+    from hwadapt.mitigation.learned import Observed, learned_estimate
+    from hwadapt.spec import reference_vectors
+
+    n = ex.spec.circuit.qubits
+
+    def observed(counts: dict, references: dict) -> Observed:
+        pd = {k: kept_fractions([tally(c, n) for c in v]) for k, v in counts.items()}
+        return Observed({k: v[0] for k, v in pd.items()}, {k: v[1] for k, v in pd.items()},
+                        {k: references[k] for k in counts if k in references})
+
+    names = list(fam)
+    targets = observed(fam, refs)
+    cal_refs = {f: reference_vectors(ex.spec, "lcu", f, x=cal.x) for f in refs}
+    calib = observed({k: cal_counts[k] for k in names}, cal_refs)
+    res = learned_estimate(targets, calib, {k: cal.exact[k] for k in names}, cal.x @ ex.M.T,
+                           K0=ex.K, beta=ex.beta, mitigate=learned, seed=seed)
+    return replace(est, y=res.y, stderr=res.stderr, stderr_stat=res.stderr_stat,
+                   systematic=res.systematic, sign_confidence=res.sign_confidence,
+                   probs=res.probs), res.info
 
 
 def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
@@ -281,9 +363,9 @@ def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
         shots={f"term{i}.{k}": v for i, t in enumerate(terms) for k, v in t.shots.items()})
 
 
-def _mode_metrics(mode: str, est: Estimate, ex: Exact) -> dict[str, Any]:
+def _mode_metrics(mode: str, est: Estimate, ex: Exact, signed: bool = True) -> dict[str, Any]:
     ideal = np.ones(len(ex.y)) if mode == "separate" else None
-    return metrics(est, ex.y, np.array([ex.K]), rate_ideal=ideal)
+    return metrics(est, ex.y, np.array([ex.K]), rate_ideal=ideal, signed=signed)
 
 
 def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None,
@@ -291,8 +373,9 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
     """Metrics of a stored run vs exact; writes ``<runs dir>/<run>/compare[-readout].json``
     (and PNGs with ``plot``); returns the written dict."""
     ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
+    mitigate = facts["mitigate"]
     mode, est = next(iter(ests.items()))
-    out = {**facts, **_mode_metrics(mode, est, ex),
+    out = {**facts, **_mode_metrics(mode, est, ex, facts["signed"]),
            "estimate": {"y": est.y.tolist(), "stderr": est.stderr.tolist(),
                         "sign_confidence": est.sign_confidence.tolist()},
            "exact": {"y": ex.y.tolist(), "beta": ex.beta}}
@@ -301,10 +384,11 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
 
         out["downstream"] = mnist_downstream(ex.spec, ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side
-        out["by_mode"] = {m: {**_mode_metrics(m, e, ex)["aggregate"], "y": e.y.tolist(),
+        out["by_mode"] = {m: {**_mode_metrics(m, e, ex, facts["signed"])["aggregate"],
+                              "y": e.y.tolist(),
                               "stderr": e.stderr.tolist()} for m, e in ests.items()}
     run_dir = Path(facts["run_dir"])
-    suffix = f"-{mitigate}" if mitigate else ""
+    suffix = f"-{mitigate.replace('+', '-')}" if mitigate else ""
     if plot:
         out["plots"] = [str(plot_estimates(est, ex.y, run_dir / f"estimate-vs-exact{suffix}.png",
                                            title=f"{run_id} ({facts['backend']}"

@@ -142,6 +142,13 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = WILSON_Z) -> np.nda
     return np.stack([np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)], axis=-1)
 
 
+def kept_fractions(tallies: Sequence[Tally], renormalize: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(p (inputs, n_comp), D (inputs,))``: kept shots over denominator shots, per input."""
+    D = np.array([t.denominator(renormalize) for t in tallies])
+    return np.stack([t.kept for t in tallies]) / D[:, None], D
+
+
 @dataclass
 class Estimate:
     """Signed estimates for ``inputs`` loaded vectors, ``n_comp`` components each.
@@ -149,6 +156,9 @@ class Estimate:
     Shapes: ``y, stderr, sign_confidence, probs``: ``(inputs, n_comp)``; ``rate``,
     ``hw_discarded``: ``(inputs,)``; ``rate_interval``: ``(inputs, 2)``.
     ``probs`` is the postselected distribution of the ``"magnitude"`` family (sums to 1).
+    ``stderr`` is the total error bar; ``stderr_stat`` its shot-noise part (``None``: the
+    same as ``stderr``) and ``systematic`` the cross-validated device-bias term σ_sys
+    (:mod:`hwadapt.mitigation.learned`; 0 when not measured).
     """
 
     y: np.ndarray
@@ -159,10 +169,18 @@ class Estimate:
     sign_confidence: np.ndarray
     probs: np.ndarray
     shots: dict[str, np.ndarray] = field(default_factory=dict)
+    stderr_stat: np.ndarray | None = None
+    systematic: float = 0.0
+
+    @property
+    def shot_stderr(self) -> np.ndarray:
+        """The shot-noise (statistical) part of the error bar."""
+        return self.stderr if self.stderr_stat is None else self.stderr_stat
 
     def to_dict(self) -> dict:
         """JSON-ready nested lists."""
-        d = {k: np.asarray(v).tolist() for k, v in self.__dict__.items() if k != "shots"}
+        d = {k: np.asarray(v).tolist() for k, v in self.__dict__.items()
+             if k != "shots" and v is not None}
         d["shots"] = {k: np.asarray(v).tolist() for k, v in self.shots.items()}
         return d
 
@@ -316,8 +334,9 @@ def estimate(
         if len(tallies[k]) != len(tallies["magnitude"]):
             raise InputError(f"'magnitude' has {len(tallies['magnitude'])} inputs but {k!r} "
                              f"has {len(tallies[k])}")
-    den = {k: np.array([t.denominator(renormalize) for t in v]) for k, v in tallies.items()}
-    probs = {k: np.stack([t.kept for t in v]) / den[k][:, None] for k, v in tallies.items()}
+    fractions = {k: kept_fractions(v, renormalize) for k, v in tallies.items()}
+    probs = {k: v[0] for k, v in fractions.items()}
+    den = {k: v[1] for k, v in fractions.items()}
     y, stderr, conf = signed_estimate(probs, den, K0=K0, beta=beta,
                                       references=_references(reference, signs) if signs else {})
     main = tallies["magnitude"]
@@ -415,5 +434,5 @@ def combine_terms(
 
 
 __all__ = ["Estimate", "Tally", "combine_terms", "estimate", "int_counts", "ideal_probabilities",
-           "mitigate_readout", "rate_ideal", "sample_counts", "sign_families", "signed_estimate",
-           "tally", "tvd", "wilson_interval"]
+           "kept_fractions", "mitigate_readout", "rate_ideal", "sample_counts", "sign_families",
+           "signed_estimate", "tally", "tvd", "wilson_interval"]

@@ -27,6 +27,11 @@ Schema (documented for users in ``jobs/README.md``)::
     budget = 2_000_000            # raw shots cap for the whole run
     max_rounds = 4                # planning rounds (first + top-ups)
     pilot = 1024                  # raw shots per input of the pilot round (when not exact)
+    [calibration]                 # optional: calibration inputs in the run (issue 16)
+    inputs = 64                   # unit vectors with exactly simulable outputs, bound to
+    shots = 4096                  # the same ISA template (same PUBs, same physical qubits)
+    seed = 11                     # default: the spec seed
+    kind = "random"               # random | basis | mixed (hwadapt.mitigation.calibration)
     [execution]
     optimization_level = 1        # transpiler preset level 0..3
     dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
@@ -77,12 +82,13 @@ SOURCES = ("random", "mnist", "file")
 MAX_QUBITS = 24
 
 _ALLOWED = {
-    "": {"name", "seed", "circuit", "inputs", "shots", "execution"},
+    "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
     "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
     "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
+    "calibration": {"inputs", "shots", "seed", "kind"},
 }
 
 
@@ -120,6 +126,17 @@ class ShotSpec:
 
 
 @dataclass(frozen=True)
+class CalibrationSpec:
+    """``[calibration]``: ``inputs`` calibration inputs of ``kind``, ``shots`` raw shots each
+    (every family), seeded by ``seed``."""
+
+    inputs: int = 64
+    shots: int = 4096
+    seed: int = 0
+    kind: str = "random"
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A validated job spec; ``text`` is the TOML it came from (stored in the ledger)."""
 
@@ -133,6 +150,7 @@ class JobSpec:
     twirling: bool = False
     text: str = ""
     base_dir: Path = Path(".")
+    calibration: CalibrationSpec | None = None
 
     @property
     def family_names(self) -> list[str]:
@@ -174,7 +192,7 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where} is not valid TOML ({e}): fix the syntax") from None
     _check_keys(data, "")
-    for section in ("circuit", "inputs", "shots", "execution"):
+    for section in ("circuit", "inputs", "shots", "execution", "calibration"):
         if section in data and not isinstance(data[section], dict):
             raise InputError(f"{section!r} must be a table: write [{section}]")
         _check_keys(data.get(section, {}), section)
@@ -260,11 +278,15 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     n_sign_refs = len(_sign_reference_kinds(construction, "lcu", terms))
     n_fam = (len(families) + ("signs" in families) * (n_sign_refs - 1)) * ("lcu" in modes) \
         + len(families) * terms * ("separate" in modes)
-    if shots.budget < shots.target_accepted * inputs.count * n_fam:
+    seed = _int(data, "", "seed", 0, 0, 2**63 - 1)
+    calibration = _calibration(data["calibration"], seed) if "calibration" in data else None
+    cal_shots = calibration.inputs * calibration.shots * n_fam if calibration else 0
+    if shots.budget < shots.target_accepted * inputs.count * n_fam + cal_shots:
         raise InputError(
             f"shots.budget = {shots.budget} is below target_accepted x inputs.count x families "
-            f"= {shots.target_accepted * inputs.count * n_fam}: raise the budget or "
-            "lower target_accepted")
+            f"+ calibration inputs x shots x families "
+            f"= {shots.target_accepted * inputs.count * n_fam + cal_shots}: raise the budget "
+            "or lower target_accepted (or the calibration)")
     dd = e.get("dynamical_decoupling", "off")
     if dd not in DD_SEQUENCES:
         raise InputError(f"execution.dynamical_decoupling = {dd!r} is not supported: use one "
@@ -275,10 +297,21 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     name = data.get("name", "job")
     if not isinstance(name, str) or not name.strip():
         raise InputError("name must be a non-empty string, e.g. name = \"demo\"")
-    return JobSpec(name=name, seed=_int(data, "", "seed", 0, 0, 2**63 - 1), circuit=circuit,
+    return JobSpec(name=name, seed=seed, circuit=circuit,
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
-                   dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir)
+                   dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir,
+                   calibration=calibration)
+
+
+def _calibration(t: dict, seed: int) -> CalibrationSpec:
+    from hwadapt.mitigation.calibration import KINDS
+
+    return CalibrationSpec(
+        inputs=_int(t, "calibration", "inputs", 64, 2, 4096),
+        shots=_int(t, "calibration", "shots", 4096, 64, 10**7),
+        seed=_int(t, "calibration", "seed", seed, 0, 2**63 - 1),
+        kind=_choice(t, "calibration", "kind", "random", KINDS))
 
 
 def _sampler_options(dd: str, twirling: bool) -> dict:
@@ -458,6 +491,7 @@ class Family:
     n_data: int
     n_ancilla: int
     weight: int = 1
+    calibration: int = 0  # the last `calibration` rows of `values` bind calibration inputs
 
     def accept(self, outcomes: np.ndarray) -> np.ndarray:
         """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""
@@ -539,6 +573,10 @@ def build_families(spec: JobSpec) -> list[Family]:
     angles, alphas = adapter_parameters(spec)
     x = input_vectors(spec)
     n, c = spec.circuit.qubits, spec.circuit
+    n_cal = 0
+    if spec.calibration is not None:  # same template, more bindings: the targets' rows first
+        x = np.concatenate([x, calibration_vectors(spec)])
+        n_cal = spec.calibration.inputs
     loader = unary_loader(n, ParameterVector("x", n - 1))
     values = np.stack([unary_angles(v) for v in x])
     out = []
@@ -555,18 +593,26 @@ def build_families(spec: JobSpec) -> list[Family]:
                 for name, kind in kinds.items():
                     qc, n_anc = _lcu_family_circuit(spec, angles, alphas, loader,
                                                     fam == "signs", kind)
-                    out.append(_measured(name, qc, lcu_values, n, n_anc))
+                    out.append(_measured(name, qc, lcu_values, n, n_anc, n_cal))
             continue
         for i in range(c.terms):
             for fam in c.families:
                 qc, n_anc = _term_circuit(spec, angles[i], loader, fam == "signs")
-                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc))
+                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc, n_cal))
     return out
 
 
-def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int) -> Family:
+def calibration_vectors(spec: JobSpec) -> np.ndarray:
+    """Calibration inputs ``(inputs, qubits)`` of ``[calibration]`` (unit rows)."""
+    from hwadapt.mitigation.calibration import calibration_inputs
+
+    cal = spec.calibration
+    return calibration_inputs(spec.circuit.qubits, cal.inputs, cal.seed, cal.kind)
+
+
+def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int, n_cal: int) -> Family:
     qc.measure_all()
-    return Family(name, qc, values, n, n_anc, 1)
+    return Family(name, qc, values, n, n_anc, 1, n_cal)
 
 
 def _lcu_family_circuit(spec: JobSpec, angles: np.ndarray, alphas: np.ndarray, loader,

@@ -120,17 +120,40 @@ def exact_rates(family: Family) -> list[float] | None:
     return rates
 
 
+def exact_calibration(family: Family) -> np.ndarray:
+    """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
+    (outcome: ancillas 0, data = component ``j``; per raw shot), from the exact simulator."""
+    from hwadapt.linalg import subset_indices
+
+    if family.circuit.num_qubits > EXACT_RATE_MAX_QUBITS:
+        raise InputError(f"[calibration] needs exactly simulable circuits: family "
+                         f"{family.name!r} has {family.circuit.num_qubits} qubits, above "
+                         f"{EXACT_RATE_MAX_QUBITS}: drop [calibration] or use fewer qubits")
+    comps = np.asarray(subset_indices(family.n_data, family.weight))
+    rows = family.values[len(family.values) - family.calibration:]
+    return np.stack([outcome_probabilities(family.circuit.assign_parameters(v))[comps]
+                     for v in rows])
+
+
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
-                     rates: list) -> dict[str, str]:
+                     rates: list, calibration: dict | None = None) -> dict[str, str]:
+    """``calibration``: ``{"x": (m, n) inputs, "shots": raw shots each, "exact": [(m, c) per
+    family]}`` when the run has calibration rows (the last ``m`` bindings of every family)."""
     from qiskit import qpy
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "circuits.qpy", "wb") as f:
         qpy.dump(isa, f)
+    cal = calibration or {}
     meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r} for fam, r in zip(families, rates, strict=True)]
-    np.savez(run_dir / "families.npz", meta=np.array(json.dumps(meta)),
-             **{f"values{j}": fam.values for j, fam in enumerate(families)})
+             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
+             "calibration_shots": cal.get("shots", 0)}
+            for fam, r in zip(families, rates, strict=True)]
+    arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
+    if cal:
+        arrays["calibration_x"] = cal["x"]
+        arrays.update({f"exact{j}": e for j, e in enumerate(cal["exact"])})
+    np.savez(run_dir / "families.npz", meta=np.array(json.dumps(meta)), **arrays)
     return {name: sha256_file(run_dir / name) for name in ("circuits.qpy", "families.npz")}
 
 
@@ -189,8 +212,14 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     families = build_families(spec)
     isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
     rates = [exact_rates(f) for f in families]
+    calibration = None
+    if spec.calibration is not None:
+        from hwadapt.spec import calibration_vectors
+
+        calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
+                       "exact": [exact_calibration(f) for f in families]}
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates)
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates, calibration)
     ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
                       spec.seed, artifacts)
     if on_created:
@@ -291,6 +320,10 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
         shots = []
     else:
         shots = [batching.topup_shots(c["accepted"], c["raw"], run.target) for c in counts]
+    for f, arr in zip(run.families, shots, strict=False):  # calibration rows: one round
+        m = f.get("calibration", 0)
+        if m:
+            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
     shots = batching.fit_budget(shots, run.budget - used) if shots else []
     from qiskit import qpy
 
@@ -302,7 +335,9 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     per_binding = [8 * v.shape[1] + 16 for v in run.values]
     jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
     if not jobs:
-        short = sum(int(np.sum(np.asarray(c["accepted"]) < run.target)) for c in counts)
+        short = sum(int(np.sum(np.asarray(c["accepted"])[:len(c["accepted"])
+                                                       - f.get("calibration", 0)] < run.target))
+                    for c, f in zip(counts, run.families, strict=True))
         reason = "all targets reached" if short == 0 else (
             f"{short} input(s) below target: budget or max_rounds reached")
         ledger.set_run_status(run.run_id, "done", reason)
