@@ -120,6 +120,29 @@ def exact_rates(family: Family) -> list[float] | None:
     return rates
 
 
+def predicted_survival(isa, backend: Backend) -> float:
+    """Noise-aware acceptance factor of an ISA circuit: ``Π (1 - ε)`` over its instructions'
+    error rates in the backend's ``Target`` (gates and measurements, scaled by ``aer_noisy``'s
+    noise scale); 1 on ideal backends. Any gate or readout error is assumed to move the shot
+    out of the accepted set (a single bit flip breaks the Hamming weight or an ancilla), so
+    the expected accepted rate is about ``survival × exact rate``: a one-round run sized by
+    it meets its target on a noisy device (slightly conservative: errors that preserve the
+    weight are kept, and counted as bias instead)."""
+    if backend.kind in ("exact", "aer") or backend.transpile_target is None:
+        return 1.0
+    target = backend.transpile_target.target
+    scale = backend.noise_scale if backend.kind == "aer_noisy" else 1.0
+    log_f = 0.0
+    for inst in isa.data:
+        name = inst.operation.name
+        if name in ("barrier", "delay") or name not in target.operation_names:
+            continue
+        props = target[name].get(tuple(isa.find_bit(q).index for q in inst.qubits))
+        err = getattr(props, "error", None) or 0.0
+        log_f += np.log1p(-min(scale * err, 0.999))
+    return float(np.exp(log_f))
+
+
 def exact_calibration(family: Family) -> np.ndarray:
     """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
     (outcome: ancillas 0, data = component ``j``; per raw shot), from the exact simulator."""
@@ -136,7 +159,8 @@ def exact_calibration(family: Family) -> np.ndarray:
 
 
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
-                     rates: list, calibration: dict | None = None) -> dict[str, str]:
+                     rates: list, calibration: dict | None = None,
+                     survival: list[float] | None = None) -> dict[str, str]:
     """``calibration``: ``{"x": (m, n) inputs, "shots": raw shots each, "exact": [(m, c) per
     family]}`` when the run has calibration rows (the last ``m`` bindings of every family)."""
     from qiskit import qpy
@@ -147,8 +171,9 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
     cal = calibration or {}
     meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
              "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0)}
-            for fam, r in zip(families, rates, strict=True)]
+             "calibration_shots": cal.get("shots", 0), "survival": sv}
+            for fam, r, sv in zip(families, rates, survival or [1.0] * len(families),
+                                  strict=True)]
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -219,7 +244,9 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
                        "exact": [exact_calibration(f) for f in families]}
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates, calibration)
+    survival = [predicted_survival(c, backend) for c in isa]
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates, calibration,
+                                 survival)
     ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
                       spec.seed, artifacts)
     if on_created:
@@ -313,9 +340,10 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     counts = tally(ledger, run.run_id, run, batches)
     rnd = max((b.round for b in batches), default=-1) + 1
     used = sum(batching.executions({"shots": b.shots, "pubs": b.pubs}) for b in batches)
-    if rnd == 0:
-        shots = [batching.first_round_shots(f["rates"], run.target, run.pilot, len(v))
-                 for f, v in zip(run.families, run.values, strict=True)]
+    if rnd == 0:  # exact rates × the noise model's predicted survival
+        shots = [batching.first_round_shots(
+            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
+            run.target, run.pilot, len(v)) for f, v in zip(run.families, run.values, strict=True)]
     elif rnd >= run.max_rounds:
         shots = []
     else:
