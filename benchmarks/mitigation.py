@@ -101,11 +101,10 @@ def noisy_distributions(spec, device: str) -> dict:
         mats = [np.asarray(ro[(q,)].probabilities) if (q,) in ro else np.eye(2) for q in meas]
         dm = small.remove_final_measurements(inplace=False)
         dm.save_probabilities(qubits=meas)
-        rows = []
-        for v in f.values:
-            p = np.asarray(sim.run(dm.assign_parameters(v)).result().data()["probabilities"])
-            rows.append(_apply_bits(np.clip(p, 0, None), mats))
-        out[f"noisy{j}"] = np.stack(rows)
+        res = sim.run([dm.assign_parameters(v) for v in f.values]).result()
+        out[f"noisy{j}"] = np.stack([
+            _apply_bits(np.clip(np.asarray(res.data(k)["probabilities"]), 0, None), mats)
+            for k in range(len(f.values))])
         out[f"ideal{j}"] = np.stack([outcome_probabilities(f.circuit.assign_parameters(v))
                                      for v in f.values])
         out[f"readout{j}"] = np.stack(mats)
@@ -243,8 +242,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--boots", type=int, default=100)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--out", default=str(OUT / "mitigation.json"))
     args = ap.parse_args()
-    path = OUT / "mitigation.json"
+    path = Path(args.out)
     data = {"repeats": args.repeats, "bootstrap": args.boots, "targets_fake_torino_n8": TARGETS,
             "load": list(os.getloadavg()), "configs": {}}
     for cfg in args.configs.split(","):
@@ -266,7 +266,7 @@ def main() -> None:
                   f"{r['sign_agreement']:.3f} shots {r['shots']['total']}", flush=True)
     data["load_after"] = list(os.getloadavg())
     path.write_text(json.dumps(data, indent=1))
-    plot(data, OUT / "mitigation.png")
+    plot(data, path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

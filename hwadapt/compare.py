@@ -37,11 +37,23 @@ from typing import Any
 
 import numpy as np
 
+from hwadapt.circuits.dilation import fold_dilation_counts
 from hwadapt.errors import InputError
-from hwadapt.estimate import Estimate, estimate, mitigate_readout, tvd
+from hwadapt.estimate import (
+    Estimate,
+    estimate,
+    kept_fractions,
+    mitigate_readout,
+    signed_estimate,
+    tally,
+    tvd,
+)
+from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
+from hwadapt.spec import reference_vectors
 
-MITIGATIONS = ("none", "readout", "learned", "learned+readout")
-"""``--mitigate`` values: ``learned`` needs calibration inputs in the run (``[calibration]``)."""
+MITIGATIONS = ("none", "readout", "learned", "learned+readout", "zne", "zne+readout")
+"""``--mitigate`` values: ``learned`` needs calibration inputs in the run (``[calibration]``),
+``zne`` folded circuits (``[mitigation] zne``)."""
 
 
 @dataclass
@@ -266,6 +278,11 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     if mitigate and "learned" in mitigate and cal is None:
         raise InputError(f"--mitigate {mitigate} needs calibration inputs, and run {run_id} "
                          "has none: add a [calibration] table to the spec and submit again")
+    zne = _zne_factors(counts)
+    if mitigate and "zne" in mitigate and not zne:
+        raise InputError(f"--mitigate {mitigate} needs folded circuits, and run {run_id} has "
+                         "none: add `[mitigation] zne = { factors = [1, 3] }` to the spec and "
+                         "submit again")
     mags = [k for k in counts if k.endswith("magnitude")]
     if not mags or any(not c for k in mags for c in counts[k]):
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
@@ -292,16 +309,18 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
             refs = {f: reference_vectors(spec, "lcu", f) for f in sign_references(spec, "lcu")}
             fam = {k: counts[k] for k in ("magnitude", *refs) if k in counts}
             if spec.circuit.construction == "dilation":
-                from hwadapt.circuits.dilation import fold_dilation_counts
-
                 fam = {k: [fold_dilation_counts(c, n) for c in v] for k, v in fam.items()}
                 cal_counts = {k: [fold_dilation_counts(c, n) for c in v]
                               for k, v in cal_counts.items()}
             est = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta, reference=refs)
-            if cal is not None:
-                est, mitigation = _with_calibration(est, fam, cal_counts, cal, ex, refs,
-                                                    bool(mitigate and "learned" in mitigate),
-                                                    seed=row["seed"])
+            use_zne = bool(mitigate and "zne" in mitigate)
+            if cal is not None or use_zne:
+                lcu = {k: v for k, v in counts.items() if k.split("@")[0] in fam}
+                if spec.circuit.construction == "dilation":
+                    lcu = {k: [fold_dilation_counts(c, n) for c in v] for k, v in lcu.items()}
+                est, mitigation = _mitigated(est, lcu, cal_counts, cal, ex, refs, seed=row["seed"],
+                                             learned=bool(mitigate and "learned" in mitigate),
+                                             zne=zne if use_zne else [1])
             ests[mode] = est
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
@@ -314,31 +333,51 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     return ests, ex, facts
 
 
-def _with_calibration(est: Estimate, fam: dict, cal_counts: dict, cal: Calibration, ex: Exact,
-                      refs: dict, learned: bool, seed: int) -> tuple[Estimate, dict]:
-    """``est`` with the calibration's systematic term (and, ``learned``, the response map):
-    :func:`hwadapt.mitigation.learned.learned_estimate` on the targets' and calibration
-    rows' kept fractions. Uses the calibration inputs' exact outputs, never the targets'."""
-    from hwadapt.estimate import kept_fractions, tally
-    from hwadapt.mitigation.learned import Observed, learned_estimate
-    from hwadapt.spec import reference_vectors
+def _zne_factors(counts: dict) -> list[int]:
+    """Fold factors of a run's ZNE families (``name@zne<k>``), ``[]`` without any."""
+    ks = sorted({int(k.rsplit("@zne", 1)[1]) for k in counts if "@zne" in k})
+    return [1, *ks] if ks else []
 
+
+def _mitigated(est: Estimate, counts: dict, cal_counts: dict, cal: Calibration | None,
+               ex: Exact, refs: dict, seed: int, learned: bool, zne: list[int]
+               ) -> tuple[Estimate, dict]:
+    """``est`` with the calibration's systematic term, and (``learned``) the response map or
+    (``zne`` factors beyond 1) zero-noise extrapolation of every family's kept fractions:
+    :func:`hwadapt.mitigation.learned.learned_estimate`. ``counts``/``cal_counts``: the lcu
+    families' target and calibration rows, folded copies included. Uses the calibration
+    inputs' exact outputs, never the targets'."""
     n = ex.spec.circuit.qubits
+    names = [k for k in counts if "@" not in k]
 
-    def observed(counts: dict, references: dict) -> Observed:
-        pd = {k: kept_fractions([tally(c, n) for c in v]) for k, v in counts.items()}
-        return Observed({k: v[0] for k, v in pd.items()}, {k: v[1] for k, v in pd.items()},
-                        {k: references[k] for k in counts if k in references})
+    def observed(rows: dict, references: dict, k: int) -> Observed:
+        at = {f: rows[f if k == 1 else f"{f}@zne{k}"] for f in names}
+        pd = {f: kept_fractions([tally(c, n) for c in v]) for f, v in at.items()}
+        return Observed({f: v[0] for f, v in pd.items()}, {f: v[1] for f, v in pd.items()},
+                        {f: references[f] for f in names if f in references})
 
-    names = list(fam)
-    targets = observed(fam, refs)
+    def combined(rows: dict, references: dict) -> Observed:
+        obs = [observed(rows, references, k) for k in zne]
+        return zne_observed(obs, zne) if len(zne) > 1 else obs[0]
+
+    targets = combined(counts, refs)
+    info = {"zne_factors": zne} if len(zne) > 1 else {}
+    if cal is None:  # ZNE alone: shot-noise error bars, no systematic term to measure
+        y, se, conf = signed_estimate(targets.p, targets.D, K0=ex.K, beta=ex.beta,
+                                      references=targets.refs)
+        p = np.clip(targets.p["magnitude"], 0, None)
+        return replace(est, y=y, stderr=se, sign_confidence=conf,
+                       probs=p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)), \
+            {"method": "zne", **info}
     cal_refs = {f: reference_vectors(ex.spec, "lcu", f, x=cal.x) for f in refs}
-    calib = observed({k: cal_counts[k] for k in names}, cal_refs)
-    res = learned_estimate(targets, calib, {k: cal.exact[k] for k in names}, cal.x @ ex.M.T,
+    res = learned_estimate(targets, combined(cal_counts, cal_refs),
+                           {k: cal.exact[k] for k in names}, cal.x @ ex.M.T,
                            K0=ex.K, beta=ex.beta, mitigate=learned, seed=seed)
+    if len(zne) > 1:
+        res.info["method"] = f"zne+{res.info['method']}" if learned else "zne"
     return replace(est, y=res.y, stderr=res.stderr, stderr_stat=res.stderr_stat,
                    systematic=res.systematic, sign_confidence=res.sign_confidence,
-                   probs=res.probs), res.info
+                   probs=res.probs), {**res.info, **info}
 
 
 def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:

@@ -32,6 +32,8 @@ Schema (documented for users in ``jobs/README.md``)::
     shots = 4096                  # the same ISA template (same PUBs, same physical qubits)
     seed = 11                     # default: the spec seed
     kind = "random"               # random | basis | mixed (hwadapt.mitigation.calibration)
+    [mitigation]                  # optional: zero-noise extrapolation circuits in the run
+    zne = { factors = [1, 3], extrapolation = "richardson" }  # fold 2q gates, same shots
     [execution]
     optimization_level = 1        # transpiler preset level 0..3
     dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
@@ -82,13 +84,15 @@ SOURCES = ("random", "mnist", "file")
 MAX_QUBITS = 24
 
 _ALLOWED = {
-    "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration"},
+    "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration",
+         "mitigation"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
     "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
     "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
     "calibration": {"inputs", "shots", "seed", "kind"},
+    "mitigation": {"zne"},
 }
 
 
@@ -151,6 +155,7 @@ class JobSpec:
     text: str = ""
     base_dir: Path = Path(".")
     calibration: CalibrationSpec | None = None
+    zne_factors: tuple[int, ...] | None = None  # [mitigation] zne: odd fold factors, 1 first
 
     @property
     def family_names(self) -> list[str]:
@@ -192,7 +197,7 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where} is not valid TOML ({e}): fix the syntax") from None
     _check_keys(data, "")
-    for section in ("circuit", "inputs", "shots", "execution", "calibration"):
+    for section in ("circuit", "inputs", "shots", "execution", "calibration", "mitigation"):
         if section in data and not isinstance(data[section], dict):
             raise InputError(f"{section!r} must be a table: write [{section}]")
         _check_keys(data.get(section, {}), section)
@@ -301,7 +306,27 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
                    dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir,
-                   calibration=calibration)
+                   calibration=calibration, zne_factors=_zne(data.get("mitigation", {})))
+
+
+def _zne(t: dict) -> tuple[int, ...] | None:
+    from hwadapt.mitigation.zne import EXTRAPOLATIONS
+
+    if "zne" not in t:
+        return None
+    z = t["zne"]
+    if not isinstance(z, dict) or set(z) - {"factors", "extrapolation"}:
+        raise InputError(f"mitigation.zne must be a table with keys factors, extrapolation, "
+                         f"e.g. zne = {{ factors = [1, 3], extrapolation = \"richardson\" }}, "
+                         f"got {z!r}")
+    f = z.get("factors", [1, 3])
+    if (not isinstance(f, list) or len(f) < 2 or len(set(f)) != len(f) or f[0] != 1
+            or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0
+                   or k > 9 for k in f)):
+        raise InputError(f"mitigation.zne.factors must be distinct odd integers 1..9 starting "
+                         f"with 1, e.g. [1, 3], got {f!r}")
+    _choice(z, "mitigation.zne", "extrapolation", "richardson", EXTRAPOLATIONS)
+    return tuple(f)
 
 
 def _calibration(t: dict, seed: int) -> CalibrationSpec:

@@ -178,3 +178,57 @@ def test_learned_needs_calibration_and_magnitude_only_compares_magnitudes(tmp_pa
     assert a["rel_l2"] < 0.2  # the magnitudes are right; signs were never measured
     res = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
     assert res.exit_code == 0 and "not measured" in res.output
+
+
+ZNE_SPEC = SPEC.split("[calibration]")[0].format(families='["magnitude", "signs"]') + """
+[mitigation]
+zne = { factors = [1, 3], extrapolation = "richardson" }
+"""
+
+
+@pytest.mark.slow
+def test_zne_run_folds_every_family_and_splits_the_shots(tmp_path):
+    p = tmp_path / "z.toml"
+    p.write_text(ZNE_SPEC)
+    ledger = tmp_path / "l.db"
+    run = submit(p, "aer_noisy", ledger, noise_from="fake_torino")
+    fams = {f["name"]: f for f in tally(Ledger(ledger), run)}
+    assert set(fams) == {"magnitude", "signs", "signs1", "magnitude@zne3", "signs@zne3",
+                         "signs1@zne3"}
+    for name in ("magnitude", "magnitude@zne3"):  # each factor: half the family's target
+        assert 200 <= fams[name]["accepted"].min() and fams[name]["accepted"].max() < 1000
+    # the same raw shots on the unfolded and folded circuit: the split is even
+    assert fams["magnitude@zne3"]["raw"].sum() >= 0.8 * fams["magnitude"]["raw"].sum()
+    out = compare_run(ledger, run, mitigate="zne")
+    assert out["mitigation"] == {"method": "zne", "zne_factors": [1, 3]}
+    plain = compare_run(ledger, run)
+    se_z, se_p = np.array(out["estimate"]["stderr"]), np.array(plain["estimate"]["stderr"])
+    assert np.median(se_z / se_p) > 1.3  # extrapolation costs variance (Σw² = 2.5)
+    res = CliRunner().invoke(app, ["compare", run, "--mitigate", "learned", "--ledger",
+                                   str(ledger)])
+    assert res.exit_code == 2 and "needs calibration inputs" in res.output
+
+
+BAD_MITIGATION = [
+    ("zne = 3", "mitigation.zne must be a table"),
+    ("zne = { factors = [1, 2] }", "mitigation.zne.factors must be distinct odd"),
+    ("zne = { factors = [3] }", "mitigation.zne.factors must be distinct odd"),
+    ("zne = { factors = [1, 3], extrapolation = 'exp' }", "extrapolation = 'exp' is not"),
+    ("zne = { factors = [1, 3], order = 2 }", "mitigation.zne must be a table with keys"),
+    ("fold = 3", "unknown key 'mitigation.fold'"),
+]
+
+
+@pytest.mark.parametrize("line,message", BAD_MITIGATION)
+def test_bad_mitigation_keys_one_line_exit_2_ledger_untouched(tmp_path, line, message):
+    ledger = tmp_path / "l.db"
+    Ledger(ledger).close()
+    before = ledger.read_bytes()
+    p = tmp_path / "bad.toml"
+    p.write_text(SPEC.split("[calibration]")[0].format(families='["magnitude"]')
+                 + "[mitigation]\n" + line + "\n")
+    res = CliRunner().invoke(app, ["submit", str(p), "--backend", "aer", "--ledger",
+                                   str(ledger)])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert ledger.read_bytes() == before

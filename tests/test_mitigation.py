@@ -142,3 +142,44 @@ def test_error_bars_are_calibrated_on_a_biased_channel():
     assert c["total_raw"] >= 0.9 and c["total"] >= 0.9
     assert c["total"] <= 0.995  # not inflated to the point of saying nothing
     assert np.median(l2["learned"]) < 0.6 * np.median(l2["raw"])
+
+
+@pytest.mark.slow
+def test_folding_preserves_the_ideal_circuit_and_triples_two_qubit_gates():
+    from qiskit.quantum_info import Operator
+
+    from hwadapt.backends import active_qubits, compact_circuit, fake_backend
+    from hwadapt.circuits.transpile import transpile_for
+    from hwadapt.mitigation.zne import fold_two_qubit_gates
+    from hwadapt.spec import build_families, parse_spec
+
+    spec = parse_spec('name = "z"\nseed = 1\n[circuit]\nqubits = 3\nterms = 2\n'
+                      'alphas = [0.6, 0.4]\nconstruction = "spectral"\n')
+    fam = build_families(spec)[0]
+    qc = fam.circuit.remove_final_measurements(inplace=False).assign_parameters(fam.values[0])
+    for device in ("fake_torino", "fake_sherbrooke"):  # CZ and ECR
+        wide = transpile_for(qc, fake_backend(device), 1, 5)[0]
+        isa = compact_circuit(wide, active_qubits(wide))
+        two = sum(1 for i in isa.data if len(i.qubits) == 2)
+        assert two > 0
+        for k in (1, 3, 5):
+            folded = fold_two_qubit_gates(isa, k)
+            assert sum(1 for i in folded.data if len(i.qubits) == 2) == k * two
+            assert Operator(folded).equiv(Operator(isa))
+    with pytest.raises(ValueError, match="odd"):
+        fold_two_qubit_gates(qc, 2)
+
+
+def test_richardson_is_exact_for_polynomial_noise():
+    from hwadapt.mitigation.zne import extrapolate, richardson_weights
+
+    np.testing.assert_allclose(richardson_weights([1, 3]), [1.5, -0.5])
+    rng = np.random.default_rng(4)
+    p0 = rng.random(5)
+    a, b = rng.random(5), rng.random(5)
+    for factors in ([1, 3], [1, 3, 5]):
+        deg = len(factors) - 1
+        vals = [p0 + a * lam + (b * lam**2 if deg == 2 else 0) for lam in factors]
+        np.testing.assert_allclose(extrapolate(vals, factors), p0, atol=1e-12)
+    with pytest.raises(ValueError, match="distinct"):
+        richardson_weights([1, 1])

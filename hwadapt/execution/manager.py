@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.progress import ProgressBar
 from hwadapt.spec import Family, build_families, load_spec, sampler_options
 
@@ -160,7 +161,8 @@ def exact_calibration(family: Family) -> np.ndarray:
 
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
                      rates: list, calibration: dict | None = None,
-                     survival: list[float] | None = None) -> dict[str, str]:
+                     survival: list[float] | None = None,
+                     split: list[int] | None = None) -> dict[str, str]:
     """``calibration``: ``{"x": (m, n) inputs, "shots": raw shots each, "exact": [(m, c) per
     family]}`` when the run has calibration rows (the last ``m`` bindings of every family)."""
     from qiskit import qpy
@@ -171,9 +173,9 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family],
     cal = calibration or {}
     meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
              "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv}
-            for fam, r, sv in zip(families, rates, survival or [1.0] * len(families),
-                                  strict=True)]
+             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
+            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
+                                      split or [1] * len(families), strict=True)]
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -237,6 +239,14 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     families = build_families(spec)
     isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
     rates = [exact_rates(f) for f in families]
+    split = [1] * len(families)
+    if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
+        folds = [(f, c, r, k) for f, c, r in zip(families, isa, rates, strict=True)
+                 for k in spec.zne_factors[1:]]
+        families += [replace(f, name=f"{f.name}@zne{k}") for f, _, _, k in folds]
+        isa += [fold_two_qubit_gates(c, k) for _, c, _, k in folds]
+        rates += [r for _, _, r, _ in folds]
+        split = [len(spec.zne_factors)] * len(families)
     calibration = None
     if spec.calibration is not None:
         from hwadapt.spec import calibration_vectors
@@ -246,7 +256,7 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     survival = [predicted_survival(c, backend) for c in isa]
     artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates, calibration,
-                                 survival)
+                                 survival, split)
     ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
                       spec.seed, artifacts)
     if on_created:
@@ -340,14 +350,18 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     counts = tally(ledger, run.run_id, run, batches)
     rnd = max((b.round for b in batches), default=-1) + 1
     used = sum(batching.executions({"shots": b.shots, "pubs": b.pubs}) for b in batches)
+    # ZNE: the folded copies share their family's target (same total shots over factors)
+    targets = [-(-run.target // f.get("split", 1)) for f in run.families]
     if rnd == 0:  # exact rates × the noise model's predicted survival
         shots = [batching.first_round_shots(
             None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
-            run.target, run.pilot, len(v)) for f, v in zip(run.families, run.values, strict=True)]
+            t, run.pilot, len(v))
+            for f, v, t in zip(run.families, run.values, targets, strict=True)]
     elif rnd >= run.max_rounds:
         shots = []
     else:
-        shots = [batching.topup_shots(c["accepted"], c["raw"], run.target) for c in counts]
+        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
+                 for c, t in zip(counts, targets, strict=True)]
     for f, arr in zip(run.families, shots, strict=False):  # calibration rows: one round
         m = f.get("calibration", 0)
         if m:
@@ -364,8 +378,8 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
     if not jobs:
         short = sum(int(np.sum(np.asarray(c["accepted"])[:len(c["accepted"])
-                                                       - f.get("calibration", 0)] < run.target))
-                    for c, f in zip(counts, run.families, strict=True))
+                                                       - f.get("calibration", 0)] < t))
+                    for c, f, t in zip(counts, run.families, targets, strict=True))
         reason = "all targets reached" if short == 0 else (
             f"{short} input(s) below target: budget or max_rounds reached")
         ledger.set_run_status(run.run_id, "done", reason)

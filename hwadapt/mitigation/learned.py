@@ -21,7 +21,7 @@ signed outputs ``y_cal (m, c)`` of the calibration inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +30,7 @@ from hwadapt.estimate import signed_estimate
 from hwadapt.mitigation.bootstrap import resample
 from hwadapt.mitigation.crossval import kfold, systematic
 from hwadapt.mitigation.response import ResponseMap, fit_response, resolve_method
+from hwadapt.mitigation.zne import extrapolate, richardson_weights
 
 BOOTSTRAP = 200
 FOLDS = 4
@@ -67,6 +68,18 @@ class Mitigated:
     sign_confidence: np.ndarray
     probs: np.ndarray
     info: dict
+
+
+def zne_observed(observed: Sequence[Observed], factors: Sequence[float]) -> Observed:
+    """Zero-noise :class:`Observed` from one per fold factor: kept fractions extrapolated
+    (:func:`hwadapt.mitigation.zne.extrapolate`), denominators ``min D / Σ w²`` (the
+    extrapolated fraction's variance is ``Σ w_i² p(1-p)/D_i``: the estimator's shot-noise
+    weights then stay honest)."""
+    w2 = float((richardson_weights(factors) ** 2).sum())
+    first = observed[0]
+    return Observed({f: extrapolate([o.p[f] for o in observed], factors) for f in first.p},
+                    {f: np.min([o.D[f] for o in observed], axis=0) / w2 for f in first.D},
+                    first.refs)
 
 
 def _estimate(obs: Observed, K0: float, beta: float | None):
@@ -135,4 +148,4 @@ def _normalised(p: np.ndarray) -> np.ndarray:
     return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
 
 
-__all__ = ["BOOTSTRAP", "FOLDS", "Mitigated", "Observed", "learned_estimate"]
+__all__ = ["BOOTSTRAP", "FOLDS", "Mitigated", "Observed", "learned_estimate", "zne_observed"]
