@@ -48,6 +48,12 @@ from hwadapt.estimate import (
     tally,
     tvd,
 )
+from hwadapt.execution.readout import (
+    READOUT_CALS,
+    calibrate_readout,
+    measured_qubits,
+    store_readout_calibration,
+)
 from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
 from hwadapt.spec import reference_vectors
 
@@ -143,35 +149,6 @@ def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
     return {"aggregate": aggregate, "per_input": per_input, "compared": compared}
 
 
-def _measured_qubits(isa) -> list[int]:
-    """``q[i]`` = physical qubit measured into classical bit ``i`` of an ISA circuit."""
-    q = [-1] * isa.num_clbits
-    for inst in isa.data:
-        if inst.operation.name == "measure":
-            q[isa.find_bit(inst.clbits[0]).index] = isa.find_bit(inst.qubits[0]).index
-    if min(q) < 0:
-        raise InputError("a stored circuit does not measure every classical bit")
-    return q
-
-
-READOUT_CALS = "readout-cals.json"
-"""mthree calibration stored in a run's folder (mthree's JSON plus ``physical_qubits``)."""
-CAL_SHOTS = 20_000
-
-
-def store_readout_calibration(run_dir: Path, m3, physical_qubits: list[int]) -> Path:
-    """Write calibrated ``m3`` (cal qubit ``j`` = physical ``physical_qubits[j]``) to
-    ``run_dir/readout-cals.json``; :func:`readout_mitigator` reuses it instead of calibrating."""
-    path = Path(run_dir) / READOUT_CALS
-    tmp = path.with_suffix(".tmp")
-    m3.cals_to_file(str(tmp))
-    data = json.loads(tmp.read_text())
-    data["physical_qubits"] = [int(q) for q in physical_qubits]
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
-    return path
-
-
 def _stored_mitigator(path: Path, qubits: list[int]):
     import mthree
 
@@ -194,8 +171,6 @@ def readout_mitigator(run, qubits: list[int]):
     device job, so a calibration must be stored for it first
     (:func:`store_readout_calibration`).
     """
-    import mthree
-
     b = run.backend
     if b.kind in ("exact", "aer"):
         return None, {}
@@ -205,16 +180,9 @@ def readout_mitigator(run, qubits: list[int]):
         if m3 is not None:
             return m3, where
     if b.kind in ("aer_noisy", "fake"):
-        from qiskit_aer import AerSimulator
-
-        from hwadapt.backends import restricted_noise_model
-
-        phys = tuple(sorted(set(qubits)))
-        sim = AerSimulator(noise_model=restricted_noise_model(b.device, phys, b.noise_scale),
-                           seed_simulator=run.spec_seed)
-        m3 = mthree.M3Mitigation(sim)
-        m3.cals_from_system(list(range(len(phys))), shots=CAL_SHOTS)
-        store_readout_calibration(run.run_dir, m3, list(phys))
+        phys = sorted(set(qubits))
+        m3 = calibrate_readout(b, phys, run.spec_seed)
+        store_readout_calibration(run.run_dir, m3, phys)
         return m3, {q: j for j, q in enumerate(phys)}
     raise InputError(f"--mitigate readout needs a readout calibration of run {run.run_id}'s "
                      f"qubits {sorted(set(qubits))} on {b.name!r}, and taking one now would be "
@@ -293,7 +261,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     if mitigate and "readout" in mitigate:
         run = load_run(ledger, run_id)
         names = [f["name"] for f in run.families]
-        measured = {name: _measured_qubits(c) for name, c in zip(names, run.circuits,
+        measured = {name: measured_qubits(c) for name, c in zip(names, run.circuits,
                                                                   strict=True)}
         m3, where = readout_mitigator(run, sorted({q for v in measured.values() for q in v}))
         if m3 is not None:

@@ -31,6 +31,7 @@ from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.progress import ProgressBar
 from hwadapt.spec import Family, build_families, load_spec, sampler_options
@@ -257,6 +258,8 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     survival = [predicted_survival(c, backend) for c in isa]
     artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates, calibration,
                                  survival, split)
+    if backend.kind in ("fake", "ibm"):  # device readout, measured with the run (issue 16)
+        calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
     ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text, spec.digest,
                       spec.seed, artifacts)
     if on_created:
