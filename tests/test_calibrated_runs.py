@@ -134,23 +134,32 @@ def test_compare_cli_json_and_bad_mitigation(aer_run):
     assert Ledger(ledger).db.execute("SELECT count(*) FROM batches").fetchone()[0] == digest
 
 
-BAD_CALIBRATION = [
-    ("inputs = 1", "calibration.inputs = 1 is out of range"),
-    ("inputs = 'many'", "calibration.inputs must be an integer"),
-    ("shots = 10", "calibration.shots = 10 is out of range"),
-    ("kind = 'sobol'", "calibration.kind = 'sobol' is not supported"),
-    ("size = 3", "unknown key 'calibration.size'"),
+BAD_TABLES = [
+    ("calibration", "inputs = 1", "calibration.inputs = 1 is out of range"),
+    ("calibration", "inputs = 'many'", "calibration.inputs must be an integer"),
+    ("calibration", "shots = 10", "calibration.shots = 10 is out of range"),
+    ("calibration", "kind = 'sobol'", "calibration.kind = 'sobol' is not supported"),
+    ("calibration", "size = 3", "unknown key 'calibration.size'"),
+    ("mitigation", "zne = 3", "mitigation.zne must be a table"),
+    ("mitigation", "zne = { factors = [1, 2] }", "mitigation.zne.factors must be distinct odd"),
+    ("mitigation", "zne = { factors = [3] }", "mitigation.zne.factors must be distinct odd"),
+    ("mitigation", "zne = { factors = [1, 3], extrapolation = 'exp' }",
+     "extrapolation = 'exp' is not"),
+    ("mitigation", "zne = { factors = [1, 3], order = 2 }",
+     "mitigation.zne must be a table with keys"),
+    ("mitigation", "fold = 3", "unknown key 'mitigation.fold'"),
 ]
 
 
-@pytest.mark.parametrize("line,message", BAD_CALIBRATION)
-def test_bad_calibration_keys_one_line_exit_2_ledger_untouched(tmp_path, line, message):
+@pytest.mark.parametrize("table,line,message", BAD_TABLES)
+def test_bad_calibration_and_mitigation_keys_exit_2_ledger_untouched(tmp_path, table, line,
+                                                                     message):
     ledger = tmp_path / "l.db"
     Ledger(ledger).close()
     before = ledger.read_bytes()
     p = tmp_path / "bad.toml"
     base = SPEC.format(cal=8, families='["magnitude"]').split("[calibration]")[0]
-    p.write_text(base + "[calibration]\n" + line + "\n")
+    p.write_text(base + f"[{table}]\n" + line + "\n")
     res = CliRunner().invoke(app, ["submit", str(p), "--backend", "aer", "--ledger",
                                    str(ledger)])
     assert res.exit_code == 2 and message in res.output, res.output
@@ -207,28 +216,3 @@ def test_zne_run_folds_every_family_and_splits_the_shots(tmp_path):
     res = CliRunner().invoke(app, ["compare", run, "--mitigate", "learned", "--ledger",
                                    str(ledger)])
     assert res.exit_code == 2 and "needs calibration inputs" in res.output
-
-
-BAD_MITIGATION = [
-    ("zne = 3", "mitigation.zne must be a table"),
-    ("zne = { factors = [1, 2] }", "mitigation.zne.factors must be distinct odd"),
-    ("zne = { factors = [3] }", "mitigation.zne.factors must be distinct odd"),
-    ("zne = { factors = [1, 3], extrapolation = 'exp' }", "extrapolation = 'exp' is not"),
-    ("zne = { factors = [1, 3], order = 2 }", "mitigation.zne must be a table with keys"),
-    ("fold = 3", "unknown key 'mitigation.fold'"),
-]
-
-
-@pytest.mark.parametrize("line,message", BAD_MITIGATION)
-def test_bad_mitigation_keys_one_line_exit_2_ledger_untouched(tmp_path, line, message):
-    ledger = tmp_path / "l.db"
-    Ledger(ledger).close()
-    before = ledger.read_bytes()
-    p = tmp_path / "bad.toml"
-    p.write_text(SPEC.split("[calibration]")[0].format(families='["magnitude"]')
-                 + "[mitigation]\n" + line + "\n")
-    res = CliRunner().invoke(app, ["submit", str(p), "--backend", "aer", "--ledger",
-                                   str(ledger)])
-    assert res.exit_code == 2 and message in res.output, res.output
-    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
-    assert ledger.read_bytes() == before
