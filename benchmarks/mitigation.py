@@ -23,7 +23,8 @@ evaluates every row with the code ``hwadapt compare`` runs
 Medians over ``--repeats`` seeded repeats, with the 10–90% spread; ``shots`` = raw shots of
 the row (targets + calibration). Run:
 ``PYTHONPATH=. .venv/bin/python benchmarks/mitigation.py [--repeats 10] [--configs ...]``;
-writes ``results/benchmarks/mitigation.json`` (after every config) and ``mitigation.png``.
+writes ``results/benchmarks/mitigation.json`` (after every config), ``mitigation.png`` and
+the table ``mitigation.md``; ``--zne`` adds the ZNE row (folded circuits: 3x the simulation).
 The exact noisy distributions are cached in ``results/benchmarks/.cache`` (git-ignored).
 """
 
@@ -44,7 +45,8 @@ from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.manager import predicted_survival, transpile
 from hwadapt.linalg import subset_indices
-from hwadapt.mitigation.learned import Observed, learned_estimate
+from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
+from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.spec import build_families, calibration_vectors, parse_spec, reference_vectors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,18 +80,20 @@ def _apply_bits(p: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
     return t.reshape(-1)
 
 
-def noisy_distributions(spec, device: str) -> dict:
+def noisy_distributions(spec, device: str, fold: int = 1) -> dict:
     """Per family ``(rows, 2^clbits)`` exact noisy outcome distributions (clbit i = bit i),
-    readout matrices per clbit, exact rates, predicted survival; cached on disk."""
+    readout matrices per clbit, exact rates, predicted survival; cached on disk. ``fold``:
+    two-qubit gates folded by that factor (:func:`hwadapt.mitigation.zne.fold_two_qubit_gates`)."""
     from qiskit_aer import AerSimulator
 
-    key = CACHE / f"{device}-n{spec.circuit.qubits}-{spec.digest[:12]}.npz"
+    key = CACHE / f"{device}-n{spec.circuit.qubits}-{spec.digest[:12]}-fold{fold}.npz"
     if key.is_file():
         with np.load(key, allow_pickle=False) as z:
             return json.loads(str(z["meta"])) | {k: z[k] for k in z.files if k != "meta"}
     backend = get_backend("aer_noisy", device)
     fams = build_families(spec)
-    isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in fams]
+    isa = [fold_two_qubit_gates(transpile(f.circuit, backend, spec.optimization_level,
+                                          spec.seed), fold) for f in fams]
     qubits = tuple(sorted(set().union(*(active_qubits(c) for c in isa))))
     noise = restricted_noise_model(device, qubits)
     sim = AerSimulator(method="density_matrix", noise_model=noise)
@@ -132,7 +136,11 @@ def _draw(P: np.ndarray, shots: np.ndarray, rng, inverse: list[np.ndarray] | Non
     return [{int(k): float(c[k]) for k in np.flatnonzero(c)} for c in counts]
 
 
-def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int) -> list[dict]:
+def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int,
+             folded: dict | None = None) -> list[dict]:
+    """Rows of the module docstring; with ``folded`` (distributions at fold factor 3) also
+    ``zne (1, 3), same shots``: each factor gets half the unmitigated shots (calibration
+    rows too), kept fractions extrapolated, systematic term from the calibration inputs."""
     n = spec.circuit.qubits
     ex = exact_reference(spec)
     x_cal = calibration_vectors(spec)
@@ -162,22 +170,33 @@ def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int) -> list[dict
          False),
         ("no device noise", "ideal", base_ideal, 4096, False, False),
     ]
+    if folded is not None:
+        rows_def.append(("zne (1, 3), same shots", "zne", half, 2048, False, False))
+        dist = dist | {f"fold{j}": folded[f"noisy{j}"] for j in range(len(names))}
     rng = np.random.default_rng(seed)
     results = {r[0]: [] for r in rows_def}
     for rep in range(repeats):
         for name, src, shots, cal_shots, learned, readout in rows_def:
-            t_obs, c_obs = {}, {}
-            for j, f in enumerate(names):
-                P = dist[f"{src}{j}"]
-                inv = inverse[f] if readout else None
-                t_cnt = _draw(P[:N], shots[f], rng, inv)
-                c_cnt = _draw(P[N:], np.full(m, cal_shots), rng, inv)
-                t_obs[f] = kept_fractions([tally(c, n) for c in t_cnt])
-                c_obs[f] = kept_fractions([tally(c, n) for c in c_cnt])
-            targets = Observed({f: v[0] for f, v in t_obs.items()},
-                               {f: v[1] for f, v in t_obs.items()}, refs)
-            cal = Observed({f: v[0] for f, v in c_obs.items()},
-                           {f: v[1] for f, v in c_obs.items()}, refs_cal)
+            per_factor = []
+            for source in (("noisy", "fold") if src == "zne" else (src,)):
+                t_obs, c_obs = {}, {}
+                for j, f in enumerate(names):
+                    P = dist[f"{source}{j}"]
+                    inv = inverse[f] if readout else None
+                    t_cnt = _draw(P[:N], shots[f], rng, inv)
+                    c_cnt = _draw(P[N:], np.full(m, cal_shots), rng, inv)
+                    t_obs[f] = kept_fractions([tally(c, n) for c in t_cnt])
+                    c_obs[f] = kept_fractions([tally(c, n) for c in c_cnt])
+                per_factor.append((
+                    Observed({f: v[0] for f, v in t_obs.items()},
+                             {f: v[1] for f, v in t_obs.items()}, refs),
+                    Observed({f: v[0] for f, v in c_obs.items()},
+                             {f: v[1] for f, v in c_obs.items()}, refs_cal)))
+            if src == "zne":
+                targets = zne_observed([t for t, _ in per_factor], [1, 3])
+                cal = zne_observed([c for _, c in per_factor], [1, 3])
+            else:
+                targets, cal = per_factor[0]
             res = learned_estimate(targets, cal, cal_exact, y_cal, K0=ex.K, beta=ex.beta,
                                    mitigate=learned, boots=boots, seed=seed + rep)
             err = res.y - ex.y
@@ -194,11 +213,12 @@ def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int) -> list[dict
             })
         print(f"    repeat {rep + 1}/{repeats}", flush=True)
     out = []
-    for name, _, shots, cal_shots, _, _ in rows_def:
+    for name, src, shots, cal_shots, _, _ in rows_def:
         vals = results[name]
+        factors = 2 if src == "zne" else 1
         row = {"row": name, "repeats": len(vals),
-               "shots": {"targets": int(sum(int(v.sum()) for v in shots.values())),
-                         "calibration": int(cal_shots * m * len(names))}}
+               "shots": {"targets": factors * int(sum(int(v.sum()) for v in shots.values())),
+                         "calibration": factors * int(cal_shots * m * len(names))}}
         for k in vals[0]:
             a = np.array([v[k] for v in vals])
             row[k] = float(np.median(a))
@@ -237,12 +257,30 @@ def plot(data: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def table(data: dict) -> str:
+    """Markdown table of every config's rows (medians, 10–90% spread of the L2)."""
+    lines = ["| device, n | row | rel. L2 (10–90%) | L2 of magnitudes | within 2σ total / "
+             "stat | σ_sys | TVD | signs agree | raw shots (targets + calibration) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for cfg, c in data["configs"].items():
+        for r in c["rows"]:
+            lo, hi = r["rel_l2_spread"]
+            lines.append(
+                f"| {cfg} | {r['row']} | {r['rel_l2']:.3f} ({lo:.3f}–{hi:.3f}) | "
+                f"{r['rel_l2_magnitudes']:.3f} | {r['coverage_2se']:.2f} / "
+                f"{r['coverage_2se_stat']:.2f} | {r['systematic']:.4f} | {r['tvd']:.3f} | "
+                f"{r['sign_agreement']:.3f} | {r['shots']['targets']:,} + "
+                f"{r['shots']['calibration']:,} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--boots", type=int, default=100)
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--out", default=str(OUT / "mitigation.json"))
+    ap.add_argument("--zne", action="store_true", help="add the ZNE row (3x deeper circuits)")
     args = ap.parse_args()
     path = Path(args.out)
     data = {"repeats": args.repeats, "bootstrap": args.boots, "targets_fake_torino_n8": TARGETS,
@@ -254,7 +292,8 @@ def main() -> None:
         print(f"{cfg}: exact noisy distributions", flush=True)
         dist = noisy_distributions(spec, device)
         t1 = time.time()
-        rows = evaluate(spec, dist, args.repeats, args.boots, seed=2024)
+        folded = noisy_distributions(spec, device, fold=3) if args.zne else None
+        rows = evaluate(spec, dist, args.repeats, args.boots, seed=2024, folded=folded)
         data["configs"][cfg] = {"qubits_active": dist["qubits"],
                                 "survival": dist["survival"], "rows": rows,
                                 "seconds": {"distributions": t1 - t0,
@@ -267,6 +306,7 @@ def main() -> None:
     data["load_after"] = list(os.getloadavg())
     path.write_text(json.dumps(data, indent=1))
     plot(data, path.with_suffix(".png"))
+    path.with_suffix(".md").write_text(table(data))
 
 
 if __name__ == "__main__":
