@@ -137,6 +137,7 @@ def test_error_bars_are_calibrated_on_a_biased_channel():
             cover[key].append(np.mean(np.abs(est.y - y) <= 2 * se))
         l2["raw"].append(np.linalg.norm(raw.y - y) / np.linalg.norm(y))
         l2["learned"].append(np.linalg.norm(out.y - y) / np.linalg.norm(y))
+        assert out.info["signs"] == "mitigated"  # this channel flips raw signs: CV sees it
     c = {k: float(np.mean(v)) for k, v in cover.items()}
     assert c["stat_raw"] < 0.75  # the bias is real: shot-noise bars do not cover it
     assert c["total_raw"] >= 0.9 and c["total"] >= 0.9
@@ -183,3 +184,22 @@ def test_richardson_is_exact_for_polynomial_noise():
         np.testing.assert_allclose(extrapolate(vals, factors), p0, atol=1e-12)
     with pytest.raises(ValueError, match="distinct"):
         richardson_weights([1, 1])
+
+
+def test_signs_from_raw_data_when_the_channel_only_shrinks_amplitudes():
+    """A channel that scales kept probabilities (loss) and adds no mixing keeps every sign;
+    the map's fit noise then only hurts the signs, and cross-validation on the calibration
+    inputs picks the raw-data signs."""
+    rng = np.random.default_rng(5)
+    (y, refs), (yc, refs_c) = _problem(rng, 16, 64)
+    cal_exact = _probs(yc, refs_c)
+
+    def shrink(p):
+        return 0.8 * p
+
+    t = _observe(_probs(y, refs), refs, 1500, rng, shrink)
+    cal = _observe(cal_exact, refs_c, 1500, rng, shrink)
+    out = learned_estimate(t, cal, cal_exact, yc, K0=K0, beta=BETA, boots=30)
+    raw = learned_estimate(t, cal, cal_exact, yc, K0=K0, beta=BETA, mitigate=False)
+    assert out.info["signs"] == "unmitigated"
+    np.testing.assert_array_equal(np.sign(out.y), np.where(raw.y < 0, -1.0, 1.0))
