@@ -295,7 +295,8 @@ def compare(
     plot: Annotated[bool, typer.Option("--plot", help="Write PNG plots to the run folder.")]
     = False,
     mitigate: Annotated[str | None, typer.Option(
-        help="'readout': mthree readout mitigation (calibrated on the run's simulator).")]
+        help="none | readout (mthree) | learned (response map from the run's [calibration] "
+             "inputs) | learned+readout.")]
     = None,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
@@ -308,15 +309,20 @@ def compare(
     if emit({k: v for k, v in out.items() if k not in ("estimate", "exact")}, as_json):
         return
     a = out["aggregate"]
+    mitigate = out["mitigate"]
     table = Table(title=f"{run_id} on {out['backend']} vs exact"
                         f"{' (' + mitigate + ' mitigation)' if mitigate else ''}")
     for col in ("metric", "value"):
         table.add_column(col)
+    signed = a["sign_agreement"] is not None
     rows = [("inputs × components", f"{a['inputs']} × {a['components'] // a['inputs']}"),
             ("TVD (mean / max)", f"{a['tvd']:.4f} / {a['tvd_max']:.4f}"),
-            ("relative L2 error", f"{a['rel_l2']:.4f}"),
-            ("within 2·stderr", f"{a['coverage_2se']:.1%}"),
-            ("signs agree", f"{a['sign_agreement']:.1%}"),
+            ("relative L2 error" + ("" if signed else " of magnitudes"), f"{a['rel_l2']:.4f}"),
+            ("within 2·stderr (total / shot noise only)",
+             f"{a['coverage_2se']:.1%} / {a['coverage_2se_stat']:.1%}"),
+            ("systematic σ (cross-validated)", f"{a['systematic']:.4f}"),
+            ("signs agree", f"{a['sign_agreement']:.1%}" if signed else
+             "not measured (no sign family): magnitudes compared"),
             ("postselection rate (obs / ideal)", f"{a['rate']:.4f} / {a['rate_ideal']:.4f}"),
             ("discarded by HW check", f"{a['hw_discarded']:.2%}")]
     if "downstream" in out:
@@ -334,7 +340,8 @@ def compare(
             side.add_column(m)
         for key in ("tvd", "rel_l2", "coverage_2se", "sign_agreement", "rate", "rate_ideal",
                     "hw_discarded"):
-            side.add_row(key, *(f"{v[key]:.4f}" for v in out["by_mode"].values()))
+            side.add_row(key, *(f"{v[key]:.4f}" if v[key] is not None else "-"
+                                for v in out["by_mode"].values()))
         console.print(side)
     console.print(f"wrote {out['path']}" + "".join(f", {p}" for p in out.get("plots", [])))
 

@@ -19,7 +19,9 @@ Metrics per input and aggregated over inputs:
   classifier fed the estimate instead of the exact output (:mod:`hwadapt.downstream`).
 
 Readout mitigation (``mitigate="readout"``) reuses the calibration stored in the run folder
-(``readout-cals.json``) and never runs device jobs: see :func:`readout_mitigator`.
+(``readout-cals.json``) and never runs device jobs: see :func:`readout_mitigator`. Learned
+mitigation and the systematic error term come from the run's calibration inputs
+(:mod:`hwadapt.mitigation`), never from the targets' exact outputs.
 
 Modes (``circuit.mode`` of the spec): ``lcu`` estimates ``y`` from the ``magnitude``/``signs``
 families (``K0`` and the count folding are the construction's facts,
@@ -33,7 +35,7 @@ both, the first mode is the top-level result and ``by_mode`` holds each one's ag
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +44,39 @@ import numpy as np
 from hwadapt.circuits import constructions
 from hwadapt.downstream import mnist_downstream
 from hwadapt.errors import InputError
-from hwadapt.estimate import Estimate, combine_terms, estimate, mitigate_readout, tvd
+from hwadapt.estimate import (
+    Estimate,
+    combine_terms,
+    estimate,
+    kept_fractions,
+    mitigate_readout,
+    signed_estimate,
+    tally,
+    tvd,
+)
+from hwadapt.execution.artifacts import family_meta
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.readout import (
+    CAL_SHOTS,
+    READOUT_CALS,
+    measured_qubits,
+    store_readout_calibration,
+)
+from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
 from hwadapt.spec import JobSpec, run_metadata
 
-MITIGATIONS = (None, "readout")
+MITIGATIONS = ("none", "readout", "learned", "learned+readout", "zne", "zne+readout")
+"""``--mitigate`` values: ``learned`` needs calibration inputs in the run (``[calibration]``),
+``zne`` folded circuits (``[mitigation] zne``)."""
 
 
 @dataclass
 class Exact:
-    """Exact reference of a run: inputs ``x (inputs, n)``, outputs ``y (inputs, n)``,
-    adapter matrix ``M (n, n)`` (``y = x @ M.T``); ``reference`` = the first mode's sign
-    reference; ``meta`` = the run's stored analysis data."""
+    """Exact outputs ``y (inputs, n)`` for unit inputs ``x (inputs, n)``, the adapter's
+    ``alphas``/``beta``, the first signs family's reference ``r (inputs, n)`` and every signs
+    family's (``references``) of the first mode, ``M`` and ``K0`` (``K``)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -65,12 +86,14 @@ class Exact:
     M: np.ndarray
     meta: RunMetadata
     K: float  # K0 of the lcu magnitude family: ‖α‖₁ (LCU) or ‖M‖₂ (dilation)
+    references: dict[str, np.ndarray]
 
 
 def exact_from_metadata(meta: RunMetadata) -> Exact:
     """Exact ``y = Mψ`` for every stored input of a run (unary, HW 1)."""
-    return Exact(meta.x, meta.x @ meta.M.T, meta.alphas, meta.beta,
-                 meta.references[meta.modes[0]], M=meta.M, meta=meta, K=meta.K0)
+    refs = meta.references[meta.modes[0]]
+    return Exact(meta.x, meta.x @ meta.M.T, meta.alphas, meta.beta, refs["signs"], M=meta.M,
+                 meta=meta, K=meta.K0, references=refs)
 
 
 def exact_reference(spec: JobSpec) -> Exact:
@@ -79,13 +102,20 @@ def exact_reference(spec: JobSpec) -> Exact:
 
 
 def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
-            rate_ideal: np.ndarray | None = None) -> dict[str, Any]:
+            rate_ideal: np.ndarray | None = None, signed: bool = True) -> dict[str, Any]:
     """Per-input and aggregate comparison of ``est`` with the exact outputs ``y (inputs, n)``.
 
     ``rate_ideal (inputs,)`` defaults to ``‖y‖²/‖α‖₁²`` (pass ``alphas=[K0]`` for a dilation).
+    ``signed=False`` (no sign family was run): every metric compares magnitudes ``|ŷ|`` with
+    ``|y|``, ``sign_agreement`` is ``None`` and the top-level ``compared`` says so.
+    Aggregates: ``coverage_2se`` on the total error bar, ``coverage_2se_stat`` on its
+    shot-noise part, ``systematic`` the σ_sys in it, ``rel_l2_magnitudes`` ``‖|ŷ|-|y|‖/‖y‖``.
     """
     K0 = float(np.abs(alphas).sum())
     exact_p = y**2 / (y**2).sum(axis=1, keepdims=True)
+    mag_l2 = float(np.linalg.norm(np.abs(est.y) - np.abs(y)) / np.linalg.norm(y))
+    if not signed:
+        y = np.abs(y)
     err = est.y - y
     per_tvd = tvd(est.probs, exact_p)
     per_l2 = np.linalg.norm(err, axis=1) / np.linalg.norm(y, axis=1)
@@ -104,41 +134,17 @@ def metrics(est: Estimate, y: np.ndarray, alphas: np.ndarray,
         "inputs": len(y), "components": int(y.size),
         "tvd": float(per_tvd.mean()), "tvd_max": float(per_tvd.max()),
         "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(y)),
+        "rel_l2_magnitudes": mag_l2,
         "coverage_2se": float(inside.mean()),
-        "sign_agreement": float(np.mean(np.sign(est.y) == np.sign(y))),
+        "coverage_2se_stat": float(np.mean(np.abs(err) <= 2 * est.shot_stderr)),
+        "systematic": float(est.systematic),
+        "sign_agreement": float(np.mean(np.sign(est.y) == np.sign(y))) if signed else None,
         "rate": float(est.rate.mean()), "rate_ideal": float(rate_ideal.mean()),
         "hw_discarded": float(est.hw_discarded.mean()),
     }
-    return {"aggregate": aggregate, "per_input": per_input}
-
-
-def _measured_qubits(isa) -> list[int]:
-    """``q[i]`` = physical qubit measured into classical bit ``i`` of an ISA circuit."""
-    q = [-1] * isa.num_clbits
-    for inst in isa.data:
-        if inst.operation.name == "measure":
-            q[isa.find_bit(inst.clbits[0]).index] = isa.find_bit(inst.qubits[0]).index
-    if min(q) < 0:
-        raise InputError("a stored circuit does not measure every classical bit")
-    return q
-
-
-READOUT_CALS = "readout-cals.json"
-"""mthree calibration stored in a run's folder (mthree's JSON plus ``physical_qubits``)."""
-CAL_SHOTS = 20_000
-
-
-def store_readout_calibration(run_dir: Path, m3, physical_qubits: list[int]) -> Path:
-    """Write calibrated ``m3`` (cal qubit ``j`` = physical ``physical_qubits[j]``) to
-    ``run_dir/readout-cals.json``; :func:`readout_mitigator` reuses it instead of calibrating."""
-    path = Path(run_dir) / READOUT_CALS
-    tmp = path.with_suffix(".tmp")
-    m3.cals_to_file(str(tmp))
-    data = json.loads(tmp.read_text())
-    data["physical_qubits"] = [int(q) for q in physical_qubits]
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
-    return path
+    compared = "signed values" if signed else \
+        "magnitudes only: the run has no sign family, so signs were never measured"
+    return {"aggregate": aggregate, "per_input": per_input, "compared": compared}
 
 
 def _stored_mitigator(path: Path, qubits: list[int]):
@@ -156,11 +162,11 @@ def readout_mitigator(run, qubits: list[int]):
     """mthree mitigator for the run's backend on the measured physical ``qubits``; returns
     ``(m3, index map physical -> calibrated qubit)`` (``(None, {})`` on ideal backends).
 
-    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise backends with
-    a local noise model (``aer_noisy``, ``fake_<device>``) calibrate through their hook
-    (:meth:`hwadapt.backends.base.Backend.calibrate_readout`: the run's restricted, scaled
-    noise model, seeded by the spec seed) and the result is stored; ``ibm_<device>`` would
-    need a new device job, so a calibration must be stored for it first
+    Reuses ``<run dir>/readout-cals.json`` when it covers ``qubits``. Otherwise ``aer_noisy``
+    and ``fake_<device>`` (Qiskit Runtime local mode: the device's noise model simulated
+    here) calibrate locally, on the run's restricted (and, for ``aer_noisy``, scaled) noise
+    model, seeded by the spec seed, and store the result; ``ibm_<device>`` would need a new
+    device job, so a calibration must be stored for it first
     (:func:`store_readout_calibration`).
     """
     b = run.backend
@@ -182,12 +188,42 @@ def readout_mitigator(run, qubits: list[int]):
                      "(hwadapt.compare.store_readout_calibration), or drop --mitigate")
 
 
+def check_mitigation(mitigate: str | None) -> str | None:
+    """``mitigate`` normalised (``"none"`` → ``None``); one-line error if unknown."""
+    if mitigate is not None and mitigate not in MITIGATIONS:
+        raise InputError(f"unknown mitigation {mitigate!r}: use one of "
+                         f"{', '.join(MITIGATIONS)} or leave it out")
+    return None if mitigate == "none" else mitigate
+
+
+@dataclass
+class Calibration:
+    """A run's calibration rows: inputs ``x (m, n)``, per family the exact kept
+    probabilities ``exact[name] (m, c)`` (exact simulator, stored at submit) and the sign
+    references on ``x``."""
+
+    x: np.ndarray
+    exact: dict[str, np.ndarray]
+    references: dict[str, np.ndarray]  # lcu signs family -> r (m, n) on the inputs x
+
+
+def stored_calibration(ledger: Ledger, run_id: str, meta: RunMetadata) -> Calibration | None:
+    """The run's calibration (checksum-verified ``families.npz``), ``None`` without one."""
+    fams, _ = family_meta(ledger, run_id)
+    with np.load(ledger.runs_dir / run_id / "families.npz") as z:
+        if "calibration_x" not in z:
+            return None
+        return Calibration(z["calibration_x"],
+                           {m["name"]: z[f"exact{j}"] for j, m in enumerate(fams)},
+                           meta.calibration_references or {})
+
+
 def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                   ) -> tuple[dict[str, Estimate], Exact, dict]:
-    """One :class:`Estimate` per mode of the run's spec (spec order), the exact reference,
-    and run facts. Reads the run's stored analysis data, never its spec."""
-    if mitigate not in MITIGATIONS:
-        raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
+    """One :class:`Estimate` per mode of the run (spec order), the exact reference, and run
+    facts (``facts["mitigation"]``: what the learned/systematic step did). Reads the run's
+    stored analysis data, never its spec."""
+    mitigate = check_mitigation(mitigate)
     ledger = Ledger(ledger_path, readonly=True)
     row = ledger.run(run_id)
     meta = load_metadata(ledger, run_id)
@@ -199,6 +235,15 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                          f"{meta.encoding!r}")
     ex = exact_from_metadata(meta)
     counts = run_counts(ledger_path, run_id)
+    cal = stored_calibration(ledger, run_id, meta)
+    if mitigate and "learned" in mitigate and cal is None:
+        raise InputError(f"--mitigate {mitigate} needs calibration inputs, and run {run_id} "
+                         "has none: add a [calibration] table to the spec and submit again")
+    zne = _zne_factors(counts)
+    if mitigate and "zne" in mitigate and not zne:
+        raise InputError(f"--mitigate {mitigate} needs folded circuits, and run {run_id} has "
+                         "none: add `[mitigation] zne = { factors = [1, 3] }` to the spec and "
+                         "submit again")
     mags = [k for k in counts if k.endswith("magnitude")]
     if not mags or any(not c for k in mags for c in counts[k]):
         if row["status"] != "active":  # cancelled/failed/done: nothing more will come
@@ -206,33 +251,99 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                              "magnitude counts: nothing to compare; submit the spec again")
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
                          f"{run_id}` or `hwadapt resume {run_id}` first")
-    for k in [k for k in counts if k.endswith("signs")]:
+    for k in [k for k in counts if k.rsplit(".", 1)[-1].rstrip("0123456789") == "signs"]:
         if any(not c for c in counts[k]):
             counts.pop(k)
-    if mitigate == "readout":
+    if mitigate and "readout" in mitigate:
         run = load_run(ledger, run_id)
         names = [f["name"] for f in run.families]
-        measured = {name: _measured_qubits(c) for name, c in zip(names, run.circuits,
+        measured = {name: measured_qubits(c) for name, c in zip(names, run.circuits,
                                                                   strict=True)}
         m3, where = readout_mitigator(run, sorted({q for v in measured.values() for q in v}))
         if m3 is not None:
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
     n, fold = meta.n, constructions.get(meta.construction).fold_counts
-    ests = {}
+    n_in = len(ex.y)
+    cal_counts = {k: v[n_in:] for k, v in counts.items()}
+    counts = {k: v[:n_in] for k, v in counts.items()}
+    ests, mitigation = {}, {"method": mitigate or "none"}
     for mode in meta.modes:
         if mode == "lcu":
-            fam = {k: [fold(c, n) for c in counts[k]] for k in ("magnitude", "signs")
-                   if k in counts}
-            ests[mode] = estimate(fam, n=n, alphas=[ex.K], beta=ex.beta,
-                                  reference=meta.references["lcu"])
+            refs = meta.references["lcu"]
+
+            def lcu_rows(rows: dict, refs: dict = refs) -> dict:
+                """The lcu families' rows (ZNE copies included), folded as the construction
+                says."""
+                return {k: [fold(c, n) for c in v] for k, v in rows.items()
+                        if k.split("@")[0] in ("magnitude", *refs)}
+
+            lcu = lcu_rows(counts)
+            est = estimate({k: v for k, v in lcu.items() if "@" not in k}, n=n,
+                           alphas=[ex.K], beta=ex.beta, reference=refs)
+            use_zne = bool(mitigate and "zne" in mitigate)
+            if cal is not None or use_zne:
+                est, mitigation = _mitigated(est, lcu, lcu_rows(cal_counts), cal, ex, refs,
+                                             seed=row["seed"],
+                                             learned=bool(mitigate and "learned" in mitigate),
+                                             zne=zne if use_zne else [1])
+            ests[mode] = est
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
              "construction": meta.construction, "modes": list(meta.modes),
-             "mitigate": mitigate, "run_dir": str(ledger.runs_dir / run_id)}
+             "mitigate": mitigate, "mitigation": mitigation,
+             "signed": any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts),
+             "run_dir": str(ledger.runs_dir / run_id)}
     return ests, ex, facts
+
+
+def _zne_factors(counts: dict) -> list[int]:
+    """Fold factors of a run's ZNE families (``name@zne<k>``), ``[]`` without any."""
+    ks = sorted({int(k.rsplit("@zne", 1)[1]) for k in counts if "@zne" in k})
+    return [1, *ks] if ks else []
+
+
+def _mitigated(est: Estimate, counts: dict, cal_counts: dict, cal: Calibration | None,
+               ex: Exact, refs: dict, seed: int, learned: bool, zne: list[int]
+               ) -> tuple[Estimate, dict]:
+    """``est`` with the calibration's systematic term, and (``learned``) the response map or
+    (``zne`` factors beyond 1) zero-noise extrapolation of every family's kept fractions:
+    :func:`hwadapt.mitigation.learned.learned_estimate`. ``counts``/``cal_counts``: the lcu
+    families' target and calibration rows, folded copies included. Uses the calibration
+    inputs' exact outputs, never the targets'."""
+    n = ex.meta.n
+    names = [k for k in counts if "@" not in k]
+
+    def observed(rows: dict, references: dict, k: int) -> Observed:
+        at = {f: rows[f if k == 1 else f"{f}@zne{k}"] for f in names}
+        pd = {f: kept_fractions([tally(c, n) for c in v]) for f, v in at.items()}
+        return Observed({f: v[0] for f, v in pd.items()}, {f: v[1] for f, v in pd.items()},
+                        {f: references[f] for f in names if f in references})
+
+    def combined(rows: dict, references: dict) -> Observed:
+        obs = [observed(rows, references, k) for k in zne]
+        return zne_observed(obs, zne) if len(zne) > 1 else obs[0]
+
+    targets = combined(counts, refs)
+    info = {"zne_factors": zne} if len(zne) > 1 else {}
+    if cal is None:  # ZNE alone: shot-noise error bars, no systematic term to measure
+        y, se, conf = signed_estimate(targets.p, targets.D, K0=ex.K, beta=ex.beta,
+                                      references=targets.refs)
+        p = np.clip(targets.p["magnitude"], 0, None)
+        return replace(est, y=y, stderr=se, sign_confidence=conf,
+                       probs=p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)), \
+            {"method": "zne", **info}
+    cal_refs = {f: cal.references[f] for f in refs}
+    res = learned_estimate(targets, combined(cal_counts, cal_refs),
+                           {k: cal.exact[k] for k in names}, cal.x @ ex.M.T,
+                           K0=ex.K, beta=ex.beta, mitigate=learned, seed=seed)
+    if len(zne) > 1:
+        res.info["method"] = f"zne+{res.info['method']}" if learned else "zne"
+    return replace(est, y=res.y, stderr=res.stderr, stderr_stat=res.stderr_stat,
+                   systematic=res.systematic, sign_confidence=res.sign_confidence,
+                   probs=res.probs), {**res.info, **info}
 
 
 def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
@@ -243,7 +354,7 @@ def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
         fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", "signs")
                if f"term{i}.{k}" in counts}
         terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0,
-                              reference=ex.meta.references["separate"]))
+                              reference=ex.meta.references["separate"]["signs"]))
     y, se = combine_terms(terms, ex.alphas)
     p = y**2 / np.maximum((y**2).sum(axis=1, keepdims=True), 1e-300)
     return Estimate(
@@ -254,9 +365,9 @@ def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
         shots={f"term{i}.{k}": v for i, t in enumerate(terms) for k, v in t.shots.items()})
 
 
-def _mode_metrics(mode: str, est: Estimate, ex: Exact) -> dict[str, Any]:
+def _mode_metrics(mode: str, est: Estimate, ex: Exact, signed: bool = True) -> dict[str, Any]:
     ideal = np.ones(len(ex.y)) if mode == "separate" else None
-    return metrics(est, ex.y, np.array([ex.K]), rate_ideal=ideal)
+    return metrics(est, ex.y, np.array([ex.K]), rate_ideal=ideal, signed=signed)
 
 
 def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None,
@@ -264,18 +375,20 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
     """Metrics of a stored run vs exact; writes ``<runs dir>/<run>/compare[-readout].json``
     (and PNGs with ``plot``); returns the written dict."""
     ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
+    mitigate = facts["mitigate"]
     mode, est = next(iter(ests.items()))
-    out = {**facts, **_mode_metrics(mode, est, ex),
+    out = {**facts, **_mode_metrics(mode, est, ex, facts["signed"]),
            "estimate": {"y": est.y.tolist(), "stderr": est.stderr.tolist(),
                         "sign_confidence": est.sign_confidence.tolist()},
            "exact": {"y": ex.y.tolist(), "beta": ex.beta}}
     if ex.meta.inputs["source"] == "mnist":
         out["downstream"] = mnist_downstream(ex.meta.inputs["seed"], ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side
-        out["by_mode"] = {m: {**_mode_metrics(m, e, ex)["aggregate"], "y": e.y.tolist(),
+        out["by_mode"] = {m: {**_mode_metrics(m, e, ex, facts["signed"])["aggregate"],
+                              "y": e.y.tolist(),
                               "stderr": e.stderr.tolist()} for m, e in ests.items()}
     run_dir = Path(facts["run_dir"])
-    suffix = f"-{mitigate}" if mitigate else ""
+    suffix = f"-{mitigate.replace('+', '-')}" if mitigate else ""
     if plot:
         out["plots"] = [str(plot_estimates(est, ex.y, run_dir / f"estimate-vs-exact{suffix}.png",
                                            title=f"{run_id} ({facts['backend']}"
@@ -318,7 +431,7 @@ def latest_run(ledger_path: str | Path) -> str:
     """Id of the most recently created run in the ledger."""
     from hwadapt.execution.ledger import Ledger
 
-    row = Ledger(ledger_path, readonly=True).db.execute(
+    row = Ledger(ledger_path, create=False).db.execute(
         "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
     if row is None:
         raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")

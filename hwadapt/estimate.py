@@ -7,28 +7,33 @@ ancillas above them):
 - ``"magnitude"``: ``M = Σ α_i U_i`` on the loaded input ψ. A raw shot lands on the HW-``k``
   basis state of component ``j`` with the ancillas at 0 with probability
   ``p_j = y_j² / K0²``, ``K0 = ‖α‖₁``; the postselection rate is ``Σ p_j = ‖y‖²/K0²``.
-- ``"signs"`` (optional): the same LCU plus a reference term ``β·V_ref`` that turns ψ
-  into a known vector ``r`` (see :mod:`hwadapt.circuits.signs`), so
-  ``q_j = (y_j + b_j)² / K1²`` with ``b_j = β r_j``, ``K1 = ‖α‖₁ + β``.
+- ``"signs"``, ``"signs1"``, … (optional): the same LCU plus a reference term ``β·V_ref``
+  that turns ψ into a known vector ``r`` (one per family, see :mod:`hwadapt.circuits.signs`
+  and :func:`hwadapt.spec.sign_references`), so ``q_j = (y_j + b_j)² / K1²`` with
+  ``b_j = β r_j``, ``K1 = ‖α‖₁ + β``. A reference is blind where ``b_j ≈ 0``; two references
+  with different blind spots give every component one it can see.
 
 Estimator (per component, vectorised): the square roots of the observed frequencies are
 variance-stabilised, ``√p̂ ~ N(√p, (1-p)/(4D))`` for ``D`` kept-denominator shots, so we
 minimise the weighted least-squares (≈ χ²) objective
 
-    f(y) = w0 (A - |y|)² + w1 (B - |y + b|)²,   A = K0 √p̂, B = K1 √q̂,
-    w0 = 4 D0 / (K0² (1 - p̂)),  w1 = 4 D1 / (K1² (1 - q̂)),
+    f(y) = w0 (A - |y|)² + Σ_k w_k (B_k - |y + b_k|)²,   A = K0 √p̂, B_k = K1 √q̂_k,
+    w0 = 4 D0 / (K0² (1 - p̂)),  w_k = 4 D_k / (K1² (1 - q̂_k)),
 
-which is piecewise quadratic: its minimum is one of the clipped minimisers of the (at most
-three) pieces, computed in closed form. Without a reference family ``w1 = 0`` and only
-``|y|`` is known (sign reported +, confidence 0.5).
+which is piecewise quadratic: its minimum is one of the clipped minimisers of its pieces
+(cells of constant signs), computed in closed form. Each family weighs in by its own
+precision, so per component the references that see it decide its sign. Without a
+reference family only ``|y|`` is known (sign reported +, confidence 0.5).
 
-- ``stderr = 1 / sqrt(w0 + w1)``: the inverse curvature of ``f/2`` at the optimum (the
+- ``stderr = 1 / sqrt(w0 + Σ w_k)``: the inverse curvature of ``f/2`` at the optimum (the
   delta method; ``K0 sqrt((1-p)/(4D))`` for the magnitude alone — finite even at ``p = 0``).
-- ``sign_confidence = 1 / (1 + exp(-Δ/2))`` where ``Δ = f(best of the other sign) - f(best)``:
-  the likelihood-ratio weight of the chosen sign. ``+|y|`` and ``-|y|`` differ by
-  ``2·min(|y_j|, |b_j|)`` in ``B``, whose noise is ``K1/(2√D1)``: signs are determined when
-  ``min(|y_j|, |b_j|)`` is a few times ``K1/(2√D1)`` and undetermined (confidence → 0.5) below
-  that noise floor — the error there is at most ``2|y_j|``, i.e. small.
+  Shot noise only.
+- ``sign_confidence``: the posterior probability of the reported sign under the likelihood
+  ``exp(-f/2)`` and a flat prior on ``y`` (Gaussian integrals over the cells); the sign is
+  the one with the larger posterior. Calibrated: among components with confidence ``≥ c``
+  the fraction of wrong signs is about ``≤ 1 - c`` (tested), when the shots are the only
+  noise. Signs are undetermined (confidence → 0.5) where ``min(|y_j|, max_k |b_kj|)`` is
+  below the noise ``K1/(2√D)``: the error there is at most ``2|y_j|``, i.e. small.
 - Hamming-weight check: every family is HW-preserving, so shots whose data qubits do not
   have weight ``k`` are errors. They are discarded and reported as ``hw_discarded`` (fraction
   of raw shots). With ``renormalize=True`` (default, the "free mitigation") frequencies are
@@ -42,17 +47,19 @@ that every function here accepts in place of counts.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import log_ndtr
 
 from hwadapt.circuits.lcu import postselect
 from hwadapt.errors import InputError
 from hwadapt.linalg import subset_indices
 
-FAMILIES = ("magnitude", "signs")
 WILSON_Z = 1.959963984540054  # 95%
 
 CountsLike = Any  # Mapping[str | int, float] or qiskit.primitives.BitArray
@@ -135,6 +142,13 @@ def wilson_interval(k: np.ndarray, n: np.ndarray, z: float = WILSON_Z) -> np.nda
     return np.stack([np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)], axis=-1)
 
 
+def kept_fractions(tallies: Sequence[Tally], renormalize: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(p (inputs, n_comp), D (inputs,))``: kept shots over denominator shots, per input."""
+    D = np.array([t.denominator(renormalize) for t in tallies])
+    return np.stack([t.kept for t in tallies]) / D[:, None], D
+
+
 @dataclass
 class Estimate:
     """Signed estimates for ``inputs`` loaded vectors, ``n_comp`` components each.
@@ -142,6 +156,9 @@ class Estimate:
     Shapes: ``y, stderr, sign_confidence, probs``: ``(inputs, n_comp)``; ``rate``,
     ``hw_discarded``: ``(inputs,)``; ``rate_interval``: ``(inputs, 2)``.
     ``probs`` is the postselected distribution of the ``"magnitude"`` family (sums to 1).
+    ``stderr`` is the total error bar; ``stderr_stat`` its shot-noise part (``None``: the
+    same as ``stderr``) and ``systematic`` the cross-validated device-bias term σ_sys
+    (:mod:`hwadapt.mitigation.learned`; 0 when not measured).
     """
 
     y: np.ndarray
@@ -152,41 +169,128 @@ class Estimate:
     sign_confidence: np.ndarray
     probs: np.ndarray
     shots: dict[str, np.ndarray] = field(default_factory=dict)
+    stderr_stat: np.ndarray | None = None
+    systematic: float = 0.0
+
+    @property
+    def shot_stderr(self) -> np.ndarray:
+        """The shot-noise (statistical) part of the error bar."""
+        return self.stderr if self.stderr_stat is None else self.stderr_stat
 
     def to_dict(self) -> dict:
         """JSON-ready nested lists."""
-        d = {k: np.asarray(v).tolist() for k, v in self.__dict__.items() if k != "shots"}
+        d = {k: np.asarray(v).tolist() for k, v in self.__dict__.items()
+             if k != "shots" and v is not None}
         d["shots"] = {k: np.asarray(v).tolist() for k, v in self.shots.items()}
         return d
 
 
-def _wls(A, B, b, w0, w1):
-    """Minimise ``w0 (A-|y|)² + w1 (B-|y+b|)²`` elementwise; return (y, Δ to other sign)."""
-    def f(y):
-        return w0 * (A - np.abs(y)) ** 2 + w1 * (B - np.abs(y + b)) ** 2
+def sign_families(counts: Mapping[str, Any]) -> list[str]:
+    """The sign-reference families among ``counts``' keys (``"signs"``, ``"signs1"``, …)."""
+    return [k for k in counts if re.fullmatch(r"signs\d*", k)]
 
+
+def _log_mass(W, ys, lo, hi):
+    """``log ∫_lo^hi exp(-W (y - ys)² / 2) dy`` (``-inf`` for an empty interval), stable in
+    the tails: intervals right of ``ys`` are mirrored so ``log_ndtr`` never subtracts ~1s."""
+    s = np.sqrt(W)
+    a, b = s * (lo - ys), s * (hi - ys)
+    flip = a > 0
+    a, b = np.where(flip, -b, a), np.where(flip, -a, b)
+    la, lb = log_ndtr(a), log_ndtr(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = lb + np.log1p(-np.exp(np.minimum(la - lb, 0.0))) + 0.5 * np.log(2 * np.pi / W)
+    return np.where(b > a, out, -np.inf)
+
+
+def _wls(A, Bs, bs, w0, ws):
+    """Minimise ``f(y) = w0 (A-|y|)² + Σ_k w_k (B_k-|y+b_k|)²`` elementwise, sign by posterior.
+
+    ``f`` is quadratic on every cell of constant signs of ``y`` and of each ``y + b_k``
+    (``2^(1+K)`` cells). The sign of ``y`` is the one holding more of the likelihood
+    ``exp(-f/2)`` (flat prior on ``y``: Gaussian integrals per cell, closed form); ``y`` is
+    the minimiser of ``f`` on that side. Returns ``(y, posterior probability of its sign)``.
+    """
     inf = np.inf
-    best_pos = np.full(A.shape, inf)
-    best_neg = np.full(A.shape, inf)
-    y_pos = np.zeros(A.shape)
-    y_neg = np.zeros(A.shape)
-    W = w0 + w1
-    for s1 in (1.0, -1.0):          # sign of y
-        for s2 in (1.0, -1.0):      # sign of y + b
-            lo = np.maximum(np.where(s1 > 0, 0.0, -inf), np.where(s2 > 0, -b, -inf))
-            hi = np.minimum(np.where(s1 > 0, inf, 0.0), np.where(s2 > 0, inf, -b))
-            ok = lo <= hi
-            ys = (w0 * s1 * A + w1 * (s2 * B - b)) / W
-            ys = np.clip(ys, np.where(ok, lo, 0.0), np.where(ok, hi, 0.0))
-            fy = np.where(ok, f(ys), inf)
-            if s1 > 0:
-                upd = fy < best_pos
-                best_pos, y_pos = np.where(upd, fy, best_pos), np.where(upd, ys, y_pos)
-            else:
-                upd = fy < best_neg
-                best_neg, y_neg = np.where(upd, fy, best_neg), np.where(upd, ys, y_neg)
-    pos = best_pos <= best_neg
-    return np.where(pos, y_pos, y_neg) + 0.0, np.abs(best_neg - best_pos)  # + 0.0: no -0.0
+    best = {1.0: np.full(A.shape, inf), -1.0: np.full(A.shape, inf)}
+    arg = {1.0: np.zeros(A.shape), -1.0: np.zeros(A.shape)}
+    logm = {1.0: np.full(A.shape, -inf), -1.0: np.full(A.shape, -inf)}
+    W = w0 + sum(ws)
+    for signs in itertools.product((1.0, -1.0), repeat=1 + len(Bs)):
+        s1 = signs[0]
+        lo = np.full(A.shape, 0.0 if s1 > 0 else -inf)
+        hi = np.full(A.shape, inf if s1 > 0 else 0.0)
+        num = w0 * s1 * A
+        for s2, B, b, w in zip(signs[1:], Bs, bs, ws, strict=True):
+            lo, hi = (np.maximum(lo, -b), hi) if s2 > 0 else (lo, np.minimum(hi, -b))
+            num = num + w * (s2 * B - b)
+        ok = lo < hi
+        centre = num / W
+
+        def cell(y, signs=signs):  # this cell's quadratic (equals f inside the cell)
+            out = w0 * (A - signs[0] * y) ** 2
+            for s2, B, b, w in zip(signs[1:], Bs, bs, ws, strict=True):
+                out = out + w * (B - s2 * (y + b)) ** 2
+            return out
+
+        ys = np.clip(centre, np.where(ok, lo, 0.0), np.where(ok, hi, 0.0))
+        fy = np.where(ok, cell(ys), inf)
+        upd = fy < best[s1]
+        best[s1], arg[s1] = np.where(upd, fy, best[s1]), np.where(upd, ys, arg[s1])
+        lm = np.where(ok, -cell(centre) / 2 + _log_mass(W, centre, lo, hi), -inf)
+        logm[s1] = np.logaddexp(logm[s1], lm)
+    pos = logm[1.0] >= logm[-1.0]
+    conf = 1 / (1 + np.exp(-np.abs(logm[1.0] - logm[-1.0])))
+    return np.where(pos, arg[1.0], arg[-1.0]) + 0.0, conf  # + 0.0: no -0.0
+
+
+def signed_estimate(
+    probs: Mapping[str, np.ndarray],
+    denominators: Mapping[str, np.ndarray],
+    *,
+    K0: float,
+    beta: float | None = None,
+    references: Mapping[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weighted least-squares estimate of the module docstring from probabilities.
+
+    Args:
+        probs: per family, ``(inputs, n_comp)`` kept fractions ``p̂`` (kept shots divided by
+            the denominator shots); ``"magnitude"`` required, sign families optional.
+        denominators: per family, ``(inputs,)`` shots the fractions are out of.
+        K0: ``‖α‖₁``; every sign family has ``K1 = K0 + β``.
+        beta, references: ``β`` and per sign family ``r`` (``(n_comp,)`` or
+            ``(inputs, n_comp)``), so ``b = β r``.
+    Returns:
+        ``(y, stderr, sign_confidence)``, each ``(inputs, n_comp)``.
+    """
+    def term(p, D, K):
+        p = np.clip(np.asarray(p, float), 0.0, None)
+        D = np.asarray(D, float)[:, None]
+        return K * np.sqrt(p), 4 * D / (K**2 * np.maximum(1 - p, 1 / D))
+
+    A, w0 = term(probs["magnitude"], denominators["magnitude"], K0)
+    Bs, bs, ws = [], [], []
+    for name in sign_families(probs):
+        B, w = term(probs[name], denominators[name], K0 + float(beta))
+        Bs.append(B)
+        ws.append(w)
+        bs.append(float(beta) * np.broadcast_to(np.asarray(references[name], float), A.shape))
+    y, conf = _wls(A, Bs, bs, w0, ws)
+    return y, 1 / np.sqrt(w0 + sum(ws)), conf
+
+
+def _references(reference, names: list[str]) -> dict[str, np.ndarray]:
+    if isinstance(reference, Mapping):
+        missing = [k for k in names if k not in reference]
+        if missing:
+            raise InputError(f"no reference vector for sign families {missing}: pass one per "
+                             "family")
+        return {k: reference[k] for k in names}
+    if names != ["signs"]:
+        raise InputError(f"sign families {names} need one reference each: pass reference as "
+                         "{family: r}")
+    return {"signs": reference}
 
 
 def estimate(
@@ -195,67 +299,58 @@ def estimate(
     n: int,
     alphas: Sequence[float] | np.ndarray,
     beta: float | None = None,
-    reference: np.ndarray | None = None,
+    reference: np.ndarray | Mapping[str, np.ndarray] | None = None,
     weight: int = 1,
     renormalize: bool = True,
 ) -> Estimate:
     """Signed estimates of ``y = Mψ`` for every input from its families' counts.
 
     Args:
-        counts: ``{"magnitude": [counts per input], "signs": [...]}`` (``"signs"``
-            optional); each entry a counts mapping or a one-binding ``BitArray``.
+        counts: ``{"magnitude": [counts per input], "signs": [...], "signs1": [...]}``
+            (sign families optional, any number of them, each with its own reference);
+            each entry a counts mapping or a one-binding ``BitArray``.
         n: data qubits; ``alphas``: the LCU coefficients (any signs; ``K0 = Σ|α_i|``).
-        beta, reference: the reference term ``β`` and the vector ``r``, shape ``(n_comp,)``
-            or ``(inputs, n_comp)`` (see :func:`hwadapt.circuits.signs.reference_vector`);
-            required with a ``"signs"`` family.
+        beta, reference: the reference weight ``β`` (all sign families share it, so
+            ``K1 = K0 + β``) and the vector ``r``, shape ``(n_comp,)`` or
+            ``(inputs, n_comp)`` (see :func:`hwadapt.circuits.signs.reference_vector`), or
+            ``{family: r}`` with several sign families; required with sign families.
         weight: Hamming weight ``k`` of the data (1 for unary loaders).
         renormalize: divide by shots passing the HW check (see module docstring).
     Returns:
         :class:`Estimate` with ``(inputs, C(n, k))`` arrays.
     """
-    unknown = set(counts) - set(FAMILIES)
+    signs = sign_families(counts)
+    unknown = set(counts) - {"magnitude", *signs}
     if unknown or "magnitude" not in counts:
-        raise InputError(f"counts must have family 'magnitude' and optionally 'signs', got "
-                         f"{sorted(counts)}")
+        raise InputError(f"counts must have family 'magnitude' and optionally 'signs' "
+                         f"(or signs1, signs2, ...), got {sorted(counts)}")
     K0 = float(np.abs(np.asarray(alphas, float)).sum())
     if K0 <= 0:
         raise InputError("alphas are all zero: M = 0 has nothing to estimate; train or set α")
-    main = [tally(c, n, weight) for c in counts["magnitude"]]
-    D0 = np.array([t.denominator(renormalize) for t in main])[:, None]
+    if signs and (beta is None or reference is None):
+        raise InputError("a 'signs' family needs beta and the reference vector r")
+    tallies = {k: [tally(c, n, weight) for c in counts[k]] for k in ("magnitude", *signs)}
+    for k in signs:
+        if len(tallies[k]) != len(tallies["magnitude"]):
+            raise InputError(f"'magnitude' has {len(tallies['magnitude'])} inputs but {k!r} "
+                             f"has {len(tallies[k])}")
+    fractions = {k: kept_fractions(v, renormalize) for k, v in tallies.items()}
+    probs = {k: v[0] for k, v in fractions.items()}
+    den = {k: v[1] for k, v in fractions.items()}
+    y, stderr, conf = signed_estimate(probs, den, K0=K0, beta=beta,
+                                      references=_references(reference, signs) if signs else {})
+    main = tallies["magnitude"]
     kept0 = np.stack([t.kept for t in main])
-    p = kept0 / D0
-    A = K0 * np.sqrt(p)
-    w0 = 4 * D0 / (K0**2 * np.maximum(1 - p, 1 / D0))
-    shots = {"magnitude": np.array([t.total for t in main])}
-    if "signs" in counts:
-        if beta is None or reference is None:
-            raise InputError("a 'signs' family needs beta and the reference vector r")
-        refs = [tally(c, n, weight) for c in counts["signs"]]
-        if len(refs) != len(main):
-            raise InputError(f"'magnitude' has {len(main)} inputs but 'signs' has {len(refs)}")
-        K1 = K0 + float(beta)
-        D1 = np.array([t.denominator(renormalize) for t in refs])[:, None]
-        q = np.stack([t.kept for t in refs]) / D1
-        B = K1 * np.sqrt(q)
-        w1 = 4 * D1 / (K1**2 * np.maximum(1 - q, 1 / D1))
-        b = float(beta) * np.broadcast_to(np.asarray(reference, float), A.shape)
-        shots["signs"] = np.array([t.total for t in refs])
-    else:
-        B = b = np.zeros_like(A)
-        w1 = np.zeros_like(A)
-    y, delta = _wls(A, B, b, w0, w1)
-    conf = 1 / (1 + np.exp(-delta / 2))
     kept_total = kept0.sum(axis=1)
-    den = D0[:, 0]
     return Estimate(
         y=y,
-        stderr=1 / np.sqrt(w0 + w1),
-        rate=kept_total / den,
-        rate_interval=wilson_interval(kept_total, den),
+        stderr=stderr,
+        rate=kept_total / den["magnitude"],
+        rate_interval=wilson_interval(kept_total, den["magnitude"]),
         hw_discarded=np.array([t.hw_bad / t.total for t in main]),
         sign_confidence=conf,
         probs=kept0 / np.maximum(kept_total[:, None], 1e-300),
-        shots=shots,
+        shots={k: np.array([t.total for t in v]) for k, v in tallies.items()},
     )
 
 
@@ -339,4 +434,5 @@ def combine_terms(
 
 
 __all__ = ["Estimate", "Tally", "combine_terms", "estimate", "int_counts", "ideal_probabilities",
-           "mitigate_readout", "rate_ideal", "sample_counts", "tally", "tvd", "wilson_interval"]
+           "kept_fractions", "mitigate_readout", "rate_ideal", "sample_counts", "sign_families",
+           "signed_estimate", "tally", "tvd", "wilson_interval"]

@@ -27,6 +27,13 @@ Schema (documented for users in ``jobs/README.md``)::
     budget = 2_000_000            # raw shots cap for the whole run
     max_rounds = 4                # planning rounds (first + top-ups)
     pilot = 1024                  # raw shots per input of the pilot round (when not exact)
+    [calibration]                 # optional: calibration inputs in the run (issue 16)
+    inputs = 64                   # unit vectors with exactly simulable outputs, bound to
+    shots = 4096                  # the same ISA template (same PUBs, same physical qubits)
+    seed = 11                     # default: the spec seed
+    kind = "random"               # random | basis | mixed (hwadapt.mitigation.calibration)
+    [mitigation]                  # optional: zero-noise extrapolation circuits in the run
+    zne = { factors = [1, 3], extrapolation = "richardson" }  # fold 2q gates, same shots
     [execution]
     optimization_level = 1        # transpiler preset level 0..3
     dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
@@ -83,12 +90,15 @@ MAX_FRAME_QUBITS = 16  # multiplexed SELECT (efficient, spectral): its frame sea
 ALPHA_RANGE = (1e-9, 1e9)  # |alpha| bounds: the LCU weights' ratios stay representable
 
 _ALLOWED = {
-    "": {"name", "seed", "circuit", "inputs", "shots", "execution"},
+    "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration",
+         "mitigation"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
     "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
     "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
+    "calibration": {"inputs", "shots", "seed", "kind"},
+    "mitigation": {"zne"},
 }
 
 
@@ -118,6 +128,17 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class CalibrationSpec:
+    """``[calibration]``: ``inputs`` calibration inputs of ``kind``, ``shots`` raw shots each
+    (every family), seeded by ``seed``."""
+
+    inputs: int = 64
+    shots: int = 4096
+    seed: int = 0
+    kind: str = "random"
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A validated job spec; ``text`` is the TOML it came from (stored in the ledger)."""
 
@@ -131,6 +152,8 @@ class JobSpec:
     twirling: bool = False
     text: str = ""
     base_dir: Path = Path(".")
+    calibration: CalibrationSpec | None = None
+    zne_factors: tuple[int, ...] | None = None  # [mitigation] zne: odd fold factors, 1 first
 
     @property
     def family_names(self) -> list[str]:
@@ -138,7 +161,8 @@ class JobSpec:
         names = []
         for mode in self.circuit.modes:
             if mode == "lcu":
-                names += list(self.circuit.families)
+                for f in self.circuit.families:
+                    names += list(sign_references(self)) if f == "signs" else [f]
             else:
                 names += [f"term{i}.{f}" for i in range(self.circuit.terms)
                           for f in self.circuit.families]
@@ -194,7 +218,7 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where} is not valid TOML ({e}): fix the syntax") from None
     _check_keys(data, "")
-    for section in ("circuit", "inputs", "shots", "execution"):
+    for section in ("circuit", "inputs", "shots", "execution", "calibration", "mitigation"):
         if section in data and not isinstance(data[section], dict):
             raise InputError(f"{section!r} must be a table: write [{section}]")
         _check_keys(data.get(section, {}), section)
@@ -279,12 +303,18 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
         budget=_int(s, "shots", "budget", 2_000_000, 1, 10**12),
         max_rounds=_int(s, "shots", "max_rounds", 4, 1, 100),
         pilot=_int(s, "shots", "pilot", 1024, 1, 10**7))
-    n_fam = len(families) * (("lcu" in modes) + terms * ("separate" in modes))
-    if shots.budget < shots.target_accepted * inputs.count * n_fam:
+    n_sign_refs = len(constructions.get(construction).sign_references(terms, "lcu"))
+    n_fam = (len(families) + ("signs" in families) * (n_sign_refs - 1)) * ("lcu" in modes) \
+        + len(families) * terms * ("separate" in modes)
+    seed = _int(data, "", "seed", 0, 0, 2**63 - 1)
+    calibration = _calibration(data["calibration"], seed) if "calibration" in data else None
+    cal_shots = calibration.inputs * calibration.shots * n_fam if calibration else 0
+    if shots.budget < shots.target_accepted * inputs.count * n_fam + cal_shots:
         raise InputError(
             f"shots.budget = {shots.budget} is below target_accepted x inputs.count x families "
-            f"= {shots.target_accepted * inputs.count * n_fam}: raise the budget or "
-            "lower target_accepted")
+            f"+ calibration inputs x shots x families "
+            f"= {shots.target_accepted * inputs.count * n_fam + cal_shots}: raise the budget "
+            "or lower target_accepted (or the calibration)")
     dd = e.get("dynamical_decoupling", "off")
     if dd not in DD_SEQUENCES:
         raise InputError(f"execution.dynamical_decoupling = {dd!r} is not supported: use one "
@@ -295,10 +325,41 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     name = data.get("name", "job")
     if not isinstance(name, str) or not name.strip():
         raise InputError("name must be a non-empty string, e.g. name = \"demo\"")
-    return JobSpec(name=name, seed=_int(data, "", "seed", 0, 0, 2**63 - 1), circuit=circuit,
+    return JobSpec(name=name, seed=seed, circuit=circuit,
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
-                   dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir)
+                   dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir,
+                   calibration=calibration, zne_factors=_zne(data.get("mitigation", {})))
+
+
+def _zne(t: dict) -> tuple[int, ...] | None:
+    from hwadapt.mitigation.zne import EXTRAPOLATIONS
+
+    if "zne" not in t:
+        return None
+    z = t["zne"]
+    if not isinstance(z, dict) or set(z) - {"factors", "extrapolation"}:
+        raise InputError(f"mitigation.zne must be a table with keys factors, extrapolation, "
+                         f"e.g. zne = {{ factors = [1, 3], extrapolation = \"richardson\" }}, "
+                         f"got {z!r}")
+    f = z.get("factors", [1, 3])
+    if (not isinstance(f, list) or len(f) < 2 or len(set(f)) != len(f) or f[0] != 1
+            or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 or k % 2 == 0
+                   or k > 9 for k in f)):
+        raise InputError(f"mitigation.zne.factors must be distinct odd integers 1..9 starting "
+                         f"with 1, e.g. [1, 3], got {f!r}")
+    _choice(z, "mitigation.zne", "extrapolation", "richardson", EXTRAPOLATIONS)
+    return tuple(f)
+
+
+def _calibration(t: dict, seed: int) -> CalibrationSpec:
+    from hwadapt.mitigation.calibration import KINDS
+
+    return CalibrationSpec(
+        inputs=_int(t, "calibration", "inputs", 64, 2, 4096),
+        shots=_int(t, "calibration", "shots", 4096, 64, 10**7),
+        seed=_int(t, "calibration", "seed", seed, 0, 2**63 - 1),
+        kind=_choice(t, "calibration", "kind", "random", KINDS))
 
 
 def check_alphas(alphas, where: str) -> None:
@@ -495,30 +556,41 @@ def input_vectors(spec: JobSpec) -> np.ndarray:
 # Spec -> circuit families (built only through hwadapt.circuits' public functions).
 # ----------------------------------------------------------------------------------------
 
+def sign_references(spec: JobSpec, mode: str = "lcu") -> dict[str, str]:
+    """Sign families of ``mode`` and their reference kinds, as the construction declares them
+    (:meth:`~hwadapt.circuits.constructions.base.Construction.sign_references`), e.g.
+    ``{"signs": "term0", "signs1": "term1"}`` (efficient/spectral lcu with ``R >= 2``:
+    ``V_ref = sign(α_k) U_k``, the magnitude circuit's gates with other PREPARE weights, so
+    every component has a reference it can see), ``{"signs": "uniform"}`` (textbook,
+    :mod:`hwadapt.circuits.signs`) or ``{"signs": "input"}`` (``V_ref = I``)."""
+    kinds = spec.construction.sign_references(spec.circuit.terms, mode)
+    return {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
+
+
 def sign_reference(spec: JobSpec, mode: str = "lcu") -> str:
-    """Reference kind of the signs families of ``mode``, as the construction declares it
-    (:meth:`~hwadapt.circuits.constructions.base.Construction.sign_reference`):
-    ``"uniform"`` (:mod:`hwadapt.circuits.signs`), ``"term0"`` (``V_ref = sign(α_0) U_0``,
-    same gates as the magnitude circuit) or ``"input"`` (``V_ref = I``)."""
-    return spec.construction.sign_reference(spec.circuit.terms, mode)
+    """Reference kind of the first signs family of ``mode`` (:func:`sign_references`)."""
+    return sign_references(spec, mode)["signs"]
 
 
-def reference_vectors(spec: JobSpec, mode: str = "lcu") -> np.ndarray:
-    """``r (count, n)`` of :func:`sign_reference` for every input of ``spec``."""
+def reference_vectors(spec: JobSpec, mode: str = "lcu", family: str = "signs",
+                      x: np.ndarray | None = None) -> np.ndarray:
+    """``r (count, n)`` of sign ``family`` (:func:`sign_references`) for every input of
+    ``spec`` (or for the unit rows of ``x``)."""
     from hwadapt.circuits.signs import reference_vector
 
-    kind = sign_reference(spec, mode)
-    x = input_vectors(spec)
-    if kind != "term0":
+    kind = sign_references(spec, mode)[family]
+    x = input_vectors(spec) if x is None else x
+    if not kind.startswith("term"):
         return reference_vector(kind, x)
     import torch
 
     from hwadapt.linalg import givens_matrix
 
+    k = int(kind[4:])
     angles, alphas = adapter_parameters(spec)
-    O0 = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[0], dtype=torch.float64),
+    Ok = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[k], dtype=torch.float64),
                        spec.circuit.layout).numpy()
-    return np.sign(alphas[0]) * x @ O0.T
+    return np.sign(alphas[k]) * x @ Ok.T
 
 
 def run_metadata(spec: JobSpec) -> RunMetadata:
@@ -532,7 +604,11 @@ def run_metadata(spec: JobSpec) -> RunMetadata:
         x=input_vectors(spec), M=combination_matrix(angles, alphas, c.qubits, c.layout),
         alphas=np.asarray(alphas, float), beta=default_beta(alphas),
         K0=spec.construction.scale(angles, alphas, c.qubits, c.layout),
-        references={mode: reference_vectors(spec, mode) for mode in c.modes},
+        references={mode: {f: reference_vectors(spec, mode, f) for f in sign_references(spec, mode)}
+                    for mode in c.modes},
+        calibration_references=None if spec.calibration is None or "lcu" not in c.modes else {
+            f: reference_vectors(spec, "lcu", f, x=calibration_vectors(spec))
+            for f in sign_references(spec, "lcu")},
         inputs={"source": i.source, "seed": i.seed, "count": i.count})
 
 
@@ -545,6 +621,10 @@ def build_families(spec: JobSpec) -> list[Family]:
     angles, alphas = adapter_parameters(spec)
     x = input_vectors(spec)
     n, c, con = spec.circuit.qubits, spec.circuit, spec.construction
+    n_cal = 0
+    if spec.calibration is not None:  # same template, more bindings: the targets' rows first
+        x = np.concatenate([x, calibration_vectors(spec)])
+        n_cal = spec.calibration.inputs
     loader = unary_loader(n, ParameterVector("x", n - 1))
     values = np.stack([unary_angles(v) for v in x])
     beta = default_beta(alphas)
@@ -555,18 +635,29 @@ def build_families(spec: JobSpec) -> list[Family]:
                                    for v in con.fold_inputs(angles, x, n, c.layout)])
             for fam in c.families:
                 if fam == "signs":
-                    qc, n_anc = con.sign_circuit(angles, alphas, loader, c.layout, beta)
+                    for name, kind in sign_references(spec, "lcu").items():
+                        qc, n_anc = con.sign_circuit(angles, alphas, loader, c.layout, beta,
+                                                     kind)
+                        out.append(_measured(name, qc, lcu_values, n, n_anc, n_cal))
                 else:
                     qc, n_anc = con.lcu_circuit(angles, alphas, loader, c.layout)
-                out.append(_measured(fam, qc, lcu_values, n, n_anc))
+                    out.append(_measured(fam, qc, lcu_values, n, n_anc, n_cal))
             continue
         for i in range(c.terms):
             for fam in c.families:
                 qc, n_anc = con.separate_circuit(angles[i], loader, c.layout, fam == "signs")
-                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc))
+                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc, n_cal))
     return out
 
 
-def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int) -> Family:
+def calibration_vectors(spec: JobSpec) -> np.ndarray:
+    """Calibration inputs ``(inputs, qubits)`` of ``[calibration]`` (unit rows)."""
+    from hwadapt.mitigation.calibration import calibration_inputs
+
+    cal = spec.calibration
+    return calibration_inputs(spec.circuit.qubits, cal.inputs, cal.seed, cal.kind)
+
+
+def _measured(name: str, qc, values: np.ndarray, n: int, n_anc: int, n_cal: int) -> Family:
     qc.measure_all()
-    return Family(name, qc, values, n, n_anc, 1)
+    return Family(name, qc, values, n, n_anc, 1, n_cal)

@@ -89,13 +89,12 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     setting (calibration stored in each run's folder). ``on_run(setting)`` is called after
     each setting's run is recorded.
     """
-    from hwadapt.compare import MITIGATIONS, compare_run
+    from hwadapt.compare import check_mitigation, compare_run
     from hwadapt.execution import manager
     from hwadapt.execution.ledger import Ledger
     from hwadapt.spec import load_spec
 
-    if mitigate not in MITIGATIONS:
-        raise InputError(f"unknown mitigation {mitigate!r}: use readout or leave it out")
+    mitigate = check_mitigation(mitigate)
     spec = load_spec(spec_path)
     if spec.circuit.encoding != "unary":
         raise InputError(f"sweep compares unary encodings only, the spec has "

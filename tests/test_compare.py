@@ -51,7 +51,7 @@ def test_exact_compared_with_itself_gives_zero_error(n, layout, R, alphas):
     spec = parse_spec(spec_text(n, layout, R, alphas))
     ex = exact_reference(spec)
     est = estimate(exact_counts(spec), n=n, alphas=ex.alphas, beta=ex.beta,
-                   reference=ex.reference)
+                   reference=ex.references)
     np.testing.assert_allclose(est.y, ex.y, atol=1e-6)  # signs included: no hidden bias
     a = metrics(est, ex.y, ex.alphas)["aggregate"]
     assert a["tvd"] < 1e-12 and a["rel_l2"] < 1e-5
@@ -63,7 +63,7 @@ def test_metrics_detect_a_wrong_sign_and_a_scale_error():
     spec = parse_spec(spec_text())
     ex = exact_reference(spec)
     est = estimate(exact_counts(spec), n=4, alphas=ex.alphas, beta=ex.beta,
-                   reference=ex.reference)
+                   reference=ex.references)
     est.y = -est.y
     a = metrics(est, ex.y, ex.alphas)["aggregate"]
     assert abs(a["rel_l2"] - 2.0) < 1e-5 and a["sign_agreement"] == 0.0
@@ -222,3 +222,29 @@ def test_lcu_and_separate_side_by_side_on_aer(tmp_path):
         assert np.all(err < 4 * np.array(a["stderr"]) + 1e-9), m
         assert a["rel_l2"] < 0.1 and a["sign_agreement"] == 1.0, m
     assert out["by_mode"]["separate"]["rate_ideal"] == 1.0
+
+
+@pytest.mark.slow
+def test_fake_run_is_readout_calibrated_at_submit_and_compare_reuses_it(tmp_path,
+                                                                        monkeypatch):
+    import mthree
+
+    from hwadapt.execution.manager import submit
+    from hwadapt.execution.readout import READOUT_CALS
+
+    spec_path = tmp_path / "s.toml"
+    spec_path.write_text(spec_text(n=3, count=2).replace("3000", "200"))
+    ledger = tmp_path / "l.db"
+    run = submit(spec_path, "fake_lagos", ledger)
+    cals = tmp_path / "runs" / run / READOUT_CALS
+    stored = json.loads(cals.read_text())
+    assert len(stored["physical_qubits"]) == 3 + 1  # data qubits + the LCU ancilla
+    before = cals.read_bytes()
+
+    def no_new_calibration(*a, **k):
+        raise AssertionError("compare must reuse the submit-time calibration")
+
+    monkeypatch.setattr(mthree.M3Mitigation, "cals_from_system", no_new_calibration)
+    out = compare_run(ledger, run, mitigate="readout")
+    assert out["mitigate"] == "readout" and np.isfinite(out["aggregate"]["rel_l2"])
+    assert cals.read_bytes() == before

@@ -209,3 +209,81 @@ def test_mthree_lowers_tvd_on_readout_only_noise():
     t_raw, t_mit = tvd(raw.probs[0], exact), tvd(mit.probs[0], exact)
     assert t_mit < 0.5 * t_raw
     assert raw.hw_discarded[0] > 0.05 and abs(mit.hw_discarded[0]) < 0.02
+
+
+def _two_reference_counts(rng, Y, shots, refs):
+    counts = {"magnitude": sample_counts(ideal_probabilities(Y, K0), shots, N, rng=rng)}
+    for name, r in refs.items():
+        counts[name] = sample_counts(ideal_probabilities(Y + BETA * r, K0 + BETA), shots, N,
+                                     rng=rng)
+    return counts
+
+
+def test_second_reference_removes_the_blind_spot_of_the_first():
+    """Component 0 is invisible to reference ``r0`` (r0_0 = 0) but not to ``r1``: with both,
+    its sign is known; with ``r0`` alone it is a coin toss (confidence 0.5)."""
+    rng = np.random.default_rng(11)
+    Y = random_y(rng, 200)
+    Y[:, 0] = np.where(rng.random(200) < 0.5, -1, 1) * rng.uniform(0.15, 0.3, 200)
+    r0 = rng.normal(size=(200, N))
+    r0[:, 0] = 0.0
+    r1 = rng.normal(size=(200, N))
+    r1[:, 0] = np.where(rng.random(200) < 0.5, -0.5, 0.5)
+    r0 /= np.linalg.norm(r0, axis=1, keepdims=True)
+    r1 /= np.linalg.norm(r1, axis=1, keepdims=True)
+    counts = _two_reference_counts(rng, Y, 20_000, {"signs": r0, "signs1": r1})
+    both = estimate(counts, n=N, alphas=ALPHAS, beta=BETA, reference={"signs": r0, "signs1": r1})
+    one = estimate({k: counts[k] for k in ("magnitude", "signs")}, n=N, alphas=ALPHAS,
+                   beta=BETA, reference=r0)
+    np.testing.assert_allclose(one.sign_confidence[:, 0], 0.5, atol=1e-9)
+    assert np.all(np.sign(both.y[:, 0]) == np.sign(Y[:, 0]))
+    assert np.all(both.sign_confidence[:, 0] > 0.99)
+    # more families, more information: a smaller error bar on every component
+    assert np.all(both.stderr < one.stderr)
+    z = np.abs(both.y - Y) / both.stderr
+    assert 0.92 <= (z < 2).mean() <= 0.98
+
+
+def test_exact_probabilities_with_two_references_recover_y():
+    rng = np.random.default_rng(12)
+    Y = random_y(rng, 30)
+    refs = {k: v / np.linalg.norm(v, axis=1, keepdims=True)
+            for k, v in (("signs", rng.normal(size=(30, N))), ("signs1", rng.normal(size=(30, N))))}
+    big = 1e14
+    counts = {"magnitude": [{1 << j: p * big for j, p in enumerate(row)}
+                            for row in ideal_probabilities(Y, K0)]}
+    for name, r in refs.items():
+        counts[name] = [{1 << j: p * big for j, p in enumerate(row)}
+                        for row in ideal_probabilities(Y + BETA * r, K0 + BETA)]
+        for c, row in zip(counts[name], ideal_probabilities(Y + BETA * r, K0 + BETA),
+                          strict=True):
+            c[(1 << N) | 1] = max(1 - row.sum(), 0) * big
+    for c, row in zip(counts["magnitude"], ideal_probabilities(Y, K0), strict=True):
+        c[(1 << N) | 1] = (1 - row.sum()) * big
+    e = estimate(counts, n=N, alphas=ALPHAS, beta=BETA, reference=refs)
+    np.testing.assert_allclose(e.y, Y, atol=1e-6)
+    with pytest.raises(InputError, match="need one reference each"):
+        estimate(counts, n=N, alphas=ALPHAS, beta=BETA, reference=refs["signs"])
+
+
+def test_sign_confidence_is_calibrated():
+    """Among components with confidence >= c the fraction of wrong signs is at most about
+    1 - c, and in every confidence bin it matches the mean of 1 - confidence."""
+    rng = np.random.default_rng(13)
+    Y = random_y(rng, 3000) * 0.25  # small outputs: many signs near the noise floor
+    r0 = rng.normal(size=(3000, N))
+    r1 = rng.normal(size=(3000, N))
+    refs = {"signs": r0 / np.linalg.norm(r0, axis=1, keepdims=True),
+            "signs1": r1 / np.linalg.norm(r1, axis=1, keepdims=True)}
+    e = estimate(_two_reference_counts(rng, Y, 2000, refs), n=N, alphas=ALPHAS, beta=BETA,
+                 reference=refs)
+    conf, wrong = e.sign_confidence.ravel(), (np.sign(e.y) != np.sign(Y)).ravel()
+    assert 0.02 < wrong.mean() < 0.3  # the test has wrong signs to be calibrated on
+    for c in (0.6, 0.8, 0.9, 0.95):
+        sel = conf >= c
+        assert sel.sum() > 500
+        assert wrong[sel].mean() <= (1 - c) + 0.01
+    for lo, hi in ((0.5, 0.7), (0.7, 0.9), (0.9, 1.0)):
+        sel = (conf >= lo) & (conf < hi)
+        assert sel.sum() > 300
+        assert abs(wrong[sel].mean() - (1 - conf[sel]).mean()) < 0.04

@@ -185,26 +185,33 @@ def _check_recovers_signed_y(construction, n, layout, R, alphas):
     from hwadapt.circuits.dilation import fold_dilation_counts
     from hwadapt.compare import _mode_metrics, _separate_estimate, exact_reference
     from hwadapt.estimate import estimate
-    from hwadapt.spec import reference_vectors
+    from hwadapt.spec import reference_vectors, sign_references
 
     spec = parse_spec(WIRED.format(n=n, layout=layout, R=R, alphas=alphas,
                                    construction=construction))
     fams = build_families(spec)
     assert [f.name for f in fams] == spec.family_names
-    assert len(fams) == 2 + 2 * R
+    refs = sign_references(spec, "lcu")
+    two = construction in ("efficient", "spectral") and R >= 2
+    assert list(refs) == (["signs", "signs1"] if two else ["signs"])
+    assert len(fams) == 1 + len(refs) + 2 * R
     counts = {}
     for f in fams:
         assert len(f.circuit.parameters) == n - 1 and f.values.shape == (2, n - 1)
         assert {p.name for p in f.circuit.parameters} == {f"x[{j}]" for j in range(n - 1)}
         counts[f.name] = _exact_counts(f)
     ex = exact_reference(spec)
-    lcu = {k: counts[k] for k in ("magnitude", "signs")}
+    lcu = {k: counts[k] for k in ("magnitude", *refs)}
     if construction == "dilation":
         assert fams[0].circuit.num_qubits == 2 * n
         lcu = {k: [fold_dilation_counts(c, n) for c in v] for k, v in lcu.items()}
-    est = estimate(lcu, n=n, alphas=[ex.K], beta=ex.beta,
-                   reference=reference_vectors(spec, "lcu"))
+    by_family = {f: reference_vectors(spec, "lcu", f) for f in refs}
+    est = estimate(lcu, n=n, alphas=[ex.K], beta=ex.beta, reference=by_family)
     np.testing.assert_allclose(est.y, ex.y, atol=1e-6)
+    for f in refs:  # each reference family alone also gives the signed y
+        one = estimate({"magnitude": lcu["magnitude"], "signs": lcu[f]}, n=n, alphas=[ex.K],
+                       beta=ex.beta, reference=by_family[f])
+        np.testing.assert_allclose(one.y, ex.y, atol=1e-6)
     a = _mode_metrics("lcu", est, ex)["aggregate"]
     assert abs(a["rate"] - a["rate_ideal"]) < 1e-9 and a["sign_agreement"] == 1.0
     sep = _separate_estimate(counts, n, ex)

@@ -77,6 +77,9 @@ class Backend:
     """Whether ``--noise-from`` applies (it picks the noise source)."""
     readout_noise: ClassVar[bool] = True
     """False where readout is ideal: nothing for readout mitigation to correct."""
+    readout_at_submit: ClassVar[bool] = False
+    """Whether ``submit`` calibrates readout with the run (:meth:`calibrate_readout` on the
+    run's measured qubits, stored with it): devices, whose readout drifts."""
 
     @classmethod
     def matches(cls, name: str) -> bool:
@@ -116,11 +119,13 @@ class Backend:
         or None where there is no local model (ideal simulators, real devices)."""
         return None
 
-    def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int):
+    def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int,
+                          device_job: bool = False):
         """Readout-calibration hook: an mthree ``M3Mitigation`` calibrated on physical
         ``qubits`` (calibrated qubit ``j`` = ``qubits[j]``) by simulating :meth:`noise_model`
         with ``seed``, ``shots`` per calibration circuit; None when that needs a device job
-        (no local noise model)."""
+        (no local noise model) and ``device_job`` is False (``submit`` passes True: remote
+        kinds then run mthree's calibration circuits on the device)."""
         noise = self.noise_model(qubits)
         if noise is None:
             return None

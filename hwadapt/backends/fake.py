@@ -16,6 +16,7 @@ class FakeBackend(Backend):
 
     kind: ClassVar[str] = "fake"
     names: ClassVar[str] = "fake_<device>"
+    readout_at_submit: ClassVar[bool] = True
 
     @classmethod
     def matches(cls, name: str) -> bool:

@@ -16,6 +16,7 @@ class IBMBackend(Backend):
     names: ClassVar[str] = "ibm_<device>"
     local: ClassVar[bool] = False
     retrievable: ClassVar[bool] = True
+    readout_at_submit: ClassVar[bool] = True
 
     @classmethod
     def matches(cls, name: str) -> bool:
@@ -39,6 +40,18 @@ class IBMBackend(Backend):
         sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
         sampler.options.environment.job_tags = [tag]
         return sampler.run(pubs)
+
+    def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int,
+                          device_job: bool = False):
+        """With ``device_job``: mthree's calibration circuits on the device itself
+        (``seed`` unused), calibrated qubit ``j`` = physical ``qubits[j]``; else None."""
+        if not device_job:
+            return None
+        import mthree
+
+        m3 = mthree.M3Mitigation(self.transpile_target)
+        m3.cals_from_system(list(qubits), shots=shots)
+        return m3
 
     def job(self, job_id: str):
         return self.service.job(job_id)

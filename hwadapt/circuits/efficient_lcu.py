@@ -282,14 +282,15 @@ def hw1_matrix(circuit: QuantumCircuit) -> np.ndarray:
     return np.real(Operator(circuit).data[np.ix_(idx, idx)])
 
 
-def term0_alphas(alphas: Sequence[float], beta: float) -> np.ndarray:
-    """LCU weights of the ``"term0"`` sign reference: ``α_0 → α_0 + sign(α_0)·β``.
+def term0_alphas(alphas: Sequence[float], beta: float, term: int = 0) -> np.ndarray:
+    """LCU weights of the ``"term0"`` sign reference: ``α_0 → α_0 + sign(α_0)·β``
+    (``term = k``: the ``"term<k>"`` reference, ``α_k → α_k + sign(α_k)·β``).
 
-    ``Σ α_i U_i + β·sign(α_0) U_0`` is the same LCU with a heavier first term, so the
+    ``Σ α_i U_i + β·sign(α_k) U_k`` is the same LCU with a heavier term ``k``, so the
     reference circuit has exactly the magnitude circuit's gates (any SELECT construction).
     """
     al = np.array(alphas, dtype=float)
-    al[0] += np.sign(al[0]) * float(beta)
+    al[term] += np.sign(al[term]) * float(beta)
     return al
 
 

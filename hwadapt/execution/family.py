@@ -27,6 +27,7 @@ class Family:
     n_data: int
     n_ancilla: int
     weight: int | None = 1
+    calibration: int = 0  # the last `calibration` rows of `values` bind calibration inputs
 
     def accept(self, outcomes: np.ndarray) -> np.ndarray:
         """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""

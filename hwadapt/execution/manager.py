@@ -26,7 +26,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +42,19 @@ from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.shots import stored_shots
 from hwadapt.execution.summary import summary, tally
 from hwadapt.fileio import atomic_write
+from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.progress import ProgressBar
-from hwadapt.spec import build_families, load_spec, run_metadata, sampler_options
+from hwadapt.spec import (
+    build_families,
+    calibration_vectors,
+    load_spec,
+    run_metadata,
+    sampler_options,
+)
 
 EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
 RETRIES = 4
@@ -135,21 +143,71 @@ def exact_rates(family: Family) -> list[float] | None:
     return rates
 
 
+def predicted_survival(isa, backend: Backend) -> float:
+    """Noise-aware acceptance factor of an ISA circuit: ``Π (1 - ε)`` over its instructions'
+    error rates in the backend's ``Target`` (gates and measurements, scaled by ``aer_noisy``'s
+    noise scale); 1 on ideal backends. Any gate or readout error is assumed to move the shot
+    out of the accepted set (a single bit flip breaks the Hamming weight or an ancilla), so
+    the expected accepted rate is about ``survival × exact rate``: a one-round run sized by
+    it meets its target on a noisy device (slightly conservative: errors that preserve the
+    weight are kept, and counted as bias instead)."""
+    if not backend.readout_noise or backend.transpile_target is None:
+        return 1.0
+    target = backend.transpile_target.target
+    scale = backend.noise_scale
+    log_f = 0.0
+    for inst in isa.data:
+        name = inst.operation.name
+        if name in ("barrier", "delay") or name not in target.operation_names:
+            continue
+        props = target[name].get(tuple(isa.find_bit(q).index for q in inst.qubits))
+        err = getattr(props, "error", None) or 0.0
+        log_f += np.log1p(-min(scale * err, 0.999))
+    return float(np.exp(log_f))
+
+
+def exact_calibration(family: Family) -> np.ndarray:
+    """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
+    (outcome: ancillas 0, data = component ``j``; per raw shot), from the exact simulator."""
+    from hwadapt.linalg import subset_indices
+
+    if family.circuit.num_qubits > EXACT_RATE_MAX_QUBITS:
+        raise InputError(f"[calibration] needs exactly simulable circuits: family "
+                         f"{family.name!r} has {family.circuit.num_qubits} qubits, above "
+                         f"{EXACT_RATE_MAX_QUBITS}: drop [calibration] or use fewer qubits")
+    comps = np.asarray(subset_indices(family.n_data, family.weight))
+    rows = family.values[len(family.values) - family.calibration:]
+    return np.stack([outcome_probabilities(family.circuit.assign_parameters(v))[comps]
+                     for v in rows])
+
+
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
                      metadata: RunMetadata | None = None,
-                     files: dict[str, Path] | None = None) -> dict[str, str]:
+                     files: dict[str, Path] | None = None, calibration: dict | None = None,
+                     survival: list[float] | None = None,
+                     split: list[int] | None = None) -> dict[str, str]:
     """Write a run's artifacts and return ``{relative path: sha256}`` for the ledger:
     ``circuits.qpy``, ``families.npz``, with a spec also ``analysis.npz`` (``metadata``,
-    what ``compare`` reads) and a copy of every referenced file (``files/<key><suffix>``)."""
+    what ``compare`` reads) and a copy of every referenced file (``files/<key><suffix>``).
+    ``calibration``: ``{"x": (m, n) inputs, "shots": raw shots each, "exact": [(m, c) per
+    family]}`` when the run has calibration rows (the last ``m`` bindings of every family);
+    ``survival``/``split``: per family the predicted noise survival and the ZNE shot split."""
     from qiskit import qpy
 
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
+    cal = calibration or {}
     meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r} for fam, r in zip(families, rates, strict=True)]
-    atomic_write(run_dir / "families.npz", lambda f: np.savez(
-        f, meta=np.array(json.dumps(meta)),
-        **{f"values{j}": fam.values for j, fam in enumerate(families)}))
+             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
+             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
+            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
+                                      split or [1] * len(families), strict=True)]
+    arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
+    if cal:
+        arrays["calibration_x"] = cal["x"]
+        arrays.update({f"exact{j}": e for j, e in enumerate(cal["exact"])})
+    atomic_write(run_dir / "families.npz",
+                 lambda f: np.savez(f, meta=np.array(json.dumps(meta)), **arrays))
     names = ["circuits.qpy", "families.npz"]
     if metadata is not None:
         metadata.save(run_dir / METADATA_FILE)
@@ -251,11 +309,29 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
         rates = [exact_rates(f) for f in families]
+        split = [1] * len(families)
+        if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
+            folds = [(f, c, r, k) for f, c, r in zip(families, isa, rates, strict=True)
+                     for k in spec.zne_factors[1:]]
+            families += [replace(f, name=f"{f.name}@zne{k}") for f, _, _, k in folds]
+            isa += [fold_two_qubit_gates(c, k) for _, c, _, k in folds]
+            rates += [r for _, _, r, _ in folds]
+            split = [len(spec.zne_factors)] * len(families)
+        calibration = None
+        if spec.calibration is not None:
+            calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
+                           "exact": [exact_calibration(f) for f in families]}
     finally:
         bar.close()
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    survival = [predicted_survival(c, backend) for c in isa]
     artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
-                                 run_metadata(spec), spec.referenced_files)
+                                 run_metadata(spec), spec.referenced_files, calibration,
+                                 survival, split)
+    if backend.readout_at_submit:  # device readout, measured with the run
+        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
+        if cals is not None:
+            artifacts[cals.name] = sha256_file(cals)
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
     if on_created:
@@ -372,13 +448,22 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     counts = tally(ledger, run.run_id, run, batches)
     rnd = max((b.round for b in batches), default=-1) + 1
     used = sum(batching.executions({"shots": b.shots, "pubs": b.pubs}) for b in batches)
-    if rnd == 0:
-        shots = [batching.first_round_shots(f["rates"], run.target, run.pilot, len(v))
-                 for f, v in zip(run.families, run.values, strict=True)]
+    # ZNE: the folded copies share their family's target (same total shots over factors)
+    targets = [-(-run.target // f.get("split", 1)) for f in run.families]
+    if rnd == 0:  # exact rates × the noise model's predicted survival
+        shots = [batching.first_round_shots(
+            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
+            t, run.pilot, len(v))
+            for f, v, t in zip(run.families, run.values, targets, strict=True)]
     elif rnd >= run.max_rounds:
         shots = []
     else:
-        shots = [batching.topup_shots(c["accepted"], c["raw"], run.target) for c in counts]
+        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
+                 for c, t in zip(counts, targets, strict=True)]
+    for f, arr in zip(run.families, shots, strict=False):  # calibration rows: one round
+        m = f.get("calibration", 0)
+        if m:
+            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
     shots = batching.fit_budget(shots, run.budget - used) if shots else []
     from qiskit import qpy
 
@@ -390,7 +475,7 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     per_binding = [8 * v.shape[1] + 16 for v in run.values]
     jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
     if not jobs:
-        short = _inputs_below(counts, run.target)
+        short = _inputs_below(counts, targets, run.families)
         reason = "all targets reached" if short == 0 else (
             f"{short} input(s) below target: budget or max_rounds reached")
         ledger.set_run_status(run.run_id, "done", reason)
@@ -402,13 +487,15 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     return True
 
 
-def _inputs_below(counts: list[dict], target: int) -> int:
-    """Inputs some family of which is below ``target`` accepted shots (families of one spec
-    share their inputs: an input counts once; families of other sizes add theirs)."""
-    sizes = {len(c["accepted"]) for c in counts}
-    if len(sizes) == 1:
-        return int(np.any([np.asarray(c["accepted"]) < target for c in counts], axis=0).sum())
-    return sum(int(np.sum(np.asarray(c["accepted"]) < target)) for c in counts)
+def _inputs_below(counts: list[dict], targets: list[int], families: list[dict]) -> int:
+    """Target inputs some family of which is below its target accepted shots (families of one
+    spec share their inputs: an input counts once; families of other sizes add theirs;
+    calibration rows are not targets)."""
+    below = [np.asarray(c["accepted"])[:len(c["accepted"]) - f.get("calibration", 0)] < t
+             for c, f, t in zip(counts, families, targets, strict=True)]
+    if len({len(b) for b in below}) == 1:
+        return int(np.any(below, axis=0).sum())
+    return sum(int(b.sum()) for b in below)
 
 
 def _pubs(run: RunData, batch) -> list:

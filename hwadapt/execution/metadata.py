@@ -5,9 +5,11 @@ re-parses the spec or re-reads the files it referenced, so editing a checkpoint 
 ``.npy`` after a run, or comparing from another directory, cannot change the comparison.
 
 File ``analysis.npz``: arrays ``x (count, n)`` (unit inputs), ``M (n, n)`` (the adapter
-matrix, ``y = x @ M.T``), ``alphas (R,)``, ``reference_<mode> (count, n)`` (the sign
-reference ``r`` of each mode's signs families) and ``meta`` (JSON: construction, modes,
-encoding, layout, ``beta``, ``K0``, the inputs' source/seed/count).
+matrix, ``y = x @ M.T``), ``alphas (R,)``, ``reference_<mode>_<family> (count, n)`` (the
+sign reference ``r`` of each signs family of each mode), ``calref_<family> (m, n)`` (the lcu
+signs families' references on the run's calibration inputs, if it has any) and ``meta``
+(JSON: construction, modes, encoding, layout, ``beta``, ``K0``, the inputs'
+source/seed/count, the signs families per mode).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class RunMetadata:
     alphas: np.ndarray
     beta: float
     K0: float
-    references: dict[str, np.ndarray]
+    references: dict[str, dict[str, np.ndarray]]  # mode -> signs family -> r (count, n)
     inputs: dict
+    calibration_references: dict[str, np.ndarray] | None = None  # family -> r (m, n)
 
     @property
     def n(self) -> int:
@@ -48,8 +51,11 @@ class RunMetadata:
         path = Path(path)
         meta = {"construction": self.construction, "modes": list(self.modes),
                 "encoding": self.encoding, "layout": self.layout, "beta": self.beta,
-                "K0": self.K0, "inputs": self.inputs}
-        refs = {f"reference_{m}": r for m, r in self.references.items()}
+                "K0": self.K0, "inputs": self.inputs,
+                "sign_families": {m: list(r) for m, r in self.references.items()}}
+        refs = {f"reference_{m}_{f}": r for m, fam in self.references.items()
+                for f, r in fam.items()}
+        refs.update({f"calref_{f}": r for f, r in (self.calibration_references or {}).items()})
         return atomic_write(path, lambda f: np.savez(
             f, meta=np.array(json.dumps(meta)), x=self.x, M=self.M, alphas=self.alphas, **refs))
 
@@ -57,7 +63,9 @@ class RunMetadata:
     def load(cls, path: str | Path) -> RunMetadata:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            refs = {m: z[f"reference_{m}"] for m in meta["modes"]}
+            fams = meta["sign_families"]
+            refs = {m: {f: z[f"reference_{m}_{f}"] for f in fams[m]} for m in meta["modes"]}
+            cal = {f: z[f"calref_{f}"] for f in fams.get("lcu", []) if f"calref_{f}" in z}
             return cls(meta["construction"], tuple(meta["modes"]), meta["encoding"],
                        meta["layout"], z["x"], z["M"], z["alphas"], float(meta["beta"]),
-                       float(meta["K0"]), refs, meta["inputs"])
+                       float(meta["K0"]), refs, meta["inputs"], cal or None)

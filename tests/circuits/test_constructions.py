@@ -51,7 +51,7 @@ class Toy(Construction):
         adapters = [adapter_circuit(loader.num_qubits, list(t), layout) for t in angles]
         return lcu_circuit(adapters, list(alphas), state_prep=loader), lcu_ancillas(len(alphas))
 
-    def sign_circuit(self, angles, alphas, loader, layout, beta):
+    def sign_circuit(self, angles, alphas, loader, layout, beta, kind=None):
         adapters = [adapter_circuit(loader.num_qubits, list(t), layout) for t in angles]
         qc = sign_circuits(adapters, alphas, loader, reference="input", beta=beta)["signs"]
         return qc, lcu_ancillas(len(alphas) + 1)

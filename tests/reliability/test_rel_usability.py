@@ -61,7 +61,11 @@ def test_compare_of_cancelled_run(cli, planned):
 
 def test_inputs_below_target_counted_once():
     counts = [{"accepted": [10, 900, 5, 1000]}, {"accepted": [10, 10, 1000, 1000]}]
-    assert manager._inputs_below(counts, 100) == 3  # input 3 is fine in both families
+    fams = [{}, {}]
+    assert manager._inputs_below(counts, [100, 100], fams) == 3  # input 3 fine in both
+    cal = [{"calibration": 1}, {"calibration": 1}]  # the last row is a calibration input
+    assert manager._inputs_below(counts, [100, 100], cal) == 3
+    assert manager._inputs_below(counts, [1, 100], fams) == 2  # per-family targets
 
 
 def test_run_ids_not_cut_in_narrow_tables(cli, two_runs):

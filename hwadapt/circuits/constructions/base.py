@@ -8,7 +8,8 @@ of switching on its name:
 - ``name``; :meth:`check` (constraints on qubits/terms/modes, one-line ``InputError``);
 - :meth:`lcu_circuit` (``magnitude`` family), :meth:`sign_circuit` (``signs`` family),
   :meth:`separate_circuit` (one term of the ``separate`` mode);
-- :meth:`sign_reference` (the reference kind ``r`` of a signs family: ``"uniform"``,
+- :meth:`sign_references` (the reference kinds ``r`` of the signs families, first:
+  :meth:`sign_reference`: ``"uniform"``,
   ``"input"`` or ``"term0"``, see :mod:`hwadapt.circuits.signs`);
 - :meth:`scale` (``K0`` of the lcu magnitude family), :meth:`fold_inputs` (the inputs the
   lcu loader actually loads), :meth:`fold_counts` (measured counts onto the LCU convention
@@ -56,9 +57,10 @@ class Construction:
         raise NotImplementedError
 
     def sign_circuit(self, angles: np.ndarray, alphas: np.ndarray, loader: QuantumCircuit,
-                     layout: str, beta: float) -> tuple[QuantumCircuit, int]:
-        """``(circuit, n_ancilla)`` of the lcu-mode signs family (reference
-        :meth:`sign_reference` ``(R, "lcu")`` with weight ``beta``)."""
+                     layout: str, beta: float, kind: str | None = None
+                     ) -> tuple[QuantumCircuit, int]:
+        """``(circuit, n_ancilla)`` of an lcu-mode signs family: reference ``kind`` (one of
+        :meth:`sign_references` ``(R, "lcu")``, default the first) with weight ``beta``."""
         raise NotImplementedError
 
     def separate_circuit(self, theta: np.ndarray, loader: QuantumCircuit, layout: str,
@@ -71,8 +73,15 @@ class Construction:
                                       beta=1.0, layout=layout), 1
 
     def sign_reference(self, terms: int, mode: str) -> str:
-        """Reference kind of the signs families of ``mode`` (``"lcu"`` or ``"separate"``)."""
+        """Reference kind of the first signs family of ``mode`` (``"lcu"`` or
+        ``"separate"``)."""
         return "input"
+
+    def sign_references(self, terms: int, mode: str) -> list[str]:
+        """Reference kinds of all signs families of ``mode``, one family each (by default
+        the one :meth:`sign_reference`); more than one where a single reference has blind
+        spots (components where it is near zero) and others cost no extra gates."""
+        return [self.sign_reference(terms, mode)]
 
     def scale(self, angles: np.ndarray, alphas: np.ndarray, n: int, layout: str) -> float:
         """``K0`` of the lcu magnitude family: ``‖α‖₁`` for an LCU."""

@@ -33,7 +33,8 @@ class Dilation(Construction):
         return qc, n
 
     def sign_circuit(self, angles: np.ndarray, alphas: np.ndarray, loader: QuantumCircuit,
-                     layout: str, beta: float) -> tuple[QuantumCircuit, int]:
+                     layout: str, beta: float, kind: str | None = None
+                     ) -> tuple[QuantumCircuit, int]:
         n = loader.num_qubits
         M = combination_matrix(angles, alphas, n, layout)
         s = float(np.linalg.norm(M, 2))

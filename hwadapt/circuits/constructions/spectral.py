@@ -72,8 +72,9 @@ class Spectral(Efficient):
         return spectral_lcu_circuit(angles, alphas, layout=layout, state_prep=loader), 1
 
     def sign_circuit(self, angles: np.ndarray, alphas: np.ndarray, loader: QuantumCircuit,
-                     layout: str, beta: float) -> tuple[QuantumCircuit, int]:
-        al = term0_alphas(alphas, beta)
+                     layout: str, beta: float, kind: str | None = None
+                     ) -> tuple[QuantumCircuit, int]:
+        al = term0_alphas(alphas, beta, int((kind or "term0")[4:]))
         return spectral_lcu_circuit(angles, al, layout=layout, state_prep=loader), 1
 
     def fold_inputs(self, angles: np.ndarray, x: np.ndarray, n: int, layout: str

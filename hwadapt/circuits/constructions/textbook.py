@@ -24,7 +24,8 @@ class Textbook(Construction):
         return lcu_circuit(adapters, list(alphas), state_prep=loader), lcu_ancillas(len(alphas))
 
     def sign_circuit(self, angles: np.ndarray, alphas: np.ndarray, loader: QuantumCircuit,
-                     layout: str, beta: float) -> tuple[QuantumCircuit, int]:
+                     layout: str, beta: float, kind: str | None = None
+                     ) -> tuple[QuantumCircuit, int]:
         adapters = [adapter_circuit(loader.num_qubits, list(th), layout) for th in angles]
         qc = sign_circuits(adapters, alphas, loader, reference="uniform", beta=beta)["signs"]
         return qc, lcu_ancillas(len(alphas) + 1)
