@@ -29,12 +29,14 @@ import numpy as np
 from hwadapt.backends import FINAL_STATUSES, Backend, get_backend, normalise_status
 from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import batching
-from hwadapt.execution.exact_sampler import outcome_probabilities
+from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.progress import ProgressBar
+from hwadapt.simulate import SupportTooLarge, compile_circuit
 from hwadapt.spec import Family, build_families, load_spec, sampler_options
 
-EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
+EXACT_RATE_MAX_QUBITS = 62  # exact acceptance rates up to this width (int64 outcomes),
+EXACT_RATE_MAX_SUPPORT = 1 << 20  # and this many reachable basis states, else a pilot round
 RETRIES = 4
 RETRY_BASE_S = float(os.environ.get("HWADAPT_RETRY_BASE_S", "1.0"))
 POLL_S = float(os.environ.get("HWADAPT_POLL_S", "5.0"))
@@ -107,17 +109,17 @@ def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
 
 
 def exact_rates(family: Family) -> list[float] | None:
-    """Exact acceptance probability per input (None when the circuit is too wide)."""
-    if family.circuit.num_qubits > EXACT_RATE_MAX_QUBITS:
+    """Exact acceptance probability per input, from :mod:`hwadapt.simulate` on the circuit's
+    reachable support (None when outcomes do not fit int64 or the support is too large)."""
+    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
         return None
-    mask = None
-    rates = []
-    for v in family.values:
-        p = outcome_probabilities(family.circuit.assign_parameters(v))
-        if mask is None:
-            mask = family.accept(np.arange(p.size))
-        rates.append(float(p[mask].sum()))
-    return rates
+    try:
+        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
+    except SupportTooLarge:
+        return None
+    outcomes, probs = clbit_distribution(plan, family.values)
+    mask = family.accept(np.array(outcomes, dtype=np.int64))
+    return [float(p) for p in probs[:, mask].sum(-1)]
 
 
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family],

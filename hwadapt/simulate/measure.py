@@ -12,7 +12,8 @@ from hwadapt.simulate.run import as_subspace
 
 def outcome_distribution(state, qubits: list[int] | None = None
                          ) -> tuple[np.ndarray, torch.Tensor]:
-    """Sparse ideal measurement distribution of ``qubits`` (all, in order, by default).
+    """Sparse ideal measurement distribution of ``qubits`` (all, in order, by default; a
+    ``None`` entry is an outcome bit that always reads 0).
 
     Returns:
         ``(outcomes (K, W) words, probs (..., K))``: outcome bit ``j`` = qubit
@@ -24,6 +25,8 @@ def outcome_distribution(state, qubits: list[int] | None = None
     W = basis.num_words(len(qubits))
     out = np.zeros((len(words), W), dtype=np.uint64)
     for j, q in enumerate(qubits):
+        if q is None:
+            continue
         bit = (words[:, q // basis.WORD] >> np.uint64(q % basis.WORD)) & np.uint64(1)
         out[:, j // basis.WORD] |= bit << np.uint64(j % basis.WORD)
     keys = np.ascontiguousarray(out).view(f"V{8 * W}").ravel()

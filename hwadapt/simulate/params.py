@@ -47,6 +47,10 @@ class Slots:
     def __len__(self) -> int:
         return len(self.const)
 
+    def knows(self, p: Parameter) -> bool:
+        """Whether ``p`` is one of the circuit's parameters."""
+        return p in self._index
+
     def add(self, x, scale: float = 1.0, offset: float = 0.0) -> int:
         """Slot holding ``scale·x + offset`` (``x`` a number or an expression)."""
         key = (x, scale, offset) if isinstance(x, ParameterExpression) else None
@@ -57,6 +61,10 @@ class Slots:
             self.const.append(scale * float(x.numeric() if isinstance(x, ParameterExpression)
                                              else x) + offset)
             return s
+        unknown = [p.name for p in x.parameters if p not in self._index]
+        if unknown:
+            raise ValueError(f"gate parameters {unknown[:5]} are not parameters of the circuit "
+                             "(a definition left unbound)")
         lin = (0.0, [(x, 1.0)]) if isinstance(x, Parameter) else _linearise(x)
         if lin is None:
             self.const.append(0.0)

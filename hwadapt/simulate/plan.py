@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from qiskit.circuit import ControlledGate, QuantumCircuit
+from qiskit.exceptions import QiskitError
 
 from hwadapt.simulate import basis
 from hwadapt.simulate.kinds import ALIASES, CDTYPE, KINDS
@@ -80,7 +81,8 @@ class Plan:
 
 
 class _Compiler:
-    def __init__(self, circuit: QuantumCircuit, initial_words: np.ndarray):
+    def __init__(self, circuit: QuantumCircuit, initial_words: np.ndarray, max_support: int):
+        self.max_support = max_support
         self.N = circuit.num_qubits
         self.W = basis.num_words(self.N)
         self.slots = Slots(circuit)
@@ -143,10 +145,20 @@ class _Compiler:
                 name in _standard_names() or name in DENSE_NAMES or op.definition is None):
             self.dense(op, qubits, cond)
         elif op.definition is not None:
-            self.walk(op.definition, qubits, cond)
+            self.walk(self._bound_definition(op), qubits, cond)
         else:
             raise ValueError(f"cannot simulate gate {name!r} on {len(qubits)} qubits: no "
                              "matrix (or too wide for one) and no definition")
+
+    def _bound_definition(self, op) -> QuantumCircuit:
+        """``op.definition`` with its parameters bound to ``op.params`` where they are stale
+        (the base gate of a controlled ``to_gate()`` gate keeps its definition's own
+        Parameters, in ``definition.parameters`` order, after the circuit is bound)."""
+        defn = op.definition
+        stale = [p for p in defn.parameters if not self.slots.knows(p)]
+        if stale and len(defn.parameters) == len(op.params):
+            defn = defn.assign_parameters(dict(zip(defn.parameters, op.params, strict=True)))
+        return defn
 
     def phase(self, phi, cond: tuple[int, int]) -> None:
         if cond == (0, 0):
@@ -212,9 +224,9 @@ class _Compiler:
         need = target & (pos < 0)
         if need.any():
             pos[need] = self.table.add(rows[need.ravel()])
-            if len(self.table) > MAX_SUPPORT:
-                raise SupportTooLarge(f"the circuit reaches more than {MAX_SUPPORT} basis "
-                                      "states: too large to simulate exactly")
+            if len(self.table) > self.max_support:
+                raise SupportTooLarge(f"the circuit reaches more than {self.max_support} "
+                                      "basis states: too large to simulate exactly")
             grow = len(self.table) - len(self.alive)
             self.alive = np.concatenate([self.alive, np.zeros(grow, dtype=bool)])
             self.last = np.concatenate([self.last, np.full(grow, -1, dtype=np.int64)])
@@ -366,18 +378,23 @@ def _dense_matrix(op) -> torch.Tensor:
         hit = _DENSE_CACHE.get(key)
         if hit is not None:
             return hit
-    M = torch.as_tensor(Operator(op).data, dtype=CDTYPE)
+    try:
+        M = torch.as_tensor(Operator(op).data, dtype=CDTYPE)
+    except QiskitError as e:
+        raise ValueError(f"cannot simulate gate {op.name!r} on {op.num_qubits} qubits: no "
+                         "matrix and no definition") from e
     if key is not None:
         _DENSE_CACHE[key] = M
     return M
 
 
-def compile_circuit(circuit: QuantumCircuit, initial: np.ndarray | None = None) -> Plan:
+def compile_circuit(circuit: QuantumCircuit, initial: np.ndarray | None = None,
+                    max_support: int = MAX_SUPPORT) -> Plan:
     """Compile ``circuit`` for inputs supported on ``initial`` (``(L0, W)`` basis words;
-    default ``|0…0>``). Raises :class:`SupportTooLarge` past :data:`MAX_SUPPORT` states."""
+    default ``|0…0>``). Raises :class:`SupportTooLarge` past ``max_support`` states."""
     W = basis.num_words(circuit.num_qubits)
     if initial is None:
         initial = np.zeros((1, W), dtype=np.uint64)
-    comp = _Compiler(circuit, initial)
+    comp = _Compiler(circuit, initial, max_support)
     comp.walk(circuit, list(range(circuit.num_qubits)), (0, 0), top=True)
     return comp.finish()
