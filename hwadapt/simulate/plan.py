@@ -10,8 +10,9 @@ that differ only in its local bits (``d = 2`` for RBS/FBS and one-qubit gates, `
 a small dense gate), restricted to states that exist in the support (a missing member is a
 dummy position whose row and column are zeroed). Blocks of different gates that touch
 disjoint positions share a stage (a layer of disjoint RBS on HW 1, the branches of an LCU
-SELECT), and a stage is one batched update in the hot loop. Runs of parameter-free stages
-on a small support are fused into one dense matrix.
+SELECT), and a stage is one batched update in the hot loop: one compiled (numba) call runs
+all stages when no gradient is needed; the torch path (autograd) runs a stage as a few
+batched ops and, on a small support, a run of parameter-free stages as one dense matrix.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ MAX_DENSE_QUBITS = 12
 MAX_SUPPORT = 1 << 24
 """Most basis states a plan may track (about 16 M amplitudes per binding)."""
 FUSE_MAX_SUPPORT = 2048
-"""Parameter-free runs of stages are fused into one dense matrix up to this support size."""
+"""The differentiable (torch) path runs parameter-free runs of stages as one dense matrix up
+to this support size (the compiled path runs the stages: no per-stage dispatch to save)."""
 
 
 REAL_TOL = 1e-15
@@ -60,6 +62,60 @@ class Group:
 
 
 @dataclass
+class Flat:
+    """A plan's stages as flat arrays for :func:`hwadapt.simulate.kernels.apply_blocks`
+    (groups in stage order). Parameterised groups (``is_param``) read run-time coefficients
+    ``mats[d][:, gid[d]] * mult[d]``, flattened and concatenated over ``d`` in ``sorted(gid)``
+    order."""
+
+    pos: np.ndarray
+    pos_off: np.ndarray
+    dims: np.ndarray
+    coef_c: np.ndarray
+    coef_off: np.ndarray
+    is_param: np.ndarray
+    gid: dict[int, torch.Tensor]
+    mult: dict[int, torch.Tensor]
+
+
+def _cat(parts: list, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
+def flatten(steps: list[list[Group]], real: bool) -> Flat:
+    """:class:`Flat` of a plan's (unfused) steps."""
+    dtype = np.float64 if real else np.complex128
+    pos, dims, coefs, is_param = [], [], [], []
+    params: dict[int, list[Group]] = {}
+    pos_off, coef_off = [0], []
+    c_total = 0
+    for step in steps:
+        for g in step:
+            nb, d = g.pos.shape
+            pos.append(g.pos.numpy().ravel())
+            pos_off.append(pos_off[-1] + nb * d)
+            dims.append(d)
+            is_param.append(g.M is None)
+            if g.M is None:
+                coef_off.append((d, sum(len(x.gid) for x in params.get(d, ())) * d * d))
+                params.setdefault(d, []).append(g)
+            else:
+                coefs.append(g.M.numpy().astype(dtype).ravel())
+                coef_off.append(c_total)
+                c_total += nb * d * d
+    base, total = {}, 0
+    for d in sorted(params):
+        base[d] = total
+        total += sum(len(g.gid) for g in params[d]) * d * d
+    offsets = [base[o[0]] + o[1] if isinstance(o, tuple) else o for o in coef_off]
+    return Flat(_cat(pos, np.int64), np.array(pos_off, dtype=np.int64),
+                np.array(dims, dtype=np.int64), _cat(coefs, dtype),
+                np.array(offsets, dtype=np.int64), np.array(is_param, dtype=np.bool_),
+                {d: torch.cat([g.gid for g in gs]) for d, gs in sorted(params.items())},
+                {d: torch.cat([g.mult for g in gs]) for d, gs in sorted(params.items())})
+
+
+@dataclass
 class Plan:
     """A compiled circuit (see the module docstring); reuse it across bindings."""
 
@@ -69,11 +125,13 @@ class Plan:
     words: np.ndarray  # (L, W) the support, by position
     initial: np.ndarray  # (L0,) positions of the initial state's support
     final: np.ndarray  # (K,) live positions at the end, sorted by basis index
-    steps: list  # Group lists (one per stage) or a fused (L, L) matrix
+    steps: list  # Group lists, one per stage
     kinds: list  # (Kind, slot array (G, k)) of the run-time matrices, gid order per d
     phase_slots: list[int]
     real: bool
     measured: dict[int, int] = field(default_factory=dict)  # clbit -> qubit
+    fused: list = field(default_factory=list)  # steps, runs of parameter-free stages fused
+    flat: Flat | None = field(default=None, repr=False)  # the steps as arrays (numba path)
 
     @property
     def size(self) -> int:
@@ -284,11 +342,12 @@ class _Compiler:
         final = live[basis.sort_order(self.table.words[live])]
         plan = Plan(self.N, self.W, self.slots, self.table.words, self.initial, final, steps,
                     kinds, self.phase_slots, real, dict(sorted(self.measured.items())))
+        plan.fused = plan.steps
         if L + 1 <= FUSE_MAX_SUPPORT:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                plan.steps = _fuse(plan)
+                plan.fused = _fuse(plan)
             finally:
                 torch.set_num_threads(threads)
         return plan

@@ -10,9 +10,12 @@ from qiskit.circuit import QuantumCircuit
 
 from hwadapt.simulate import basis
 from hwadapt.simulate.kinds import CDTYPE
-from hwadapt.simulate.plan import Plan, apply_groups, compile_circuit
+from hwadapt.simulate.plan import Plan, apply_groups, compile_circuit, flatten
 
 MAX_INT64_QUBITS = 63
+COMPILED_MIN_STAGES = 128
+"""Plans with this many stages run compiled (numba) when no gradient is needed; smaller ones
+run the torch path (no numba import, about a second, for a few stages)."""
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,40 @@ def _run(plan: Plan, parameter_values, initial_amplitudes, batch):
         mats = {d: torch.cat(ms, 1) for d, ms in per_d.items()}
         if amp.shape[0] < B:
             amp = amp.expand(B, -1).clone()
-    for step in plan.steps:
-        if isinstance(step, torch.Tensor):
-            amp = amp @ step
-        else:
-            amp = apply_groups(amp, step, mats)
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (table, initial_amplitudes))
+    if grad or len(plan.steps) < COMPILED_MIN_STAGES:
+        for step in plan.fused:
+            amp = amp @ step if isinstance(step, torch.Tensor) else \
+                apply_groups(amp, step, mats)
+    else:
+        amp = _run_compiled(plan, amp, mats)
     out = amp[:, torch.as_tensor(plan.final)].to(CDTYPE)
     if plan.phase_slots:
         phi = angles[:, plan.phase_slots].sum(-1, keepdim=True)
         out = out * torch.polar(torch.ones_like(phi), phi)
     return out.expand(B, -1).reshape(*batch, -1), batch
+
+
+def _run_compiled(plan: Plan, amp: torch.Tensor, mats: dict | None) -> torch.Tensor:
+    """The stages by :func:`hwadapt.simulate.kernels.apply_blocks` (no gradient)."""
+    from hwadapt.simulate import kernels  # lazy: numba is imported on first use only
+
+    if plan.flat is None:
+        plan.flat = flatten(plan.steps, plan.real)
+    f = plan.flat
+    a = np.ascontiguousarray(amp.detach().numpy())
+    coef_c = f.coef_c.astype(a.dtype, copy=False)
+    if f.gid:
+        blocks = [(mats[d][:, gid] * f.mult[d]).reshape(len(mats[d]), -1)
+                  for d, gid in f.gid.items()]
+        coef_p = torch.cat(blocks, 1).expand(len(a), -1).numpy().astype(a.dtype)
+        coef_p = np.ascontiguousarray(coef_p)
+    else:
+        coef_p = np.zeros((1, 0), dtype=a.dtype)
+    kernels.apply_blocks(a, f.pos, f.pos_off, f.dims, coef_c, coef_p, f.coef_off, f.is_param,
+                         0, len(f.dims))
+    return torch.from_numpy(a)
 
 
 def simulate_subspace(circuit: QuantumCircuit | Plan, parameter_values=None,
