@@ -5,10 +5,12 @@ found once when the circuit is compiled into a :class:`Plan` (:mod:`.plan`), so 
 Hamming-weight-``k`` input of an ``n``-qubit circuit with ``a`` ancillas stays in its
 ``C(n,k)·2^a``-dimensional sector. Every gate is a small dense update of blocks of
 positions (RBS/FBS: a 2-component rotation of each pair of states they mix; an
-ancilla-controlled gate: the same on its branch), the gates of a layer and the branches of
-an LCU run as one batched update, and parameter-free runs of stages on a small support are
-fused into one matrix. Basis states are rows of 64-bit words (:mod:`.basis`), so the width
-is unlimited. A plan is reused across bindings: pass it instead of the circuit.
+ancilla-controlled gate: the same on its branch), and the gates of a layer and the branches
+of an LCU run as one batched update (a *stage*). Without gradients a large plan runs all its
+stages in one compiled (numba) call (:mod:`.kernels`); with gradients (torch autograd) each
+stage is a few batched torch ops, and parameter-free runs of stages on a small support are
+one dense matrix. Basis states are rows of 64-bit words (:mod:`.basis`), so the width is
+unlimited. A plan is reused across bindings: pass it instead of the circuit.
 
 Gates: RBS/FBS/XXPlusYY and RX/RY/RZ/P/U (and U1/U2/U3/R) are torch kernels (gradients
 flow to their angles); controlled gates act on the branch selected by their controls;
@@ -17,8 +19,8 @@ parameter-free gates use their dense ``Operator`` (up to 12 qubits). Parameters 
 from a mapping or an array ``(..., P)`` in ``circuit.parameters`` order (as a Sampler PUB's
 parameter array), torch tensors with ``requires_grad`` included; gradients flow through
 parameter expressions that are linear (``2θ``, ``-θ``, ``θ + c``: all this package builds).
-Measurements are ignored (they must be final); reset is refused. The forward pass runs
-with one torch thread (restored afterwards). Qubit ``i`` = bit ``i`` (Qiskit order).
+Measurements are ignored (they must be final); reset is refused. A run uses one torch
+thread (restored afterwards). Qubit ``i`` = bit ``i`` (Qiskit order).
 """
 
 from hwadapt.simulate.measure import (
