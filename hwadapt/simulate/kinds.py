@@ -1,5 +1,6 @@
-"""Parameterised gate kinds: how a gate's parameters become slots, which local basis states
-form its block, and its block matrix, vectorised over gates and bindings.
+"""Gate matrices. Parameterised gate kinds: how a gate's parameters become slots, which local
+basis states form its block, and its block matrix, vectorised over gates and bindings; and
+the dense matrix of a parameter-free gate.
 
 A kind's block acts on the ``d`` local basis states ``locs`` of its ``qubits`` (local index
 ``Σ_j bit(qubits[j]) 2^j``); every other local state is left unchanged. ``matrices(a)``
@@ -12,6 +13,9 @@ import math
 from dataclasses import dataclass
 
 import torch
+from qiskit.circuit.library import get_standard_gate_name_mapping
+from qiskit.exceptions import QiskitError
+from qiskit.quantum_info import Operator
 
 CDTYPE = torch.complex128
 
@@ -107,3 +111,26 @@ ALIASES = {
     "r": ("u", [(0, 1.0, 0.0), (1, 1.0, -HALF_PI), (1, -1.0, HALF_PI)]),
     "global_phase": ("phase", [(0, 1.0, 0.0)]),
 }
+
+
+STANDARD_NAMES = frozenset(get_standard_gate_name_mapping())
+"""Names of Qiskit's standard gates (simulated from their matrix when parameter-free)."""
+_DENSE_CACHE: dict = {}
+
+
+def dense_matrix(op) -> torch.Tensor:
+    """Matrix of a parameter-free gate (cached for standard gates)."""
+    key = None
+    if op.name in STANDARD_NAMES:
+        key = (op.name, op.num_qubits, tuple(complex(p) for p in op.params))
+        hit = _DENSE_CACHE.get(key)
+        if hit is not None:
+            return hit
+    try:
+        M = torch.as_tensor(Operator(op).data, dtype=CDTYPE)
+    except QiskitError as e:
+        raise ValueError(f"cannot simulate gate {op.name!r} on {op.num_qubits} qubits: no "
+                         "matrix and no definition") from e
+    if key is not None:
+        _DENSE_CACHE[key] = M
+    return M

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from qiskit.circuit import ControlledGate, QuantumCircuit
-from qiskit.exceptions import QiskitError
 
 from hwadapt.simulate import basis
-from hwadapt.simulate.kinds import ALIASES, CDTYPE, KINDS
+from hwadapt.simulate.kinds import ALIASES, CDTYPE, KINDS, STANDARD_NAMES, dense_matrix
 from hwadapt.simulate.params import Slots, is_free
 
 SKIP = {"barrier", "delay"}
@@ -62,60 +61,6 @@ class Group:
 
 
 @dataclass
-class Flat:
-    """A plan's stages as flat arrays for :func:`hwadapt.simulate.kernels.apply_blocks`
-    (groups in stage order). Parameterised groups (``is_param``) read run-time coefficients
-    ``mats[d][:, gid[d]] * mult[d]``, flattened and concatenated over ``d`` in ``sorted(gid)``
-    order."""
-
-    pos: np.ndarray
-    pos_off: np.ndarray
-    dims: np.ndarray
-    coef_c: np.ndarray
-    coef_off: np.ndarray
-    is_param: np.ndarray
-    gid: dict[int, torch.Tensor]
-    mult: dict[int, torch.Tensor]
-
-
-def _cat(parts: list, dtype) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
-
-
-def flatten(steps: list[list[Group]], real: bool) -> Flat:
-    """:class:`Flat` of a plan's (unfused) steps."""
-    dtype = np.float64 if real else np.complex128
-    pos, dims, coefs, is_param = [], [], [], []
-    params: dict[int, list[Group]] = {}
-    pos_off, coef_off = [0], []
-    c_total = 0
-    for step in steps:
-        for g in step:
-            nb, d = g.pos.shape
-            pos.append(g.pos.numpy().ravel())
-            pos_off.append(pos_off[-1] + nb * d)
-            dims.append(d)
-            is_param.append(g.M is None)
-            if g.M is None:
-                coef_off.append((d, sum(len(x.gid) for x in params.get(d, ())) * d * d))
-                params.setdefault(d, []).append(g)
-            else:
-                coefs.append(g.M.numpy().astype(dtype).ravel())
-                coef_off.append(c_total)
-                c_total += nb * d * d
-    base, total = {}, 0
-    for d in sorted(params):
-        base[d] = total
-        total += sum(len(g.gid) for g in params[d]) * d * d
-    offsets = [base[o[0]] + o[1] if isinstance(o, tuple) else o for o in coef_off]
-    return Flat(_cat(pos, np.int64), np.array(pos_off, dtype=np.int64),
-                np.array(dims, dtype=np.int64), _cat(coefs, dtype),
-                np.array(offsets, dtype=np.int64), np.array(is_param, dtype=np.bool_),
-                {d: torch.cat([g.gid for g in gs]) for d, gs in sorted(params.items())},
-                {d: torch.cat([g.mult for g in gs]) for d, gs in sorted(params.items())})
-
-
-@dataclass
 class Plan:
     """A compiled circuit (see the module docstring); reuse it across bindings."""
 
@@ -131,7 +76,7 @@ class Plan:
     real: bool
     measured: dict[int, int] = field(default_factory=dict)  # clbit -> qubit
     fused: list = field(default_factory=list)  # steps, runs of parameter-free stages fused
-    flat: Flat | None = field(default=None, repr=False)  # the steps as arrays (numba path)
+    flat: object = field(default=None, repr=False)  # kernels.Flat, built on first use
 
     @property
     def size(self) -> int:
@@ -200,7 +145,7 @@ class _Compiler:
                 val |= (op.ctrl_state >> j & 1) << qubits[j]
             self.apply(op.base_gate, qubits[op.num_ctrl_qubits:], (mask, val))
         elif not any(is_free(p) for p in op.params) and len(qubits) <= MAX_DENSE_QUBITS and (
-                name in _standard_names() or name in DENSE_NAMES or op.definition is None):
+                name in STANDARD_NAMES or name in DENSE_NAMES or op.definition is None):
             self.dense(op, qubits, cond)
         elif op.definition is not None:
             self.walk(self._bound_definition(op), qubits, cond)
@@ -239,7 +184,7 @@ class _Compiler:
         self.block(qubits, k.locs, pattern, cond, key, mid)
 
     def dense(self, op, qubits: list[int], cond) -> None:
-        M = _dense_matrix(op)
+        M = dense_matrix(op)
         key = ("c", len(self.const_gates))
         self.const_gates.append((None, M))
         self.block(qubits, tuple(range(1 << len(qubits))), (M != 0).numpy(), cond, key)
@@ -412,39 +357,6 @@ def _fuse(plan: Plan) -> list:
             out.append(groups)
     flush()
     return out
-
-
-_STANDARD: frozenset[str] | None = None
-_DENSE_CACHE: dict = {}
-
-
-def _standard_names() -> frozenset[str]:
-    global _STANDARD
-    if _STANDARD is None:
-        from qiskit.circuit.library import get_standard_gate_name_mapping
-
-        _STANDARD = frozenset(get_standard_gate_name_mapping())
-    return _STANDARD
-
-
-def _dense_matrix(op) -> torch.Tensor:
-    """Matrix of a parameter-free gate (cached for standard gates)."""
-    from qiskit.quantum_info import Operator
-
-    key = None
-    if op.name in _standard_names():
-        key = (op.name, op.num_qubits, tuple(complex(p) for p in op.params))
-        hit = _DENSE_CACHE.get(key)
-        if hit is not None:
-            return hit
-    try:
-        M = torch.as_tensor(Operator(op).data, dtype=CDTYPE)
-    except QiskitError as e:
-        raise ValueError(f"cannot simulate gate {op.name!r} on {op.num_qubits} qubits: no "
-                         "matrix and no definition") from e
-    if key is not None:
-        _DENSE_CACHE[key] = M
-    return M
 
 
 def compile_circuit(circuit: QuantumCircuit, initial: np.ndarray | None = None,

@@ -10,7 +10,7 @@ from qiskit.circuit import QuantumCircuit
 
 from hwadapt.simulate import basis
 from hwadapt.simulate.kinds import CDTYPE
-from hwadapt.simulate.plan import Plan, apply_groups, compile_circuit, flatten
+from hwadapt.simulate.plan import Plan, apply_groups, compile_circuit
 
 MAX_INT64_QUBITS = 63
 COMPILED_MIN_STAGES = 128
@@ -121,7 +121,7 @@ def _run_compiled(plan: Plan, amp: torch.Tensor, mats: dict | None) -> torch.Ten
     from hwadapt.simulate import kernels  # lazy: numba is imported on first use only
 
     if plan.flat is None:
-        plan.flat = flatten(plan.steps, plan.real)
+        plan.flat = kernels.flatten(plan.steps, plan.real)
     f = plan.flat
     a = np.ascontiguousarray(amp.detach().numpy())
     coef_c = f.coef_c.astype(a.dtype, copy=False)
