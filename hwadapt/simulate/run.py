@@ -120,20 +120,16 @@ def _run_compiled(plan: Plan, amp: torch.Tensor, mats: dict | None) -> torch.Ten
     """The stages by :func:`hwadapt.simulate.kernels.apply_blocks` (no gradient)."""
     from hwadapt.simulate import kernels  # lazy: numba is imported on first use only
 
+    mats = mats or {}
     if plan.flat is None:
-        plan.flat = kernels.flatten(plan.steps, plan.real)
+        plan.flat = kernels.flatten(plan.steps, plan.real,
+                                    {d: m.shape[1] for d, m in mats.items()})
     f = plan.flat
     a = np.ascontiguousarray(amp.detach().numpy())
-    coef_c = f.coef_c.astype(a.dtype, copy=False)
-    if f.gid:
-        blocks = [(mats[d][:, gid] * f.mult[d]).reshape(len(mats[d]), -1)
-                  for d, gid in f.gid.items()]
-        coef_p = torch.cat(blocks, 1).expand(len(a), -1).numpy().astype(a.dtype)
-        coef_p = np.ascontiguousarray(coef_p)
-    else:
-        coef_p = np.zeros((1, 0), dtype=a.dtype)
-    kernels.apply_blocks(a, f.pos, f.pos_off, f.dims, coef_c, coef_p, f.coef_off, f.is_param,
-                         0, len(f.dims))
+    row = [mats[d].reshape(len(mats[d]), -1) for d in sorted(mats)]
+    row = torch.cat(row, 1).numpy().astype(a.dtype) if row else np.zeros((1, 0), a.dtype)
+    kernels.apply_blocks(a, f.pos, f.pos_off, f.dims, f.coef.astype(a.dtype, copy=False),
+                         f.coef_off, f.is_param, f.blk_off, f.mat_off, np.ascontiguousarray(row))
     return torch.from_numpy(a)
 
 
