@@ -192,8 +192,8 @@ def stats(times, scale: float = 1.0) -> dict:
 
 
 def simulator_speed(sizes: list[int], batch: int, rounds: int, until: float,
-                    save) -> list[dict]:
-    rows = []
+                    rows: list, save) -> None:
+    """Append one row per size to ``rows`` and ``save()`` after each."""
     for n in sizes:
         load0 = os.getloadavg()
         qc, pieces, values = lcu_problem(n, batch)
@@ -258,11 +258,10 @@ def simulator_speed(sizes: list[int], batch: int, rounds: int, until: float,
               f"{row['speedup_cpu_median']:.0f}x, wall {row['speedup_wall_median']:.0f}x "
               f"({row['speedup_wall_per_round_min']:.0f}-{row['speedup_wall_per_round_max']:.0f})"
               f"  ops {[v['ops'] for v in tried.values()]}  load {load0[0]:.1f}")
-    return rows
 
 
-def per_input_rows(cases: list[tuple[int, int]], rounds: int, save) -> list[dict]:
-    rows = []
+def per_input_rows(cases: list[tuple[int, int]], rounds: int, rows: list, save) -> None:
+    """Append one row per ``(n, weight)`` to ``rows`` and ``save()`` after each."""
     for n, weight in cases:
         load0 = os.getloadavg()
         t = time.perf_counter()
@@ -287,7 +286,6 @@ def per_input_rows(cases: list[tuple[int, int]], rounds: int, save) -> list[dict
               f"{row['per_input_batch64']['cpu_median_s'] * 1e3:.3f} ms CPU (batch 64), "
               f"{row['per_input_batch1']['cpu_median_s'] * 1e3:.2f} ms CPU (batch 1); "
               f"compile {t_compile:.1f} s, qiskit build {t_build:.1f} s")
-    return rows
 
 
 def main() -> None:
@@ -311,12 +309,11 @@ def main() -> None:
     with threadpool_limits(1):
         quick = args.quick
         out["transpile"] = transpile_counts([4] if quick else [4, 8, 12])
-        out["per_input"] = []
-        out["per_input"] = per_input_rows([(8, 1), (6, 2)] if quick else [(64, 1), (48, 2)],
-                                          2 if quick else args.rounds, save)
-        out["simulator"] = []
-        out["simulator"] = simulator_speed([8] if quick else [8, 12, 16], 8 if quick else 64,
-                                           2 if quick else args.rounds, until, save)
+        out["per_input"], out["simulator"] = [], []
+        per_input_rows([(8, 1), (6, 2)] if quick else [(64, 1), (48, 2)],
+                       2 if quick else args.rounds, out["per_input"], save)
+        simulator_speed([8] if quick else [8, 12, 16], 8 if quick else 64,
+                        2 if quick else args.rounds, until, out["simulator"], save)
     save()
     if not args.quick:
         print(f"wrote {OUT}")
