@@ -1,20 +1,54 @@
 """The ``exact`` backend: a ``BaseSamplerV2`` that samples exact outcome probabilities.
 
 It returns the same ``PrimitiveResult``/``BitArray`` structure as Aer and Qiskit Runtime, so
-the ledger, planner and estimators never special-case it. Probabilities come from the exact
-statevector of each bound circuit (measurements must be final, one ``measure`` per clbit).
+the ledger, planner and estimators never special-case it. Probabilities come from
+:mod:`hwadapt.simulate`: each PUB's circuit is compiled once and all its bindings run as one
+batch on the circuit's reachable support (no ``2^N`` state for Hamming-weight-preserving
+circuits). Measurements must be final, one ``measure`` per clbit; unmeasured qubits are
+traced out and unmeasured clbits read 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BaseSamplerV2, PrimitiveJob, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers import BitArray, DataBin
 from qiskit.primitives.containers.sampler_pub import SamplerPub
-from qiskit.quantum_info import Statevector
+
+from hwadapt.simulate import basis, compile_circuit, outcome_distribution, simulate_subspace
+from hwadapt.simulate.plan import Plan
 
 DEFAULT_SHOTS = 4096
+MAX_AMPLITUDES = 1 << 24
+"""Bindings run in chunks of at most this many amplitudes (support size × bindings)."""
+
+
+def clbit_distribution(plan: Plan, values=None) -> tuple[list[int], np.ndarray]:
+    """Sparse exact distribution of a compiled circuit's classical outcomes.
+
+    Args:
+        values: ``(*shape, P)`` parameter values in ``circuit.parameters`` order (None for a
+            circuit without parameters).
+    Returns:
+        ``(outcomes, probs (*shape, K))``: outcome ints ascending (Σ 2^c over clbits ``c``
+        reading 1, Qiskit order), only those the circuit can reach.
+    """
+    qubits = [plan.measured.get(c) for c in range(max(plan.measured, default=-1) + 1)]
+    shape = () if values is None else np.shape(values)[:-1]
+    flat = None if values is None else np.asarray(values, dtype=float).reshape(-1,
+                                                                                np.shape(values)[-1])
+    chunk = max(1, MAX_AMPLITUDES // max(plan.size, 1))
+    parts = []
+    with torch.no_grad():
+        for start in range(0, 1 if flat is None else len(flat), chunk):
+            vals = None if flat is None else flat[start:start + chunk]
+            state = simulate_subspace(plan, vals)
+            outcomes, probs = outcome_distribution(state, qubits)  # same support per chunk
+            parts.append(probs.reshape(-1, probs.shape[-1]).numpy())
+    probs = np.concatenate(parts).reshape(*shape, -1)
+    return basis.to_ints(outcomes), probs
 
 
 def outcome_probabilities(circuit: QuantumCircuit) -> np.ndarray:
@@ -23,21 +57,10 @@ def outcome_probabilities(circuit: QuantumCircuit) -> np.ndarray:
     Outcome index = Σ 2^c over clbits c reading 1 (Qiskit order). Measurements must be the
     last operation on their qubits; unmeasured qubits are traced out.
     """
-    measured: dict[int, int] = {}
-    body = circuit.remove_final_measurements(inplace=False)
-    for inst in circuit.data:
-        if inst.operation.name == "measure":
-            measured[circuit.find_bit(inst.clbits[0]).index] = circuit.find_bit(
-                inst.qubits[0]).index
-    if any(inst.operation.name == "measure" for inst in body.data):
-        raise ValueError("exact sampler needs measurements at the end of the circuit")
-    probs = Statevector(body).probabilities()
-    nq = body.num_qubits
-    idx = np.arange(2**nq)
-    out_index = np.zeros_like(idx)
-    for c, q in measured.items():
-        out_index |= ((idx >> q) & 1) << c
-    return np.bincount(out_index, weights=probs, minlength=2**circuit.num_clbits)
+    outcomes, probs = clbit_distribution(compile_circuit(circuit))
+    out = np.zeros(2**circuit.num_clbits)
+    out[outcomes] = probs
+    return out
 
 
 class ExactSampler(BaseSamplerV2):
@@ -57,20 +80,26 @@ class ExactSampler(BaseSamplerV2):
         rng = np.random.default_rng(self._seed)
         results = []
         for pub in pubs:
-            bound = pub.parameter_values.bind_all(pub.circuit)
-            nbits = pub.circuit.num_clbits
+            circuit = pub.circuit
+            shape = pub.parameter_values.shape
+            values = pub.parameter_values.as_array(circuit.parameters) \
+                if circuit.num_parameters else None
+            outcomes, probs = clbit_distribution(compile_circuit(circuit), values)
+            probs = np.broadcast_to(probs, (*shape, len(outcomes)))
+            table = np.array(outcomes, dtype=np.int64 if circuit.num_clbits < 63 else object)
+            nbits = circuit.num_clbits
             nbytes = max(1, (nbits + 7) // 8)
-            arrays = np.zeros((*bound.shape, pub.shots, nbytes), dtype=np.uint8)
-            for index in np.ndindex(bound.shape):
-                p = outcome_probabilities(bound[index])
-                samples = rng.choice(p.size, size=pub.shots, p=p / p.sum())
+            arrays = np.zeros((*shape, pub.shots, nbytes), dtype=np.uint8)
+            for index in np.ndindex(shape):
+                p = probs[index]
+                samples = table[rng.choice(p.size, size=pub.shots, p=p / p.sum())]
                 arrays[index] = BitArray.from_samples(samples.tolist(), nbits).array
             regs = {}
             start = 0
-            for creg in pub.circuit.cregs:
+            for creg in circuit.cregs:
                 sub = BitArray(arrays, nbits).slice_bits(list(range(start, start + creg.size)))
                 regs[creg.name] = sub
                 start += creg.size
-            results.append(SamplerPubResult(DataBin(**regs, shape=bound.shape),
+            results.append(SamplerPubResult(DataBin(**regs, shape=shape),
                                             metadata={"shots": pub.shots}))
         return PrimitiveResult(results, metadata={"version": 2})

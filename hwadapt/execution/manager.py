@@ -37,7 +37,7 @@ from hwadapt.env import crash_at, env_seconds
 from hwadapt.errors import InputError, JobFailed, RunBusy
 from hwadapt.execution import batching
 from hwadapt.execution.artifacts import artifact, family_meta, verify_results, verify_run
-from hwadapt.execution.exact_sampler import outcome_probabilities
+from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
@@ -48,6 +48,7 @@ from hwadapt.execution.summary import summary, tally
 from hwadapt.fileio import atomic_write
 from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.progress import ProgressBar
+from hwadapt.simulate import SupportTooLarge, compile_circuit
 from hwadapt.spec import (
     build_families,
     calibration_vectors,
@@ -56,7 +57,8 @@ from hwadapt.spec import (
     sampler_options,
 )
 
-EXACT_RATE_MAX_QUBITS = 14  # exact acceptance rates up to this width, else a pilot round
+EXACT_RATE_MAX_QUBITS = 62  # exact acceptance rates up to this width (int64 outcomes),
+EXACT_RATE_MAX_SUPPORT = 1 << 20  # and this many reachable basis states, else a pilot round
 RETRIES = 4
 RETRY_BASE_S: float | None = None  # None: HWADAPT_RETRY_BASE_S, default 1 s
 POLL_S: float | None = None  # None: HWADAPT_POLL_S, default 5 s
@@ -130,17 +132,17 @@ def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
 
 
 def exact_rates(family: Family) -> list[float] | None:
-    """Exact acceptance probability per input (None when the circuit is too wide)."""
-    if family.circuit.num_qubits > EXACT_RATE_MAX_QUBITS:
+    """Exact acceptance probability per input, from :mod:`hwadapt.simulate` on the circuit's
+    reachable support (None when outcomes do not fit int64 or the support is too large)."""
+    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
         return None
-    mask = None
-    rates = []
-    for v in family.values:
-        p = outcome_probabilities(family.circuit.assign_parameters(v))
-        if mask is None:
-            mask = family.accept(np.arange(p.size))
-        rates.append(float(p[mask].sum()))
-    return rates
+    try:
+        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
+    except SupportTooLarge:
+        return None
+    outcomes, probs = clbit_distribution(plan, family.values)
+    mask = family.accept(np.array(outcomes, dtype=np.int64))
+    return [float(p) for p in probs[:, mask].sum(-1)]
 
 
 def predicted_survival(isa, backend: Backend) -> float:
@@ -168,17 +170,28 @@ def predicted_survival(isa, backend: Backend) -> float:
 
 def exact_calibration(family: Family) -> np.ndarray:
     """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
-    (outcome: ancillas 0, data = component ``j``; per raw shot), from the exact simulator."""
+    (outcome: ancillas 0, data = component ``j``; per raw shot), from :mod:`hwadapt.simulate`
+    on the circuit's reachable support."""
     from hwadapt.linalg import subset_indices
 
-    if family.circuit.num_qubits > EXACT_RATE_MAX_QUBITS:
-        raise InputError(f"[calibration] needs exactly simulable circuits: family "
-                         f"{family.name!r} has {family.circuit.num_qubits} qubits, above "
-                         f"{EXACT_RATE_MAX_QUBITS}: drop [calibration] or use fewer qubits")
-    comps = np.asarray(subset_indices(family.n_data, family.weight))
+    too_wide = InputError(f"[calibration] needs exactly simulable circuits: family "
+                          f"{family.name!r} ({family.circuit.num_qubits} qubits) is beyond the "
+                          "exact simulator's support limit: drop [calibration] or use fewer "
+                          "qubits")
+    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
+        raise too_wide
+    try:
+        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
+    except SupportTooLarge:
+        raise too_wide from None
     rows = family.values[len(family.values) - family.calibration:]
-    return np.stack([outcome_probabilities(family.circuit.assign_parameters(v))[comps]
-                     for v in rows])
+    outcomes, probs = clbit_distribution(plan, rows)
+    where = {int(o): i for i, o in enumerate(outcomes)}
+    out = np.zeros((len(rows), len(subset_indices(family.n_data, family.weight))))
+    for j, c in enumerate(subset_indices(family.n_data, family.weight)):
+        if int(c) in where:
+            out[:, j] = probs[:, where[int(c)]]
+    return out
 
 
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
