@@ -2,7 +2,8 @@
 
 Three worlds joined: PyTorch adapters (:mod:`hwadapt.adapters`), Qiskit circuits
 (:mod:`hwadapt.circuits`) and execution on simulators and IBM devices
-(:mod:`hwadapt.execution`). See ``README.md`` and ``DESIGN.md`` for conventions.
+(:mod:`hwadapt.execution`). See ``README.md``, ``docs/ARCHITECTURE.md`` (parts, layers)
+and ``docs/MATHS.md`` (conventions).
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """The ``hwadapt`` command line: submit/status/fetch/resume/compare/finetune/backends.
 
-Conventions (DESIGN.md §2): every command takes ``--json`` for machine-readable output
+Conventions (docs/ARCHITECTURE.md): every command takes ``--json`` for machine-readable output
 on stdout; human output uses rich. The ledger defaults to ``results/hwadapt.db`` and
 moves with ``--ledger PATH`` or ``HWADAPT_LEDGER``. Exit codes: 0 success, 1 a failed
 job, 2 bad input. Errors are one line of plain text on stderr (with ``--json`` also

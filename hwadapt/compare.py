@@ -4,7 +4,7 @@ Reads what the ledger stored for a run (counts, ISA circuits, and the analysis d
 :mod:`hwadapt.execution.metadata` written at submit) and never runs the job again nor
 re-parses its spec. The exact reference is linear algebra on that data: ``y = Mψ`` with
 ``M = Σ α_i O_i``, ``O_i = givens_matrix(n, angles_i, layout)`` (the HW-1 action of the
-adapter circuits, DESIGN.md §1), so ideal per-shot probabilities are ``y_j²/‖α‖₁²``
+adapter circuits, docs/MATHS.md), so ideal per-shot probabilities are ``y_j²/‖α‖₁²``
 (magnitude family) and ``(y_j + β r_j)²/(‖α‖₁ + β)²`` (signs family, uniform reference).
 
 Metrics per input and aggregated over inputs:

@@ -1,4 +1,4 @@
-"""Counts → signed adapter outputs ``y = Mψ`` with standard errors (DESIGN.md §1, LCU).
+"""Counts → signed adapter outputs ``y = Mψ`` with standard errors (docs/MATHS.md, LCU).
 
 Circuit families (built by :mod:`hwadapt.circuits.lcu` and :mod:`hwadapt.circuits.signs`,
 measured on every qubit, classical bit ``i`` = qubit ``i``; data qubits ``0..n-1``, LCU
@@ -57,40 +57,12 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from hwadapt.circuits.lcu import postselect
+from hwadapt.counts import CountsLike, int_counts
 from hwadapt.errors import InputError
 from hwadapt.linalg import subset_indices
 
 WILSON_Z = 1.959963984540054  # 95%
 
-CountsLike = Any  # Mapping[str | int, float] or qiskit.primitives.BitArray
-
-
-def int_counts(counts: CountsLike) -> dict[int, float]:
-    """Normalise one circuit's counts to ``{outcome index: count}``.
-
-    Accepts a ``BitArray`` (one binding), or a mapping keyed by bitstrings (``"0101"``,
-    little-endian as Qiskit prints them; spaces between registers are dropped), ``"0x.."``
-    hex strings, or ints. Values may be floats (quasi-counts).
-    """
-    if hasattr(counts, "get_int_counts"):
-        if getattr(counts, "shape", ()) not in ((), (1,)):
-            raise InputError(f"one BitArray binding expected, got shape {counts.shape}: index "
-                             "the sweep axes first")
-        if counts.num_bits > 62:
-            return {int(k): float(v) for k, v in counts.get_int_counts().items()}
-        arr = np.asarray(counts.array, dtype=np.int64).reshape(-1, counts.array.shape[-1])
-        weights = 1 << (8 * np.arange(arr.shape[-1] - 1, -1, -1, dtype=np.int64))  # big-endian
-        vals, freq = np.unique(arr @ weights, return_counts=True)
-        return {int(k): float(v) for k, v in zip(vals, freq, strict=True)}
-    out: dict[int, float] = {}
-    for key, value in dict(counts).items():
-        if isinstance(key, str):
-            key = key.replace(" ", "")
-            idx = int(key, 16) if key.startswith("0x") else int(key, 2)
-        else:
-            idx = int(key)
-        out[idx] = out.get(idx, 0.0) + float(value)
-    return out
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Quantum-inspired adapters for PyTorch (DESIGN.md §1): ``lora``, ``compound``, ``hamming``,
+"""Quantum-inspired adapters for PyTorch (docs/MATHS.md): ``lora``, ``compound``, ``hamming``,
 ``quantum`` (circuit-estimated, :mod:`hwadapt.adapters.quantum`).
 
 >>> model = inject(model, AdapterConfig("hamming", rank=2, base="orthogonal"))

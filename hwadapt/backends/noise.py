@@ -6,7 +6,7 @@ A noise source is written ``fake_<device>`` (its errors as reported, ``1×``) or
 ``--noise-from`` takes and what the ledger stores, so a scaled run resumes with the same noise.
 
 Scaling a :class:`qiskit.transpiler.Target` by ``f`` (what Aer's ``NoiseModel.from_backend``
-reads, DESIGN.md §3):
+reads, docs/QISKIT_FACTS.md):
 - every instruction's ``error`` (gate infidelity ``1 - F_avg``; for ``measure`` the symmetric
   readout flip probability) is multiplied by ``f`` and capped at the fully random point:
   ``d/(d+1)`` for a gate on ``d = 2^q`` levels (the largest average infidelity a channel can
@@ -199,7 +199,7 @@ def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 
     ``p(1|0), p(0|1)`` from its properties (the ``Target`` only holds their mean, so a model
     built from it alone symmetrises them; scaled by :func:`scale_readout`).
     Built once per (device, qubits, scale) and cached: the full 133-qubit model costs seconds
-    to build and to serialise on every run, the restricted one milliseconds (DESIGN.md §3).
+    to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md).
     """
     from qiskit_aer.noise import NoiseModel, ReadoutError
     from qiskit_aer.noise.device import readout_error_values

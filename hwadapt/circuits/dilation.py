@@ -27,6 +27,7 @@ from qiskit.circuit import QuantumCircuit
 
 from hwadapt.circuits.adapter import adapter_circuit
 from hwadapt.circuits.loaders import unary_loader
+from hwadapt.counts import int_counts
 from hwadapt.linalg import combination_matrix, pyramid_angles
 
 
@@ -99,8 +100,6 @@ def fold_dilation_counts(counts, n: int) -> dict[int, float]:
     weight, ancillas non-zero: rejected); any other weight (of all ``2n`` bits) becomes ``0``
     (data weight 0: counted as ``hw_bad``). Accepts what ``int_counts`` accepts.
     """
-    from hwadapt.estimate import int_counts
-
     out: dict[int, float] = {}
     for idx, v in int_counts(counts).items():
         if idx.bit_count() != 1:

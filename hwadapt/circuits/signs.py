@@ -1,4 +1,4 @@
-"""Sign recovery: a reference branch that interferes with ``y = Mψ`` (DESIGN.md §1, LCU).
+"""Sign recovery: a reference branch that interferes with ``y = Mψ`` (docs/MATHS.md, LCU).
 
 The postselected LCU state is ``y/‖α‖₁``; its outcome probabilities give ``|y_j|`` only, and
 no circuit whose output is ``y`` alone can fix the *global* sign (a global phase is not

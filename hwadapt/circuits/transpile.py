@@ -27,7 +27,7 @@ def transpile_for(
     circuit: QuantumCircuit, backend, optimization_level: int = 1, seed: int | None = 0,
     initial_layout: list[int] | None = None,
 ) -> tuple[QuantumCircuit, TranspileReport]:
-    """ISA circuit for ``backend`` (a BackendV2, e.g. a fake device, or its ``fake_<name>``)
+    """ISA circuit for ``backend`` (a BackendV2, e.g. a fake device)
     with ``generate_preset_pass_manager``, and its :class:`TranspileReport`.
 
     SWAPs are counted in the routed circuit, before they are translated to native gates.
@@ -37,10 +37,6 @@ def transpile_for(
     """
     from qiskit.transpiler import generate_preset_pass_manager
 
-    if isinstance(backend, str):
-        from hwadapt.backends import fake_backend
-
-        backend = fake_backend(backend)
     if circuit.num_qubits > backend.num_qubits:
         raise ValueError(f"circuit needs {circuit.num_qubits} qubits, {backend.name} has "
                          f"{backend.num_qubits}")

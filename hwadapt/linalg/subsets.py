@@ -1,7 +1,7 @@
 """Index helpers of the Hamming-weight basis (no torch): subsets, their basis indices, block
 orders and offsets. The one part of :mod:`hwadapt.linalg` that :mod:`hwadapt.kernels` imports.
 
-Conventions (docs: DESIGN.md §1): subsets ``I ⊂ {0..n-1}``, ``|I| = k``, in
+Conventions (docs/MATHS.md): subsets ``I ⊂ {0..n-1}``, ``|I| = k``, in
 ``itertools.combinations(range(n), k)`` order; the basis state of ``I`` has bit ``i`` set for
 ``i ∈ I``, Qiskit (little-endian) index ``Σ_{i∈I} 2^i`` (qubit ``i`` = bit ``i``).
 """

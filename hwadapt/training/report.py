@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from hwadapt.training.study_config import StudyConfig
+
 PLOTS = ("accuracy_vs_epoch.png", "accuracy_vs_params.png", "forgetting.png")
 
 #: tolerance (accuracy points, i.e. 0.01 = 1 %) for "comparable" in claim 1
@@ -153,8 +155,6 @@ def command_line(study: dict[str, Any]) -> str:
         parts.append(f"--data-dir {c['data_dir']}")
     if c["max_per_class"] is not None:
         parts.append(f"--max-per-class {c['max_per_class']}")
-    from hwadapt.training.experiment import StudyConfig
-
     api_only = {k: c[k] for k in ("val_fraction", "batch_size", "lr_full", "lr_adapter")
                 if c[k] != getattr(StudyConfig(), k)}
     if api_only:  # settings the CLI does not expose: name them for the Python API

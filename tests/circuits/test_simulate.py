@@ -8,6 +8,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.quantum_info import Operator, Statevector
 
+from hwadapt.backends import fake_backend
 from hwadapt.circuits.adapter import adapter_circuit
 from hwadapt.circuits.gates import fbs_gate
 from hwadapt.circuits.layouts import num_angles
@@ -149,7 +150,7 @@ def test_simulates_transpiled_isa_circuit():
     rng = np.random.default_rng(4)
     us = [adapter_circuit(3, rand_angles(rng, 3)) for _ in range(2)]
     qc = lcu_circuit(us, [0.6, -0.3], unary_loader(3, unary_angles([0.5, -1.0, 2.0])))
-    isa, _ = transpile_for(qc, "fake_torino")
+    isa, _ = transpile_for(qc, fake_backend("fake_torino"))
     small, init, final = active_circuit(isa)
     got = simulate_statevector(small).numpy()
     np.testing.assert_allclose(got, Statevector(small).data, atol=1e-9)

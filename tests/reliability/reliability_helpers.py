@@ -84,9 +84,18 @@ def settle(path: Path) -> None:
 
 
 def copy_ledger(src: Path, dst_dir: Path) -> Path:
-    """Copy a (settled) ledger with its runs folder into ``dst_dir``; the new ledger path."""
+    """Copy a ledger with its runs folder into ``dst_dir``; the new ledger path. SQLite's
+    backup copies what readers see, write-ahead log included (a writer still holding its
+    connection, e.g. an in-process CLI call, has not checkpointed it yet), into one settled
+    file with no log beside it."""
     dst_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst_dir / src.name)
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    target = sqlite3.connect(dst_dir / src.name)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
     if (src.parent / "runs").exists():
         shutil.copytree(src.parent / "runs", dst_dir / "runs")
     return dst_dir / src.name
