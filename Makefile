@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(BIN)/hwadapt submit jobs/demo.toml --backend aer_noisy
 	$(BIN)/hwadapt compare latest --plot
 	$(BIN)/hwadapt compare latest --plot --mitigate readout
+	$(BIN)/hwadapt compare latest --plot --mitigate learned
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -p no:cacheprovider

@@ -373,7 +373,8 @@ def _mode_metrics(mode: str, est: Estimate, ex: Exact, signed: bool = True) -> d
 def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None,
                 plot: bool = False) -> dict[str, Any]:
     """Metrics of a stored run vs exact; writes ``<runs dir>/<run>/compare[-readout].json``
-    (and PNGs with ``plot``); returns the written dict."""
+    (and PNGs with ``plot``); returns the written dict. ``error_bars`` says what the ±
+    covers; ``aggregate.systematic`` is None when no calibration inputs measured it."""
     ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
     mitigate = facts["mitigate"]
     mode, est = next(iter(ests.items()))
@@ -381,6 +382,13 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
            "estimate": {"y": est.y.tolist(), "stderr": est.stderr.tolist(),
                         "sign_confidence": est.sign_confidence.tolist()},
            "exact": {"y": ex.y.tolist(), "beta": ex.beta}}
+    if "calibration_inputs" in facts["mitigation"]:
+        out["error_bars"] = ("total: shot noise (bootstrap) and a systematic term "
+                             "cross-validated on the run's calibration inputs")
+    else:  # nothing measured the device's bias: say so instead of reporting 0
+        out["aggregate"]["systematic"] = None
+        out["error_bars"] = ("shot noise only: the run has no [calibration] inputs, so device "
+                             "bias is not in the ± (add a [calibration] table to the spec)")
     if ex.meta.inputs["source"] == "mnist":
         out["downstream"] = mnist_downstream(ex.meta.inputs["seed"], ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side

@@ -96,6 +96,7 @@ def test_learned_map_is_identity_on_a_noiseless_backend(aer_run):
         assert a["systematic"] < np.median(se)  # no device: no bias beyond the noise level
         assert a["coverage_2se"] >= 0.75 and a["rel_l2"] < 0.25
         assert {"coverage_2se_stat", "rel_l2_magnitudes", "sign_agreement"} <= set(a)
+        assert out["error_bars"].startswith("total")
 
 
 @pytest.mark.slow

@@ -34,8 +34,9 @@ budget = 100000
 def test_examples_parse_and_build(name):
     spec = load_spec(JOBS / f"{name}.toml")
     fams = build_families(spec)
-    assert fams and all(f.values.shape == (spec.inputs.count, spec.circuit.qubits - 1)
-                        for f in fams)
+    cal = 0 if spec.calibration is None else spec.calibration.inputs  # calibration rows last
+    assert fams and all(f.values.shape == (spec.inputs.count + cal, spec.circuit.qubits - 1)
+                        and f.calibration == cal for f in fams)
 
 
 def test_demo_is_the_issue_demo():
