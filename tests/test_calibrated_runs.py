@@ -11,7 +11,7 @@ from hwadapt.cli import app
 from hwadapt.compare import compare_run, exact_reference, stored_calibration
 from hwadapt.estimate import ideal_probabilities
 from hwadapt.execution.ledger import Ledger
-from hwadapt.execution.manager import load_metadata, run_counts, submit, tally
+from hwadapt.execution.manager import load_metadata, run_counts, submit, summary, tally
 from hwadapt.spec import parse_spec, reference_vectors, sign_references
 
 SPEC = """
@@ -69,6 +69,8 @@ def test_calibration_rows_ride_in_the_same_pubs_with_exact_outputs(aer_run):
                                                                      ex.K + ex.beta), atol=1e-10)
     counts = run_counts(ledger, run)
     assert all(len(v) == 5 + 24 for v in counts.values())
+    for fam in summary(led, run)["families"]:  # status counts target inputs only
+        assert fam["calibration_inputs"] == 24 and fam["inputs_at_target"] <= 5
     db = Ledger(ledger)
     rows = {}  # bindings of the same ISA circuit per family, all in the one round
     for b in db.batches(run):

@@ -18,7 +18,8 @@ from hwadapt.execution.shots import stored_shots
 
 def tally(ledger: Ledger, run_id: str, run: Any = None,
           batches: list | None = None) -> list[dict]:
-    """Per family: ``raw (count,)`` shots and ``accepted (count,)`` shots over stored results.
+    """Per family: ``raw (count,)`` shots and ``accepted (count,)`` shots over stored results,
+    and ``calibration``: how many of the last rows bind calibration inputs.
 
     ``run``: a loaded :class:`hwadapt.execution.manager.RunData` (its ``families`` and
     ``values`` spare reading ``families.npz``), or None."""
@@ -27,7 +28,8 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
         meta, sizes = family_meta(ledger, run_id)
     else:
         meta, sizes = run.families, [len(v) for v in run.values]
-    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64)}
+    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64),
+            "calibration": m.get("calibration", 0)}
            for m, n in zip(meta, sizes, strict=True)]
     for b in batches:
         row = ledger.result(b.id)
@@ -65,5 +67,8 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "target_accepted": target,
         "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
                       "accepted": f["accepted"].tolist(),
-                      "inputs_at_target": int((f["accepted"] >= target).sum())} for f in fams],
+                      "inputs_at_target": int((f["accepted"][:len(f["accepted"])
+                                                              - f["calibration"]]
+                                               >= target).sum()),
+                      "calibration_inputs": f["calibration"]} for f in fams],
     }
