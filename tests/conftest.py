@@ -5,7 +5,7 @@ mode on FakeLagos, with IBM's string statuses, job ids and tags."""
 import pytest
 
 from hwadapt.backends import fake_backend, runtime
-from hwadapt.execution import manager
+from hwadapt.execution import drive
 
 
 class FakeJob:
@@ -68,6 +68,6 @@ def service(monkeypatch):
             return job
 
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_sampler", Sampler)
-    monkeypatch.setattr(manager, "POLL_S", 0.0)
+    monkeypatch.setattr(drive, "POLL_S", 0.0)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
     return svc

@@ -124,7 +124,9 @@ CONSTRUCTION_NAMES = {"efficient", "textbook", "dilation", "spectral"}
 
 
 @pytest.mark.parametrize("module", ["spec.py", "compare.py", "execution/manager.py",
-                                    "training/evaluators.py", "training/quantum_task.py"])
+                                    "execution/submit.py", "execution/drive.py",
+                                    "execution/rundata.py", "training/evaluators.py",
+                                    "training/quantum_task.py"])
 def test_no_construction_if_chains_outside_the_registry(module):
     """No comparison with a construction's name (or of a ``construction`` value)."""
     tree = ast.parse((ROOT / "hwadapt" / module).read_text())

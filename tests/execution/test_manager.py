@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hwadapt.errors import JobFailed
-from hwadapt.execution import batching, manager
+from hwadapt.execution import batching, drive, manager
 from hwadapt.execution.ledger import Ledger
 
 SMALL = Path(__file__).parents[2] / "jobs" / "small.toml"
@@ -134,14 +134,14 @@ def test_ibm_orphan_adopted_by_tag(tmp_path, service, monkeypatch):
     def crash(name):
         if name == "after_submit":
             raise Crash
-    monkeypatch.setattr(manager, "crash_point", crash)
+    monkeypatch.setattr(drive, "crash_point", crash)
     path = tmp_path / "l.db"
     with pytest.raises(Crash):
         manager.submit(SMALL, "ibm_lagos", path, service=service)
     [row] = Ledger(path).runs()
     [b0] = [b for b in Ledger(path).batches(row["id"]) if b.status == "submitted"]
     assert Ledger(path).submissions(b0.id)[0]["job_id"] is None  # the orphan
-    monkeypatch.setattr(manager, "crash_point", lambda name: None)
+    monkeypatch.setattr(drive, "crash_point", lambda name: None)
     n = service.submitted
     manager.resume(path, service=service)
     subs = Ledger(path).submissions(b0.id)

@@ -1,0 +1,300 @@
+"""Submitting a spec (or ready-made families) as a run: transpile, exact acceptance rates,
+predicted noise survival, exact calibration, the run's artifacts, planned-work limits; then
+:func:`hwadapt.execution.drive.drive` runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hwadapt.backends import Backend, get_backend
+from hwadapt.errors import InputError
+from hwadapt.execution.artifacts import artifact
+from hwadapt.execution.drive import drive
+from hwadapt.execution.exact_sampler import clbit_distribution
+from hwadapt.execution.family import Family
+from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.execution.metadata import FILE as METADATA_FILE
+from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.readout import calibrate_run_readout
+from hwadapt.execution.rundata import load_run
+from hwadapt.fileio import atomic_write
+from hwadapt.mitigation.zne import fold_two_qubit_gates
+from hwadapt.progress import ProgressBar
+from hwadapt.simulate import SupportTooLarge, compile_circuit
+from hwadapt.spec import (
+    build_families,
+    calibration_vectors,
+    load_spec,
+    run_metadata,
+)
+
+EXACT_RATE_MAX_QUBITS = 62  # exact acceptance rates up to this width (int64 outcomes),
+EXACT_RATE_MAX_SUPPORT = 1 << 20  # and this many reachable basis states, else a pilot round
+MAX_BINDINGS = 20_000  # inputs x families of one run, unless --force
+MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --force
+
+
+def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
+    """ISA circuit for ``backend`` (unchanged for ``exact``, which takes any circuit)."""
+    from hwadapt.circuits.transpile import transpile_for
+
+    if backend.transpile_target is None:
+        return circuit.decompose(reps=4)
+    return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
+
+
+def exact_rates(family: Family) -> list[float] | None:
+    """Exact acceptance probability per input, from :mod:`hwadapt.simulate` on the circuit's
+    reachable support (None when outcomes do not fit int64 or the support is too large)."""
+    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
+        return None
+    try:
+        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
+    except SupportTooLarge:
+        return None
+    outcomes, probs = clbit_distribution(plan, family.values)
+    mask = family.accept(np.array(outcomes, dtype=np.int64))
+    return [float(p) for p in probs[:, mask].sum(-1)]
+
+
+def predicted_survival(isa, backend: Backend) -> float:
+    """Noise-aware acceptance factor of an ISA circuit: ``Π (1 - ε)`` over its instructions'
+    error rates in the backend's ``Target`` (gates and measurements, scaled by ``aer_noisy``'s
+    noise scale); 1 on ideal backends. Any gate or readout error is assumed to move the shot
+    out of the accepted set (a single bit flip breaks the Hamming weight or an ancilla), so
+    the expected accepted rate is about ``survival × exact rate``: a one-round run sized by
+    it meets its target on a noisy device (slightly conservative: errors that preserve the
+    weight are kept, and counted as bias instead)."""
+    if not backend.readout_noise or backend.transpile_target is None:
+        return 1.0
+    target = backend.transpile_target.target
+    scale = backend.noise_scale
+    log_f = 0.0
+    for inst in isa.data:
+        name = inst.operation.name
+        if name in ("barrier", "delay") or name not in target.operation_names:
+            continue
+        props = target[name].get(tuple(isa.find_bit(q).index for q in inst.qubits))
+        err = getattr(props, "error", None) or 0.0
+        log_f += np.log1p(-min(scale * err, 0.999))
+    return float(np.exp(log_f))
+
+
+def exact_calibration(family: Family) -> np.ndarray:
+    """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
+    (outcome: ancillas 0, data = component ``j``; per raw shot), from :mod:`hwadapt.simulate`
+    on the circuit's reachable support."""
+    from hwadapt.linalg import subset_indices
+
+    too_wide = InputError(f"[calibration] needs exactly simulable circuits: family "
+                          f"{family.name!r} ({family.circuit.num_qubits} qubits) is beyond the "
+                          "exact simulator's support limit: drop [calibration] or use fewer "
+                          "qubits")
+    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
+        raise too_wide
+    try:
+        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
+    except SupportTooLarge:
+        raise too_wide from None
+    rows = family.values[len(family.values) - family.calibration:]
+    outcomes, probs = clbit_distribution(plan, rows)
+    where = {int(o): i for i, o in enumerate(outcomes)}
+    out = np.zeros((len(rows), len(subset_indices(family.n_data, family.weight))))
+    for j, c in enumerate(subset_indices(family.n_data, family.weight)):
+        if int(c) in where:
+            out[:, j] = probs[:, where[int(c)]]
+    return out
+
+
+def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
+                     metadata: RunMetadata | None = None,
+                     files: dict[str, Path] | None = None, calibration: dict | None = None,
+                     survival: list[float] | None = None,
+                     split: list[int] | None = None) -> dict[str, str]:
+    """Write a run's artifacts and return ``{relative path: sha256}`` for the ledger:
+    ``circuits.qpy``, ``families.npz``, with a spec also ``analysis.npz`` (``metadata``,
+    what ``compare`` reads) and a copy of every referenced file (``files/<key><suffix>``).
+    ``calibration``: ``{"x": (m, n) inputs, "shots": raw shots each, "exact": [(m, c) per
+    family]}`` when the run has calibration rows (the last ``m`` bindings of every family);
+    ``survival``/``split``: per family the predicted noise survival and the ZNE shot split."""
+    from qiskit import qpy
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
+    cal = calibration or {}
+    meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
+             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
+             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
+            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
+                                      split or [1] * len(families), strict=True)]
+    arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
+    if cal:
+        arrays["calibration_x"] = cal["x"]
+        arrays.update({f"exact{j}": e for j, e in enumerate(cal["exact"])})
+    atomic_write(run_dir / "families.npz",
+                 lambda f: np.savez(f, meta=np.array(json.dumps(meta)), **arrays))
+    names = ["circuits.qpy", "families.npz"]
+    if metadata is not None:
+        metadata.save(run_dir / METADATA_FILE)
+        names.append(METADATA_FILE)
+    for key, src in (files or {}).items():
+        name = f"files/{key}{src.suffix}"
+        (run_dir / "files").mkdir(exist_ok=True)
+        atomic_write(run_dir / name, lambda f, src=src: f.write(src.read_bytes()))
+        names.append(name)
+    return {name: sha256_file(run_dir / name) for name in names}
+
+
+def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
+    """The run's stored analysis data (checksum-verified), or None for runs stored before
+    it existed (and runs made from ready-made families, which have none)."""
+    row = ledger.run(run_id)
+    digest = json.loads(row["artifacts"]).get(METADATA_FILE)
+    if digest is None:
+        return None
+    return RunMetadata.load(artifact(ledger, run_id, METADATA_FILE))
+
+
+def planned_work(spec) -> dict:
+    """What a spec asks for before anything runs: ``bindings`` (inputs x families: circuits
+    to bind, and to simulate exactly for acceptance rates) and ``shots`` (a lower bound on
+    the raw shots: every binding's accepted target, capped by the budget)."""
+    bindings = spec.inputs.count * len(spec.family_names)
+    return {"bindings": bindings,
+            "shots": min(spec.shots.budget, bindings * spec.shots.target_accepted)}
+
+
+def check_work(spec, force: bool = False) -> dict:
+    """:func:`planned_work`, refused above ``MAX_BINDINGS``/``MAX_PLANNED_SHOTS`` unless
+    ``force``."""
+    work = planned_work(spec)
+    if not force and (work["bindings"] > MAX_BINDINGS or work["shots"] > MAX_PLANNED_SHOTS):
+        raise InputError(
+            f"spec asks for {work['bindings']} bindings (inputs x families, limit "
+            f"{MAX_BINDINGS}) and at least {work['shots']:.3g} raw shots (limit "
+            f"{MAX_PLANNED_SHOTS:.0e}): lower inputs.count or shots.target_accepted, or pass "
+            "--force to run it anyway")
+    return work
+
+
+def check_width(families: list[Family], backend: Backend) -> None:
+    """:class:`InputError` if a family's circuit is wider than the backend's device."""
+    width = max(f.circuit.num_qubits for f in families)
+    target = backend.transpile_target
+    have = getattr(target, "num_qubits", None) if backend.kind != "aer" else None
+    if isinstance(have, int) and width > have:
+        raise InputError(f"the spec's circuits need {width} qubits but {backend.name} "
+                         f"({backend.device or backend.name}) has {have}: lower "
+                         "circuit.qubits or pick a larger device (`hwadapt backends`)")
+
+
+def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
+           noise_from: str | None = None, detach: bool = False, progress: bool = False,
+           service=None, on_created=None, force: bool = False) -> str:
+    """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
+
+    Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
+    ``force`` lifts the planned-work limits of :func:`check_work`.
+    """
+    spec = load_spec(spec_path)
+    check_work(spec, force)
+    backend = get_backend(backend_name, noise_from, service=service)
+    if detach and backend.local:
+        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
+                         "locally: drop --detach")
+    # an existing ledger is checked now; a new one is created only once the spec has built
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    bar = ProgressBar(progress, "building circuits")
+    try:
+        families = build_families(spec)
+        check_width(families, backend)
+        ledger = ledger or Ledger(ledger_path)
+        isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
+               for f in families]
+        rates = [exact_rates(f) for f in families]
+        split = [1] * len(families)
+        if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
+            folds = [(f, c, r, k) for f, c, r in zip(families, isa, rates, strict=True)
+                     for k in spec.zne_factors[1:]]
+            families += [replace(f, name=f"{f.name}@zne{k}") for f, _, _, k in folds]
+            isa += [fold_two_qubit_gates(c, k) for _, c, _, k in folds]
+            rates += [r for _, _, r, _ in folds]
+            split = [len(spec.zne_factors)] * len(families)
+        calibration = None
+        if spec.calibration is not None:
+            calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
+                           "exact": [exact_calibration(f) for f in families]}
+    finally:
+        bar.close()
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    survival = [predicted_survival(c, backend) for c in isa]
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
+                                 run_metadata(spec), spec.referenced_files, calibration,
+                                 survival, split)
+    if backend.readout_at_submit:  # device readout, measured with the run
+        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
+        if cals is not None:
+            artifacts[cals.name] = sha256_file(cals)
+    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
+                              spec.digest, spec.seed, artifacts, lease=True)
+    if on_created:
+        on_created(run_id)
+    drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,
+          lease=token)
+    return run_id
+
+
+def submit_families(families: list[Family], backend_name: str, ledger_path: str | Path, *,
+                    run_id: str, shots: int, seed: int, name: str = "families",
+                    noise_from: str | None = None, isa: list | None = None,
+                    optimization_level: int = 1, progress: bool = False,
+                    service=None) -> str:
+    """Create a run from ready-made circuit families and drive it to the end; idempotent.
+
+    Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
+    :func:`batching.round_shots`) in one round: one shot count, so one job unless the
+    execution/payload limits split it. ``isa``: the families' circuits
+    already transpiled for the backend (one per family; ``family.values`` must then follow
+    each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
+    :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
+    batches (and the transpiler when it runs here).
+
+    If ``run_id`` is already in the ledger nothing is created: an active run is driven on
+    (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
+    counts with :func:`run_counts`. Raises :class:`JobFailed` if a batch failed.
+    """
+    if shots < 1:
+        raise InputError(f"shots must be >= 1, got {shots}")
+    if isa is not None and len(isa) != len(families):
+        raise InputError(f"isa has {len(isa)} circuits for {len(families)} families: give one "
+                         "transpiled circuit per family")
+    ledger = Ledger(ledger_path)
+    try:
+        if not any(r["id"] == run_id for r in ledger.runs()):
+            if isa is None:
+                backend = get_backend(backend_name, noise_from, service=service)
+                isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
+            text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
+                    f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n")
+            # rates None: the first (only) round gives every binding `pilot` raw shots
+            artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families,
+                                         [None] * len(families))
+            token = ledger.create_run(run_id, name, backend_name, noise_from, text,
+                                      hashlib.sha256(text.encode()).hexdigest(), seed,
+                                      artifacts, lease=True)
+        else:
+            token = None
+        if ledger.run(run_id)["status"] == "active":
+            drive(ledger, load_run(ledger, run_id, service=service), progress=progress,
+                  lease=token)
+        return run_id
+    finally:
+        ledger.close()
+
