@@ -454,18 +454,7 @@ def finetune(
                                max_per_class=max_per_class, progress=not as_json)
         if emit({"out": str(out), **rep}, as_json):
             return
-        ev = rep["evaluation"]
-        table = Table(title=f"B validation ({rep['eval_samples']} samples): accuracy / loss")
-        for col in ("model", f"estimated on {backend} ({eval_repeats} run(s): mean ± std)",
-                    "exact simulation"):
-            table.add_column(col)
-        for key, label in (("warm_start", "classical warm start"),
-                           ("fine_tuned", f"after {steps} hybrid step(s)")):
-            table.add_row(label, *(" / ".join(_mean_std(ev[key][src], m) for m in
-                                              ("accuracy", "loss"))
-                                   for src in ("backend", "exact")))
-        console.print(table)
-        console.print(f"wrote {out}/hybrid.json")
+        _print_hybrid(rep, out, backend, eval_repeats, steps)
         return
 
     from hwadapt.training.experiment import ARMS, StudyConfig, run_study
@@ -484,6 +473,22 @@ def finetune(
     for line in claims(study):
         console.print(f"- {line}", highlight=False, soft_wrap=True)
     console.print(f"wrote {out}/study.json, README.md and plots in {study['wall_s']:.0f} s")
+
+
+def _print_hybrid(rep: dict, out: Path, backend: str, eval_repeats: int, steps: int) -> None:
+    """The B-validation table of a ``finetune --quantum`` report and where it was written."""
+    ev = rep["evaluation"]
+    table = Table(title=f"B validation ({rep['eval_samples']} samples): accuracy / loss")
+    for col in ("model", f"estimated on {backend} ({eval_repeats} run(s): mean ± std)",
+                "exact simulation"):
+        table.add_column(col)
+    for key, label in (("warm_start", "classical warm start"),
+                       ("fine_tuned", f"after {steps} hybrid step(s)")):
+        table.add_row(label, *(" / ".join(_mean_std(ev[key][src], m) for m in
+                                          ("accuracy", "loss"))
+                               for src in ("backend", "exact")))
+    console.print(table)
+    console.print(f"wrote {out}/hybrid.json")
 
 
 def _check_finetune_options(quantum: bool, backend: str, shots: int, seeds: int, epochs: int,

@@ -186,64 +186,13 @@ def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyr
     (a builder changed its construction).
     """
 
-    if kind not in TEMPLATE_KINDS:
-        raise ValueError(f"unknown template kind {kind!r}: choose one of {TEMPLATE_KINDS}")
-    sg = np.asarray(signs, dtype=float)
-    if sg.ndim != 1 or not np.abs(sg).sum() or np.any(~np.isin(sg, (-1, 0, 1))):
-        raise ValueError(f"signs must be -1/0/+1 per term, not all 0; got {signs}")
-    if kind == "spectral" and (len(sg) != 2 or layout != "pyramid"):
-        raise ValueError(f"the spectral template takes 2 terms in the pyramid layout, got "
-                         f"{len(sg)} terms, layout {layout!r}: use kind='magnitude'")
-
-    global_phase = 0.0
-
-    def build(k: int) -> tuple[list, list[list[tuple[str, np.ndarray]]]]:
-        """Flattened generic build ``k`` and, per gate, the candidate sources of its angle."""
-        rng = np.random.default_rng([seed, k])
-        th0 = rng.uniform(0.1, 2 * math.pi - 0.1, (len(sg), num_angles(n, layout)))
-        al0 = sg * rng.uniform(0.5, 1.5, len(sg))
-        x0 = rng.normal(size=(1, n))
-        x0 /= np.linalg.norm(x0)
-        loader = unary_loader(n, unary_angles(x0)[0])
-        if kind == "spectral":
-            Q, walsh, pyr = _spectral_parts(th0, n)
-            qc = spectral_lcu_circuit(th0, al0, x=x0[0], layout=layout)
-            cand = [("loader", unary_angles(x0 @ Q)[0]), ("walsh", walsh), ("pyramid", pyr),
-                    ("prep", _prepare_angles(np.abs(al0)))]
-        elif kind == "magnitude":
-            qc = efficient_lcu_circuit(th0, al0, state_prep=loader, layout=layout)
-            table, weights = th0, np.abs(al0)
-        elif k == 0:  # the shared builder itself
-            qc = efficient_sign_circuit(th0, al0, loader, layout=layout)
-            table = np.vstack([th0, reference_angles(x0)[0]])
-            weights = np.abs([*al0, default_beta(al0)])
-        else:  # the same LCU with a generic reference row: the reference's pyramid angles
-            # have input-dependent zeros that make Walsh coefficients coincide
-            table = np.vstack([th0, rng.uniform(0.1, 2 * math.pi - 0.1, th0.shape[1])])
-            weights = np.abs([*al0, default_beta(al0)])
-            qc = efficient_lcu_circuit(table, [*al0, weights[-1]], state_prep=loader,
-                                       layout=layout)
-        if kind != "spectral":
-            cand = [("loader", unary_angles(x0)[0]), ("walsh", walsh_angles(table).ravel()),
-                    ("prep", _prepare_angles(weights))]
-        nonlocal global_phase
-        global_phase = float(qc.global_phase)
-        ops = _flatten(qc)
-        hits = [{(part, int(i), sgn) for part, arr in cand for sgn in (1, -1)
-                 for i in np.flatnonzero(np.abs(sgn * arr - float(op.params[0])) < 1e-9)}
-                if _is_angle(op) else None for op, _ in ops]
-        return ops, hits
-
-    def shape(ops: list) -> list:
-        return [(op.name, tuple(qs), None if _is_angle(op) else tuple(map(str, op.params)))
-                for op, qs in ops]
-
-    ops, hits = build(0)
+    sg = _check_template_args(kind, signs, layout)
+    ops, hits, global_phase = _generic_build(kind, n, sg, layout, seed, 0)
     for k in range(1, 4):  # intersect with further generic builds until every match is unique
         if k > 1 and all(h is None or len(h) == 1 for h in hits):
             break
-        ops_k, hits_k = build(k)
-        if shape(ops_k) != shape(ops):
+        ops_k, hits_k, global_phase = _generic_build(kind, n, sg, layout, seed, k)
+        if _gate_shape(ops_k) != _gate_shape(ops):
             raise RuntimeError(f"{kind} template: the builder's gate sequence depends on the "
                                "values, not only on (n, signs)")
         hits = [h if h is None else h & hk for h, hk in zip(hits, hits_k, strict=True)]
@@ -268,5 +217,63 @@ def circuit_template(kind: str, n: int, signs: Sequence[int], layout: str = "pyr
     return CircuitTemplate(kind, n, tuple(int(x) for x in sg), out, sources,
                            {p: k for k, p in enumerate(v)}, aliases)
 
+
+
+def _check_template_args(kind: str, signs: Sequence[int], layout: str) -> np.ndarray:
+    """``signs`` as a float array ``(R,)``; ``ValueError`` for an unknown kind, signs other than
+    -1/0/+1 (or all 0), or a spectral template other than 2 terms in the pyramid layout."""
+    if kind not in TEMPLATE_KINDS:
+        raise ValueError(f"unknown template kind {kind!r}: choose one of {TEMPLATE_KINDS}")
+    sg = np.asarray(signs, dtype=float)
+    if sg.ndim != 1 or not np.abs(sg).sum() or np.any(~np.isin(sg, (-1, 0, 1))):
+        raise ValueError(f"signs must be -1/0/+1 per term, not all 0; got {signs}")
+    if kind == "spectral" and (len(sg) != 2 or layout != "pyramid"):
+        raise ValueError(f"the spectral template takes 2 terms in the pyramid layout, got "
+                         f"{len(sg)} terms, layout {layout!r}: use kind='magnitude'")
+    return sg
+
+
+def _generic_build(kind: str, n: int, sg: np.ndarray, layout: str, seed: int, k: int
+                   ) -> tuple[list, list, float]:
+    """Flattened generic build ``k`` of ``kind``, per gate the candidate sources of its angle
+    (``None`` for a gate without one), and the build's global phase."""
+    rng = np.random.default_rng([seed, k])
+    th0 = rng.uniform(0.1, 2 * math.pi - 0.1, (len(sg), num_angles(n, layout)))
+    al0 = sg * rng.uniform(0.5, 1.5, len(sg))
+    x0 = rng.normal(size=(1, n))
+    x0 /= np.linalg.norm(x0)
+    loader = unary_loader(n, unary_angles(x0)[0])
+    if kind == "spectral":
+        Q, walsh, pyr = _spectral_parts(th0, n)
+        qc = spectral_lcu_circuit(th0, al0, x=x0[0], layout=layout)
+        cand = [("loader", unary_angles(x0 @ Q)[0]), ("walsh", walsh), ("pyramid", pyr),
+                ("prep", _prepare_angles(np.abs(al0)))]
+    elif kind == "magnitude":
+        qc = efficient_lcu_circuit(th0, al0, state_prep=loader, layout=layout)
+        table, weights = th0, np.abs(al0)
+    elif k == 0:  # the shared builder itself
+        qc = efficient_sign_circuit(th0, al0, loader, layout=layout)
+        table = np.vstack([th0, reference_angles(x0)[0]])
+        weights = np.abs([*al0, default_beta(al0)])
+    else:  # the same LCU with a generic reference row: the reference's pyramid angles
+        # have input-dependent zeros that make Walsh coefficients coincide
+        table = np.vstack([th0, rng.uniform(0.1, 2 * math.pi - 0.1, th0.shape[1])])
+        weights = np.abs([*al0, default_beta(al0)])
+        qc = efficient_lcu_circuit(table, [*al0, weights[-1]], state_prep=loader,
+                                   layout=layout)
+    if kind != "spectral":
+        cand = [("loader", unary_angles(x0)[0]), ("walsh", walsh_angles(table).ravel()),
+                ("prep", _prepare_angles(weights))]
+    ops = _flatten(qc)
+    hits = [{(part, int(i), sgn) for part, arr in cand for sgn in (1, -1)
+             for i in np.flatnonzero(np.abs(sgn * arr - float(op.params[0])) < 1e-9)}
+            if _is_angle(op) else None for op, _ in ops]
+    return ops, hits, float(qc.global_phase)
+
+
+def _gate_shape(ops: list) -> list:
+    """Names, qubits and non-angle parameters of flattened ``ops`` (what builds must share)."""
+    return [(op.name, tuple(qs), None if _is_angle(op) else tuple(map(str, op.params)))
+            for op, qs in ops]
 
 __all__ = ["TEMPLATE_KINDS", "CircuitTemplate", "circuit_template", "reference_angles"]

@@ -49,27 +49,14 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
                       max_per_class=max_per_class)
     cfg.validate()
-    for name, value, low in (("--qubits", qubits, 2), ("rank", rank, 1), ("--steps", steps, 0),
-                             ("--batch", batch, 1), ("eval_samples", eval_samples, 1),
-                             ("--eval-repeats", eval_repeats, 1)):
-        if value < low:
-            raise InputError(f"{name} must be >= {low}, got {value}")
-    if hidden % qubits:
-        raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
-    if gradient not in GRADIENTS:
-        raise InputError(f"unknown gradient {gradient!r}: choose one of {', '.join(GRADIENTS)}")
-    check_construction(construction)
-    if not (math.isfinite(lr) and lr > 0):
-        raise InputError(f"--lr must be a positive number, got {lr}")
+    _check_args(qubits=qubits, rank=rank, steps=steps, batch=batch, eval_samples=eval_samples,
+                eval_repeats=eval_repeats, hidden=hidden, gradient=gradient,
+                construction=construction, lr=lr)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = load_mnist(hidden, max_per_class=max_per_class, split_seed=seed)
     pretrained = pretrain(data, cfg, seed)
-    torch.manual_seed(seed)
-    model = copy.deepcopy(pretrained).requires_grad_(False)
-    adapter = QuantumAdapter(qubits, rank, seed=seed)
-    model.fc2 = QuantumAdapterLayer(model.fc2, adapter)
-    model.head.requires_grad_(True)
+    model, adapter = _adapted_model(pretrained, qubits, rank, seed)
     xb, yb = data.task(DIGITS_B, "train")
     xv, yv = data.task(DIGITS_B, "val")
     pick = torch.randperm(len(xv), generator=torch.Generator().manual_seed(seed))[:eval_samples]
@@ -85,18 +72,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     bar = ProgressBar(progress, "hybrid fine-tuning", steps + 2 * eval_repeats)
 
     def evaluate(when: str, done: int) -> dict:
-        """B-validation scores, the adapter estimated on the backend and simulated exactly."""
-        adapter.evaluator = evaluator
-        runs = []
-        for i in range(eval_repeats):  # a ledger run each
-            bar.update(description=f"{when} evaluation {i + 1}/{eval_repeats} on {backend}",
-                       completed=done + i)
-            runs.append(_scores(model, xv, yv))
-        adapter.evaluator = None
-        exact = _scores(model, xv, yv)
-        adapter.evaluator = evaluator
-        mean = {k: float(np.mean([r[k] for r in runs])) for k in exact}
-        return {"backend": {**mean, "runs": runs}, "exact": exact}
+        return _evaluate(model, adapter, evaluator, xv, yv, eval_repeats, bar,
+                         f"{when} evaluation", backend, done)
 
     def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed * 100_003 + step)
@@ -123,6 +100,54 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
               "wall_s": time.perf_counter() - t0}
     (out / "hybrid.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _check_args(*, qubits: int, rank: int, steps: int, batch: int, eval_samples: int,
+                eval_repeats: int, hidden: int, gradient: str, construction: str,
+                lr: float) -> None:
+    """:class:`InputError` for the first bad argument of :func:`quantum_finetune`."""
+    for name, value, low in (("--qubits", qubits, 2), ("rank", rank, 1), ("--steps", steps, 0),
+                             ("--batch", batch, 1), ("eval_samples", eval_samples, 1),
+                             ("--eval-repeats", eval_repeats, 1)):
+        if value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
+    if hidden % qubits:
+        raise InputError(f"--hidden {hidden} must be a multiple of --qubits {qubits}")
+    if gradient not in GRADIENTS:
+        raise InputError(f"unknown gradient {gradient!r}: choose one of {', '.join(GRADIENTS)}")
+    check_construction(construction)
+    if not (math.isfinite(lr) and lr > 0):
+        raise InputError(f"--lr must be a positive number, got {lr}")
+
+
+def _adapted_model(pretrained: nn.Module, qubits: int, rank: int, seed: int
+                   ) -> tuple[nn.Module, QuantumAdapter]:
+    """A frozen copy of ``pretrained`` with a seeded quantum adapter on ``fc2`` (trainable)
+    and a trainable head."""
+    torch.manual_seed(seed)
+    model = copy.deepcopy(pretrained).requires_grad_(False)
+    adapter = QuantumAdapter(qubits, rank, seed=seed)
+    model.fc2 = QuantumAdapterLayer(model.fc2, adapter)
+    model.head.requires_grad_(True)
+    return model, adapter
+
+
+def _evaluate(model: nn.Module, adapter: QuantumAdapter, evaluator: LedgerEvaluator,
+              xv: torch.Tensor, yv: torch.Tensor, eval_repeats: int, bar: ProgressBar,
+              what: str, backend: str, done: int) -> dict:
+    """B-validation scores, the adapter estimated on the backend (``eval_repeats`` ledger
+    runs, their mean and each run's scores) and simulated exactly."""
+    adapter.evaluator = evaluator
+    runs = []
+    for i in range(eval_repeats):  # a ledger run each
+        bar.update(description=f"{what} {i + 1}/{eval_repeats} on {backend}",
+                   completed=done + i)
+        runs.append(_scores(model, xv, yv))
+    adapter.evaluator = None
+    exact = _scores(model, xv, yv)
+    adapter.evaluator = evaluator
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in exact}
+    return {"backend": {**mean, "runs": runs}, "exact": exact}
 
 
 def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -123,9 +123,11 @@ def test_registered_facts(name, lcu2, lcu1, separate, K0):
 CONSTRUCTION_NAMES = {"efficient", "textbook", "dilation", "spectral"}
 
 
-@pytest.mark.parametrize("module", ["spec.py", "compare.py", "execution/manager.py",
-                                    "execution/submit.py", "execution/drive.py",
-                                    "execution/rundata.py", "training/evaluators.py",
+@pytest.mark.parametrize("module", ["spec/model.py", "spec/fields.py", "spec/parse.py",
+                                    "spec/parameters.py", "spec/families.py", "compare.py",
+                                    "execution/manager.py", "execution/submit.py",
+                                    "execution/drive.py", "execution/rundata.py",
+                                    "training/evaluators.py",
                                     "training/quantum_task.py"])
 def test_no_construction_if_chains_outside_the_registry(module):
     """No comparison with a construction's name (or of a ``construction`` value)."""

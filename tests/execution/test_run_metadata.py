@@ -85,7 +85,7 @@ def test_compare_reads_the_stored_metadata_not_the_spec(tmp_path, monkeypatch):
         raise AssertionError("compare parsed the spec")
 
     monkeypatch.setattr(compare_mod, "run_metadata", no_spec)
-    monkeypatch.setattr("hwadapt.spec.parse_spec", no_spec)
+    monkeypatch.setattr("hwadapt.spec.parse.parse_spec", no_spec)
     out = compare_run(ledger, run)
     np.testing.assert_allclose(out["exact"]["y"], ex.y, rtol=0, atol=0)
     # the metadata is checksummed like every artifact
