@@ -54,7 +54,7 @@ from hwadapt.estimate import (
     tally,
     tvd,
 )
-from hwadapt.execution.artifacts import family_meta
+from hwadapt.execution.artifacts import artifact
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
@@ -208,11 +208,12 @@ class Calibration:
 
 
 def stored_calibration(ledger: Ledger, run_id: str, meta: RunMetadata) -> Calibration | None:
-    """The run's calibration (checksum-verified ``families.npz``), ``None`` without one."""
-    fams, _ = family_meta(ledger, run_id)
-    with np.load(ledger.runs_dir / run_id / "families.npz") as z:
+    """The run's calibration (checksum-verified ``families.npz``, read once), ``None``
+    without one."""
+    with np.load(artifact(ledger, run_id, "families.npz")) as z:
         if "calibration_x" not in z:
             return None
+        fams = json.loads(str(z["meta"]))
         return Calibration(z["calibration_x"],
                            {m["name"]: z[f"exact{j}"] for j, m in enumerate(fams)},
                            meta.calibration_references or {})

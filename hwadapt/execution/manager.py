@@ -2,7 +2,8 @@
 do each job (this module only re-exports them):
 
 - :mod:`hwadapt.execution.submit`: create a run from a spec or ready-made families
-  (``submit``, ``submit_families``, ``transpile``, ``exact_rates``, ``predicted_survival``,
+  (``submit``, ``submit_families``, ``transpile``, ``exact_distribution``, ``exact_rates``,
+  ``predicted_survival``,
   ``exact_calibration``, ``load_metadata``, planned-work limits);
 - :mod:`hwadapt.execution.drive`: drive its rounds of batches, ``resume``, ``fetch``,
   ``cancel``, retries and the ``HWADAPT_CRASH_AT`` test hook (crash safety is described
@@ -34,6 +35,7 @@ from hwadapt.execution.submit import (
     check_width,
     check_work,
     exact_calibration,
+    exact_distribution,
     exact_rates,
     load_metadata,
     planned_work,
@@ -47,7 +49,8 @@ from hwadapt.execution.summary import summary, tally
 __all__ = [
     "EXACT_RATE_MAX_QUBITS", "EXACT_RATE_MAX_SUPPORT", "MAX_BINDINGS", "MAX_PLANNED_SHOTS",
     "RETRIES", "Ledger", "RunData", "cancel", "check_width", "check_work", "crash_point", "drive",
-    "exact_calibration", "exact_rates", "fetch", "load_metadata", "load_run", "planned_work",
+    "exact_calibration", "exact_distribution",
+    "exact_rates", "fetch", "load_metadata", "load_run", "planned_work",
     "predicted_survival", "resume", "run_counts", "submit", "submit_families", "summary",
     "tally", "transpile", "verify_results", "verify_run", "with_retry",
 ]

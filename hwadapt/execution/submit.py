@@ -50,16 +50,26 @@ def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
     return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
 
 
-def exact_rates(family: Family) -> list[float] | None:
-    """Exact acceptance probability per input, from :mod:`hwadapt.simulate` on the circuit's
-    reachable support (None when outcomes do not fit int64 or the support is too large)."""
+def exact_distribution(family: Family) -> tuple[list[int], np.ndarray] | None:
+    """Exact outcome distribution of every binding, ``(outcomes, probs (count, len(outcomes)))``,
+    from :mod:`hwadapt.simulate` on the circuit's reachable support (None when outcomes do not
+    fit int64 or the support is too large). One compiled plan serves all bindings."""
     if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
         return None
     try:
         plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
     except SupportTooLarge:
         return None
-    outcomes, probs = clbit_distribution(plan, family.values)
+    return clbit_distribution(plan, family.values)
+
+
+def exact_rates(family: Family, dist: tuple | None = None) -> list[float] | None:
+    """Exact acceptance probability per input (None when not exactly simulable); ``dist``:
+    the family's :func:`exact_distribution`, if already computed."""
+    dist = exact_distribution(family) if dist is None else dist
+    if dist is None:
+        return None
+    outcomes, probs = dist
     mask = family.accept(np.array(outcomes, dtype=np.int64))
     return [float(p) for p in probs[:, mask].sum(-1)]
 
@@ -87,27 +97,24 @@ def predicted_survival(isa, backend: Backend) -> float:
     return float(np.exp(log_f))
 
 
-def exact_calibration(family: Family) -> np.ndarray:
+def exact_calibration(family: Family, dist: tuple | None = None) -> np.ndarray:
     """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
-    (outcome: ancillas 0, data = component ``j``; per raw shot), from :mod:`hwadapt.simulate`
-    on the circuit's reachable support."""
+    (outcome: ancillas 0, data = component ``j``; per raw shot); ``dist``: the family's
+    :func:`exact_distribution`, if already computed."""
     from hwadapt.linalg import subset_indices
 
-    too_wide = InputError(f"[calibration] needs exactly simulable circuits: family "
-                          f"{family.name!r} ({family.circuit.num_qubits} qubits) is beyond the "
-                          "exact simulator's support limit: drop [calibration] or use fewer "
-                          "qubits")
-    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
-        raise too_wide
-    try:
-        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
-    except SupportTooLarge:
-        raise too_wide from None
-    rows = family.values[len(family.values) - family.calibration:]
-    outcomes, probs = clbit_distribution(plan, rows)
+    dist = exact_distribution(family) if dist is None else dist
+    if dist is None:
+        raise InputError(f"[calibration] needs exactly simulable circuits: family "
+                         f"{family.name!r} ({family.circuit.num_qubits} qubits) is beyond the "
+                         "exact simulator's support limit: drop [calibration] or use fewer "
+                         "qubits")
+    outcomes, probs = dist
+    probs = probs[len(family.values) - family.calibration:]
     where = {int(o): i for i, o in enumerate(outcomes)}
-    out = np.zeros((len(rows), len(subset_indices(family.n_data, family.weight))))
-    for j, c in enumerate(subset_indices(family.n_data, family.weight)):
+    comps = subset_indices(family.n_data, family.weight)
+    out = np.zeros((len(probs), len(comps)))
+    for j, c in enumerate(comps):
         if int(c) in where:
             out[:, j] = probs[:, where[int(c)]]
     return out
@@ -218,19 +225,23 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         ledger = ledger or Ledger(ledger_path)
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
-        rates = [exact_rates(f) for f in families]
+        dists = [exact_distribution(f) for f in families]  # one simulation per family
+        rates = [exact_rates(f, d) for f, d in zip(families, dists, strict=True)]
         split = [1] * len(families)
         if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
-            folds = [(f, c, r, k) for f, c, r in zip(families, isa, rates, strict=True)
+            folds = [(f, c, r, d, k)
+                     for f, c, r, d in zip(families, isa, rates, dists, strict=True)
                      for k in spec.zne_factors[1:]]
-            families += [replace(f, name=f"{f.name}@zne{k}") for f, _, _, k in folds]
-            isa += [fold_two_qubit_gates(c, k) for _, c, _, k in folds]
-            rates += [r for _, _, r, _ in folds]
+            families += [replace(f, name=f"{f.name}@zne{k}") for f, *_, k in folds]
+            isa += [fold_two_qubit_gates(c, k) for _, c, _, _, k in folds]
+            rates += [r for _, _, r, _, _ in folds]
+            dists += [d for _, _, _, d, _ in folds]  # same logical circuit: same ideal output
             split = [len(spec.zne_factors)] * len(families)
         calibration = None
         if spec.calibration is not None:
             calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
-                           "exact": [exact_calibration(f) for f in families]}
+                           "exact": [exact_calibration(f, d)
+                                     for f, d in zip(families, dists, strict=True)]}
     finally:
         bar.close()
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
