@@ -81,13 +81,15 @@ def sweep_state(ledger_path: str | Path, sweep_id: str) -> dict:
 
 def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dict],
               mitigate: str | None = None, resume: str | None = None, plot: bool = True,
-              progress: bool = False, on_run=None) -> dict:
+              progress: bool = False, on_run=None, executor=None) -> dict:
     """Run (or with ``resume``, continue) the sweep; returns the final ``sweep.json`` dict.
 
     ``settings`` from :func:`plan_settings`; with ``resume`` they must equal the stored ones
     and the spec file must be unchanged. ``mitigate="readout"`` adds mitigated metrics per
     setting (calibration stored in each run's folder). ``on_run(setting)`` is called after
-    each setting's run is recorded.
+    each setting's run is recorded. ``executor`` (:mod:`hwadapt.executors`, parallel): the
+    settings' runs are created here, then all their batches run as tasks on it at once
+    (:func:`hwadapt.execution.parallel.drive_runs`; this process alone writes the ledger).
     """
     from hwadapt.compare import check_mitigation, compare_run
     from hwadapt.execution import manager
@@ -120,6 +122,8 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "sweep.json"
     _save(path, state)
+    if executor is not None and executor.parallel:
+        _drive_parallel(state, path, spec_path, ledger, executor, progress)
     for s in state["settings"]:
         if s["run"] is None:
             def created(run_id: str, s=s) -> None:
@@ -142,6 +146,31 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     state["path"] = str(path)
     _save(path, state)
     return state
+
+
+def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, executor,
+                    progress: bool) -> None:
+    """Create every setting's run not yet created, then drive all active ones together on
+    ``executor``; the per-setting loop then finds them finished and only compares."""
+    from hwadapt.execution import manager
+    from hwadapt.execution.parallel import drive_runs
+
+    leases = {}
+    try:
+        for s in state["settings"]:
+            if s["run"] is None:
+                _, s["run"], leases[s["run"]] = manager.prepare_run(
+                    spec_path, "aer_noisy", ledger.path, noise_from=s["noise_from"],
+                    progress=progress)
+                _save(path, state)
+        active = [s["run"] for s in state["settings"]
+                  if ledger.run(s["run"])["status"] == "active"]
+        runs = [manager.load_run(ledger, rid) for rid in active]
+    except BaseException:
+        for rid, token in leases.items():
+            ledger.release(rid, token)
+        raise
+    drive_runs(ledger, runs, executor, progress, [leases.get(rid) for rid in active])
 
 
 def plot_sweep(state: dict, path: Path) -> Path:

@@ -203,19 +203,11 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
                 job = found[0]
                 ledger.set_job(tag, job.job_id(), "QUEUED")
     if job is None:
-        if backend.local:  # a local job dies with its process: unfinished attempts are lost
-            for s in subs:
-                if s["status"] not in FINAL_STATUSES:
-                    ledger.set_job(s["tag"], None, "LOST")
-        tag = f"hwadapt-{run.run_id}-b{batch.idx}-a{len(subs)}"
-        ledger.add_submission(batch.id, tag)
-        crash_point("after_tag")
+        tag = new_attempt(ledger, run, batch, subs)
         if backend.local:
-            job = None
             result = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag).result())
             crash_point("after_submit")
-            ledger.set_job(tag, None, "DONE")
-            _store(ledger, run, batch, tag, result)
+            store_local(ledger, run, batch, tag, compact_result(result))
             return
         job = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag))
         crash_point("after_submit")
@@ -224,7 +216,7 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
         return
     status = _wait(ledger, job, tag, beat)
     if status == "DONE":
-        _store(ledger, run, batch, tag, with_retry(job.result))
+        _store(ledger, run, batch, tag, compact_result(with_retry(job.result)))
     else:
         reason = f"job {job.job_id()} {status}"
         msg = getattr(job, "error_message", None)
@@ -232,6 +224,39 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
             reason += f": {msg()}"
         ledger.set_batch_status(batch.id, "failed" if status == "ERROR" else "cancelled",
                                 reason)
+
+
+def new_attempt(ledger: Ledger, run: RunData, batch, subs: list | None = None) -> str:
+    """Record a new submission of ``batch`` (its tag, before submitting) and return the tag.
+    On a local backend the unfinished earlier attempts are marked LOST first (a local job
+    dies with its process)."""
+    subs = ledger.submissions(batch.id) if subs is None else subs
+    if run.backend.local:
+        for s in subs:
+            if s["status"] not in FINAL_STATUSES:
+                ledger.set_job(s["tag"], None, "LOST")
+    tag = f"hwadapt-{run.run_id}-b{batch.idx}-a{len(subs)}"
+    ledger.add_submission(batch.id, tag)
+    crash_point("after_tag")
+    return tag
+
+
+def store_local(ledger: Ledger, run: RunData, batch, tag: str, pubs: list[dict]) -> None:
+    """Record a local attempt's result (``pubs`` from :func:`compact_result`): DONE, then
+    the result file and the batch done."""
+    ledger.set_job(tag, None, "DONE")
+    _store(ledger, run, batch, tag, pubs)
+
+
+def compact_result(result) -> list[dict]:
+    """A sampler result as plain data (what a worker sends back): per PUB ``{"array":
+    packed bits (bindings, shots, bytes), "num_bits": n, "aer_method": ...}``."""
+    out = []
+    for pub_result in result:
+        bits = pub_result.join_data()
+        out.append({"array": bits.array, "num_bits": int(bits.num_bits),
+                    **_simulated_with(pub_result)})
+    return out
 
 
 def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
@@ -256,17 +281,20 @@ def _simulated_with(pub_result) -> dict:
     return {} if method is None else {"aer_method": method}
 
 
-def _store(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
+def _store(ledger: Ledger, run: RunData, batch, tag: str, pubs: list[dict]) -> None:
+    from qiskit.primitives.containers import BitArray
+
     path = run.run_dir / f"batch-{batch.idx:04d}.npz"
     arrays, summary = {}, []
-    for j, (p, pub_result) in enumerate(zip(batch.pubs, result, strict=True)):
-        bits = pub_result.join_data()
+    for j, (p, pub) in enumerate(zip(batch.pubs, pubs, strict=True)):
+        bits = BitArray(pub["array"], pub["num_bits"])
         arrays[f"pub{j}"] = bits.array
         arrays[f"pub{j}_num_bits"] = np.array(bits.num_bits)
         acc = [_accepted(run, p["family"], bits[k].get_int_counts())
                for k in range(len(p["inputs"]))]
+        method = {k: v for k, v in pub.items() if k == "aer_method"}
         summary.append({"family": p["family"], "inputs": p["inputs"], "shots": batch.shots,
-                        "accepted": acc, **_simulated_with(pub_result)})
+                        "accepted": acc, **method})
     atomic_write(path, lambda f: np.savez(f, **arrays))
     crash_point("after_file")
     ledger.store_result(batch.id, tag, path, {"pubs": summary})

@@ -40,6 +40,7 @@ from hwadapt.execution.submit import (
     load_metadata,
     planned_work,
     predicted_survival,
+    prepare_run,
     submit,
     submit_families,
     transpile,
@@ -51,6 +52,6 @@ __all__ = [
     "RETRIES", "Ledger", "RunData", "cancel", "check_width", "check_work", "crash_point", "drive",
     "exact_calibration", "exact_distribution",
     "exact_rates", "fetch", "load_metadata", "load_run", "planned_work",
-    "predicted_survival", "resume", "run_counts", "submit", "submit_families", "summary",
-    "tally", "transpile", "verify_results", "verify_run", "with_retry",
+    "predicted_survival", "prepare_run", "resume", "run_counts", "submit", "submit_families",
+    "summary", "tally", "transpile", "verify_results", "verify_run", "with_retry",
 ]

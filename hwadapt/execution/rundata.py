@@ -33,6 +33,7 @@ class RunData:
     max_rounds: int
     pilot: int
     run_dir: Path
+    noise_from: str | None = None  # the backend's noise source (aer_noisy), as recorded
 
     def accept(self, f: int, outcomes: np.ndarray) -> np.ndarray:
         """Accepted-outcome mask of family ``f`` (:func:`hwadapt.circuits.lcu.postselect`)."""
@@ -55,7 +56,7 @@ def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
     return RunData(run_id, row["seed"], backend, circuits, values, meta, run_dir=run_dir,
-                   **shots)
+                   noise_from=row["noise_from"], **shots)
 
 
 def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int, int]]]:

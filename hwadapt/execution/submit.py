@@ -204,12 +204,30 @@ def check_width(families: list[Family], backend: Backend) -> None:
 
 def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
            noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, on_created=None, force: bool = False) -> str:
+           service=None, on_created=None, force: bool = False, executor=None) -> str:
     """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
 
     Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
-    ``force`` lifts the planned-work limits of :func:`check_work`.
+    ``force`` lifts the planned-work limits of :func:`check_work`. ``executor``
+    (:mod:`hwadapt.executors`): on a local backend, the run's batches run as its tasks
+    (:mod:`hwadapt.execution.parallel`); the counts are the same.
     """
+    from hwadapt.execution.parallel import drive_with
+
+    ledger, run_id, token = prepare_run(spec_path, backend_name, ledger_path, noise_from, detach,
+                                   progress, service, force)
+    if on_created:
+        on_created(run_id)
+    drive_with(ledger, load_run(ledger, run_id, service=service), executor, progress=progress,
+               lease=token, detach=detach)
+    return run_id
+
+
+def prepare_run(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
+           noise_from: str | None = None, detach: bool = False, progress: bool = False,
+           service=None, force: bool = False) -> tuple[Ledger, str, str]:
+    """The first half of :func:`submit`: build, transpile and record the run, not driving
+    it; returns ``(ledger, run id, lease token)`` (the caller drives and releases)."""
     spec = load_spec(spec_path)
     check_work(spec, force)
     backend = get_backend(backend_name, noise_from, service=service)
@@ -255,11 +273,7 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
             artifacts[cals.name] = sha256_file(cals)
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
-    if on_created:
-        on_created(run_id)
-    drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,
-          lease=token)
-    return run_id
+    return ledger, run_id, token
 
 
 def submit_families(families: list[Family], backend_name: str, ledger_path: str | Path, *,

@@ -1,0 +1,101 @@
+"""Driving runs on local backends with an executor: batches run as tasks, the driver writes.
+
+:func:`drive_runs` drives any number of runs at once (a sweep's settings, or one large run):
+it holds every run's lease, plans rounds exactly like :func:`hwadapt.execution.drive.drive`,
+sends each pending batch as one task (:func:`hwadapt.execution.tasks.batch_task`) to the
+executor and records each result as it arrives, in the same transactions as the serial path
+(:func:`~hwadapt.execution.drive.new_attempt` before the task leaves,
+:func:`~hwadapt.execution.drive.store_local` when it is back). The ledger has one writer,
+this process. A task that is re-run (its worker died) returns the same counts, since batch
+seeds derive from the spec seed and batch index; a batch is stored once.
+"""
+
+from __future__ import annotations
+
+from hwadapt.errors import JobFailed
+from hwadapt.execution import drive as serial
+from hwadapt.execution.artifacts import verify_results
+from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.rundata import RunData
+from hwadapt.execution.tasks import batch_item, batch_task
+from hwadapt.executors import Executor
+from hwadapt.progress import ProgressBar
+
+
+def drive_with(ledger: Ledger, run: RunData, executor: Executor | None, progress: bool = False,
+               lease: str | None = None, detach: bool = False) -> str:
+    """:func:`~hwadapt.execution.drive.drive` one run, its batches on ``executor`` when that is
+    parallel and the backend local (else exactly the serial driver)."""
+    if executor is None or not executor.parallel or not run.backend.local or detach:
+        return serial.drive(ledger, run, detach=detach, progress=progress, lease=lease)
+    return drive_runs(ledger, [run], executor, progress, [lease])[run.run_id]
+
+
+def _pending(ledger: Ledger, run: RunData) -> list | None:
+    """The run's batches to execute now (planning a round when none is open); None when the
+    run is no longer active."""
+    while ledger.run(run.run_id)["status"] == "active":
+        batches = ledger.batches(run.run_id)
+        failed = next((b for b in batches if b.status == "failed"), None)
+        if failed is not None:
+            ledger.set_run_status(run.run_id, "failed", failed.reason)
+            continue
+        pending = [b for b in batches if b.status in ("planned", "submitted")]
+        if pending:
+            return pending
+        if serial._plan_round(ledger, run, batches):
+            serial.crash_point("after_plan")
+    return None
+
+
+def drive_runs(ledger: Ledger, runs: list[RunData], executor: Executor,
+               progress: bool = False, leases: list[str | None] | None = None
+               ) -> dict[str, str]:
+    """Drive local-backend ``runs`` to the end with their batches on ``executor``; returns
+    ``{run id: final status}``. ``leases``: tokens already held per run (None: taken here,
+    after verifying the run's stored results). Raises :class:`JobFailed` naming every
+    failed run at the end."""
+    leases = leases or [None] * len(runs)
+    tokens = {}
+    try:
+        for run, lease in zip(runs, leases, strict=True):
+            if lease is None:
+                verify_results(ledger, run.run_id)
+            tokens[run.run_id] = lease or ledger.acquire(run.run_id)
+            for stale in run.run_dir.glob("*.tmp.npz"):  # left by a killed driver
+                stale.unlink(missing_ok=True)
+        _rounds(ledger, runs, executor, progress, tokens)
+    finally:
+        for rid, token in tokens.items():
+            ledger.release(rid, token)
+    rows = {run.run_id: ledger.run(run.run_id) for run in runs}
+    failed = [f"run {rid} failed: {r['reason']}" for rid, r in rows.items()
+              if r["status"] == "failed"]
+    if failed:
+        raise JobFailed("; ".join(failed))
+    return {rid: r["status"] for rid, r in rows.items()}
+
+
+def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: bool,
+            tokens: dict[str, str]) -> None:
+    """Rounds over all runs at once: every open batch of every run is one task."""
+    label = f"{len(runs)} runs" if len(runs) > 1 else f"run {runs[0].run_id}"
+    bar = ProgressBar(progress, f"{label} on {executor.describe()}")
+    try:
+        while True:
+            work = [(run, b) for run in runs for b in (_pending(ledger, run) or [])]
+            if not work:
+                return
+            done = sum(b.status == "done" for run in runs for b in ledger.batches(run.run_id))
+            bar.update(total=done + len(work), completed=done)
+            tags = [serial.new_attempt(ledger, run, b) for run, b in work]
+            items = [batch_item(run, b, tag) for (run, b), tag in zip(work, tags, strict=True)]
+            for i, pubs in executor.map_unordered(batch_task, items):
+                run, b = work[i]
+                serial.crash_point("after_submit")
+                for rid, token in tokens.items():
+                    ledger.heartbeat(rid, token)
+                serial.store_local(ledger, run, b, tags[i], pubs)
+                bar.advance()
+    finally:
+        bar.close()
