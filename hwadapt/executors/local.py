@@ -3,8 +3,9 @@
 ``workers=1`` runs every task in this process, in order (no pool, no pickling). Otherwise
 ``workers`` processes (``forkserver`` start: not forked from a process whose thread pools may
 be running), each set up by :func:`~hwadapt.executors.base.init_worker`. A worker that dies
-(killed, out of memory) breaks a ``concurrent.futures`` pool: the pool is then replaced and
-the unfinished tasks resubmitted, each at most ``retries`` times.
+(killed, out of memory) breaks a ``concurrent.futures`` pool, and which task killed it is
+unknown: the pool is replaced and every unfinished task resubmitted, until ``retries + 1``
+pools in a row broke with no task finished (then :class:`WorkerLost`).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ class LocalExecutor(Executor):
             for i, item in enumerate(items):
                 yield i, fn(item)
             return
-        lost = [0] * len(items)
         todo = set(range(len(items)))
+        fruitless = 0  # pools broken in a row with no task finished in between
         while todo:
+            before = len(todo)
             pool = self._pool or self._new_pool()
             futures = {pool.submit(fn, items[i]): i for i in sorted(todo)}
             broken = False
@@ -72,14 +74,14 @@ class LocalExecutor(Executor):
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     todo.discard(i)
                     yield i, fut.result()
-            if broken:  # a worker died: every unfinished task of this pool counts one loss
+            if broken:  # a worker died: a new pool re-runs every unfinished task
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
-                for i in todo:
-                    lost[i] += 1
-                    if lost[i] > retries:
-                        raise WorkerLost(f"task {i} lost its worker {lost[i]} times: a worker "
-                                         "process keeps dying (memory?); try fewer --workers")
+                fruitless = 0 if len(todo) < before else fruitless + 1
+                if fruitless > retries:
+                    raise WorkerLost(f"{len(todo)} task(s) lost their worker {fruitless} times "
+                                     "in a row: a worker process keeps dying (memory?); try "
+                                     "fewer --workers")
 
     def close(self) -> None:
         if self._pool is not None:
