@@ -192,43 +192,27 @@ def finetune_arm(pretrained: MLP, data: MnistData, cfg: StudyConfig, arm: str, s
 
 
 def run_study(cfg: StudyConfig, out: Path | None = None, progress: bool = True,
-              data: MnistData | None = None) -> dict[str, Any]:
+              data: MnistData | None = None, executor=None) -> dict[str, Any]:
     """Run every (seed, arm) of ``cfg``; with ``out``, write ``study.json``, ``README.md``
     and the PNG plots there. One pretraining per seed, shared by that seed's arms.
 
     Returns the study dict: ``config``, ``data``, ``choices``, ``runs[arm] = [record per
     seed]`` (see :func:`finetune_arm`), ``pretrain[seed]``, ``summary[arm]``, ``wall_s``
     and ``host`` (cores, threads, load average). Seeds are ``0..cfg.seeds-1``.
+    ``executor`` (:mod:`hwadapt.executors`, parallel): one task per seed's pretraining,
+    then one per arm × seed (:mod:`hwadapt.training.study_tasks`); same records.
     """
     cfg.validate()
     t0, load0 = time.perf_counter(), list(os.getloadavg())
     if data is None:
         data = load_mnist(cfg.hidden, cfg.data_dir, cfg.val_fraction,
                           max_per_class=cfg.max_per_class)
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
-    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in cfg.methods}
-    pre: list[dict[str, Any]] = []
-    total = cfg.seeds * (cfg.pretrain_epochs + len(cfg.methods) * cfg.epochs)
-    try:
-        with _progress(progress) as bar:
-            task = bar.add_task("MNIST study", total=total)
-            for seed in range(cfg.seeds):
-                bar.update(task, description=f"seed {seed}: pretraining on A")
-                tp = time.perf_counter()
-                model = pretrain(data, cfg, seed, lambda: bar.advance(task))
-                pre.append({"seed": seed, "wall_s": time.perf_counter() - tp,
-                            "a_acc": accuracy(model.features, model.head,
-                                              *data.task(DIGITS_A, "val"))})
-                for arm in cfg.methods:
-                    bar.update(task, description=f"seed {seed}: fine-tuning {arm}")
-                    rec, _ = finetune_arm(model, data, cfg, arm, seed,
-                                          lambda: bar.advance(task))
-                    runs[arm].append(rec)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(det)
+    if executor is not None and executor.parallel:
+        from hwadapt.training.study_tasks import parallel_runs
+
+        runs, pre = parallel_runs(cfg, data, executor, progress)
+    else:
+        runs, pre = _serial_runs(cfg, data, progress)
     study = {
         "config": asdict(cfg),
         "data": {"source": data.source, **_counts(data)},
@@ -253,6 +237,36 @@ def run_study(cfg: StudyConfig, out: Path | None = None, progress: bool = True,
     if out is not None:
         write_study(study, Path(out))
     return study
+
+
+def _serial_runs(cfg: StudyConfig, data: MnistData, progress: bool
+                 ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Every (seed, arm) in this process, one pretraining per seed (per-epoch progress)."""
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in cfg.methods}
+    pre: list[dict[str, Any]] = []
+    total = cfg.seeds * (cfg.pretrain_epochs + len(cfg.methods) * cfg.epochs)
+    try:
+        with _progress(progress) as bar:
+            task = bar.add_task("MNIST study", total=total)
+            for seed in range(cfg.seeds):
+                bar.update(task, description=f"seed {seed}: pretraining on A")
+                tp = time.perf_counter()
+                model = pretrain(data, cfg, seed, lambda: bar.advance(task))
+                pre.append({"seed": seed, "wall_s": time.perf_counter() - tp,
+                            "a_acc": accuracy(model.features, model.head,
+                                              *data.task(DIGITS_A, "val"))})
+                for arm in cfg.methods:
+                    bar.update(task, description=f"seed {seed}: fine-tuning {arm}")
+                    rec, _ = finetune_arm(model, data, cfg, arm, seed,
+                                          lambda: bar.advance(task))
+                    runs[arm].append(rec)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(det)
+    return runs, pre
 
 
 def _counts(data: MnistData) -> dict[str, int]:
