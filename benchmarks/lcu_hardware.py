@@ -9,8 +9,10 @@ qubits) postselection rates, and the relative L2 error of the *signed* estimate
 (reference family ``V_ref = sign(α_0) U_0``, see ``_circuits``) vs exact
 ``y = Mx``. Ratios are against the textbook construction measured in the same run.
 
-Run: ``.venv/bin/python benchmarks/lcu_hardware.py [--shots 2000] [--inputs 4]``;
-writes ``results/benchmarks/lcu_hardware.json`` after every row and a PNG at the end.
+Run: ``.venv/bin/python benchmarks/lcu_hardware.py [--shots 2000] [--inputs 4]
+[--executor local|ray] [--workers N]``: one task per row (default: a process pool, one worker
+per core, each with 1 thread); writes ``results/benchmarks/lcu_hardware.json`` as every row
+lands and a PNG at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -150,95 +151,99 @@ def _write(data: dict) -> None:
     OUT.write_text(json.dumps(data, indent=1))
 
 
+def _row(task: tuple) -> dict:
+    """One row of the grid: ``(device, n, method, shots, inputs, R, seed)`` -> its metrics
+    (a task: independent of every other row; the ratios vs textbook are added by :func:`run`).
+    """
+    dev, n, method, shots, inputs, R, seed = task
+    t0 = time.time()
+    target = fake_backend(dev)
+    th, al = _problem(n, R, seed + n)
+    M = combination_matrix(th, al, n)
+    beta = default_beta(al)
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(inputs, n))
+    xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+    Y = xs @ M.T
+    fams = [_circuits(method, n, th, al, x, beta) for x in xs]
+    reports = {k: transpile_for(c, target, initial_layout=_layout(method, c, target, n))[1]
+               for k, c in fams[0].items() if not k.startswith("_")}
+    pubs, keys = [], []
+    for i, f in enumerate(fams):
+        for k, c in f.items():
+            if not k.startswith("_"):
+                isa, _ = transpile_for(c, target, initial_layout=_layout(method, c, target, n))
+                pubs.append((isa, None, shots))
+                keys.append((i, k))
+    res, sim_method = _sample(pubs, dev, seed)
+    counts = {key: r.data.meas for key, r in zip(keys, res, strict=True)}
+    if method == "dilation":  # upper n modes = rejected, not HW errors
+        counts = {key: fold_dilation_counts(c, n) for key, c in counts.items()}
+    y, se, ideal, valid = _estimates(method, counts, fams[0], xs, Y, th, al, beta, n, R)
+    err = float(np.mean(np.linalg.norm(y - Y, axis=1) / np.linalg.norm(Y, axis=1)))
+    main = [r for k, r in reports.items() if k.startswith("lcu")]
+    return {
+        "device": dev, "n": n, "R": R, "method": method,
+        "two_qubit_gates": int(sum(r.two_qubit_gates for r in main)),
+        "two_qubit_gates_max_circuit": int(max(r.two_qubit_gates for r in main)),
+        "depth": int(max(r.depth for r in main)),
+        "swaps": int(sum(r.swaps for r in main)),
+        "sign_circuit_two_qubit_gates": int(sum(
+            r.two_qubit_gates for k, r in reports.items() if k.startswith("ref"))),
+        "ideal_rate": ideal, "observed_valid_rate": float(valid),
+        "valid_over_ideal": float(valid / ideal),
+        "rel_l2_error": err, "mean_stderr": float(np.mean(se)),
+        "simulator_method": sim_method,
+        "shots_per_input": int(tally(next(iter(counts.values())), n).total),
+        "seconds": round(time.time() - t0, 2),
+    }
+
+
+def _estimates(method: str, counts: dict, fam: dict, xs: np.ndarray, Y: np.ndarray,
+               th: np.ndarray, al: np.ndarray, beta: float, n: int, R: int) -> tuple:
+    """``(y, stderr, ideal rate, observed valid rate)`` of one row's counts."""
+    inputs = len(xs)
+    if method == "separate":
+        terms = [estimate({"magnitude": [counts[(i, f"lcu{t}")] for i in range(inputs)],
+                           "signs": [counts[(i, f"reference{t}")] for i in range(inputs)]},
+                          n=n, alphas=[1.0], beta=1.0, reference=xs) for t in range(R)]
+        y, se = combine_terms(terms, al)
+        valid = np.mean([_valid_rate(counts[(i, f"lcu{t}")], n)
+                         for i in range(inputs) for t in range(R)])
+        return y, se, 1.0, valid
+    O0 = combination_matrix(th[:1], [np.sign(al[0])], n)
+    ref_r = xs @ O0.T  # r = sign(α_0) U_0 x
+    K = fam["_scale"] if method == "dilation" else np.abs(al).sum()
+    est = estimate({"magnitude": [counts[(i, "lcu")] for i in range(inputs)],
+                    "signs": [counts[(i, "reference")] for i in range(inputs)]},
+                   n=n, alphas=[K], beta=beta, reference=ref_r)
+    ideal = float(np.mean(np.sum(Y**2, axis=1) / K**2))
+    valid = np.mean([_valid_rate(counts[(i, "lcu")], n) for i in range(inputs)])
+    return est.y, est.stderr, ideal, valid
+
+
 def run(shots: int, inputs: int, ns=(4, 8), R: int = 2, seed: int = 1,
-        devices=DEVICES) -> dict:
-    rows = []
-    data = {"shots": shots, "inputs": inputs, "rows": rows, "complete": False, "notes": NOTES}
-    for dev in devices:
-        be = SimpleNamespace(transpile_target=fake_backend(dev))
-        for n in ns:
-            th, al = _problem(n, R, seed + n)
-            M = combination_matrix(th, al, n)
-            beta = default_beta(al)
-            rng = np.random.default_rng(seed)
-            xs = rng.normal(size=(inputs, n))
-            xs /= np.linalg.norm(xs, axis=1, keepdims=True)
-            Y = xs @ M.T
-            for method in METHODS:
-                t0 = time.time()
-                fams = [_circuits(method, n, th, al, x, beta) for x in xs]
-                isa, reports = {}, {}
-                for k, c in fams[0].items():
-                    if k.startswith("_"):
-                        continue
-                    _, rep = transpile_for(c, be.transpile_target,
-                                           initial_layout=_layout(method, c, be.transpile_target,
-                                                                  n))
-                    reports[k] = rep
-                pubs, keys = [], []
-                for i, f in enumerate(fams):
-                    for k, c in f.items():
-                        if k.startswith("_"):
-                            continue
-                        lay = _layout(method, c, be.transpile_target, n)
-                        isa[(i, k)], _ = transpile_for(c, be.transpile_target,
-                                                       initial_layout=lay)
-                        pubs.append((isa[(i, k)], None, shots))
-                        keys.append((i, k))
-                res, sim_method = _sample(pubs, dev, seed)
-                counts = {key: r.data.meas for key, r in zip(keys, res, strict=True)}
-                if method == "dilation":  # upper n modes = rejected, not HW errors
-                    counts = {key: fold_dilation_counts(c, n) for key, c in counts.items()}
-                O0 = combination_matrix(th[:1], [np.sign(al[0])], n)
-                ref_r = xs @ O0.T  # r = sign(α_0) U_0 x
-                if method == "separate":
-                    terms = []
-                    for t in range(R):
-                        terms.append(estimate(
-                            {"magnitude": [counts[(i, f"lcu{t}")] for i in range(inputs)],
-                             "signs": [counts[(i, f"reference{t}")] for i in range(inputs)]},
-                            n=n, alphas=[1.0], beta=1.0, reference=xs))
-                    y, se = combine_terms(terms, al)
-                    ideal = 1.0
-                    valid = np.mean([_valid_rate(counts[(i, f"lcu{t}")], n)
-                                     for i in range(inputs) for t in range(R)])
-                else:
-                    K = fams[0]["_scale"] if method == "dilation" else np.abs(al).sum()
-                    est = estimate({"magnitude": [counts[(i, "lcu")] for i in range(inputs)],
-                                    "signs": [counts[(i, "reference")]
-                                                  for i in range(inputs)]},
-                                   n=n, alphas=[K], beta=beta, reference=ref_r)
-                    y, se = est.y, est.stderr
-                    ideal = float(np.mean(np.sum(Y**2, axis=1) / K**2))
-                    valid = np.mean([_valid_rate(counts[(i, "lcu")], n)
-                                     for i in range(inputs)])
-                err = float(np.mean(np.linalg.norm(y - Y, axis=1) / np.linalg.norm(Y, axis=1)))
-                main = [r for k, r in reports.items() if k.startswith("lcu")]
-                rows.append({
-                    "device": dev, "n": n, "R": R, "method": method,
-                    "two_qubit_gates": int(sum(r.two_qubit_gates for r in main)),
-                    "two_qubit_gates_max_circuit": int(max(r.two_qubit_gates for r in main)),
-                    "depth": int(max(r.depth for r in main)),
-                    "swaps": int(sum(r.swaps for r in main)),
-                    "sign_circuit_two_qubit_gates": int(sum(
-                        r.two_qubit_gates for k, r in reports.items() if k.startswith("ref"))),
-                    "ideal_rate": ideal, "observed_valid_rate": float(valid),
-                    "valid_over_ideal": float(valid / ideal),
-                    "rel_l2_error": err, "mean_stderr": float(np.mean(se)),
-                    "simulator_method": sim_method,
-                    "shots_per_input": int(tally(next(iter(counts.values())), n).total),
-                    "seconds": round(time.time() - t0, 2),
-                })
-                base = next(b for b in rows if b["device"] == dev and b["n"] == n
-                            and b["method"] == "textbook")
-                rows[-1]["two_qubit_ratio_vs_textbook"] = (base["two_qubit_gates"]
-                                                           / rows[-1]["two_qubit_gates"])
-                rows[-1]["error_ratio_vs_textbook"] = (base["rel_l2_error"]
-                                                       / max(rows[-1]["rel_l2_error"], 1e-12))
-                _write(data)
-                print({k: (round(v, 4) if isinstance(v, float) else v)
-                       for k, v in rows[-1].items()}, flush=True)
-    data["complete"] = True
+        devices=DEVICES, executor=None) -> dict:
+    """Every (device, n, method) row, one task each on ``executor`` (default: in this
+    process, in order); rows are kept in grid order and the JSON rewritten as each lands."""
+    from hwadapt.executors import serial
+
+    tasks = [(dev, n, m, shots, inputs, R, seed) for dev in devices for n in ns
+             for m in METHODS]
+    found: list = [None] * len(tasks)
+    data = {"shots": shots, "inputs": inputs, "rows": [], "complete": False, "notes": NOTES}
+    for k, row in (executor or serial()).map_unordered(_row, tasks):
+        found[k] = row
+        data["rows"] = [r for r in found if r is not None]
+        _write(data)
+        print({key: (round(v, 4) if isinstance(v, float) else v) for key, v in row.items()},
+              flush=True)
+    for row in found:
+        base = next(b for b in found if b["device"] == row["device"] and b["n"] == row["n"]
+                    and b["method"] == "textbook")
+        row["two_qubit_ratio_vs_textbook"] = base["two_qubit_gates"] / row["two_qubit_gates"]
+        row["error_ratio_vs_textbook"] = base["rel_l2_error"] / max(row["rel_l2_error"], 1e-12)
+    data["rows"], data["complete"] = found, True
     _write(data)
     return data
 
@@ -274,9 +279,16 @@ def main() -> None:
     ap.add_argument("--inputs", type=int, default=4)
     ap.add_argument("--devices", nargs="+", default=list(DEVICES))
     ap.add_argument("--n", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--executor", default=None, help="local (default) or ray: one task per row")
+    ap.add_argument("--workers", default=None, help="workers (default: one per core)")
+    ap.add_argument("--ray-address", default=None, help="ray: auto or <host>:<port>")
     args = ap.parse_args()
     set_threads(1)  # torch, BLAS, numba, Aer: one setting (hwadapt.threads)
-    data = run(args.shots, args.inputs, tuple(args.n), devices=tuple(args.devices))
+    from hwadapt.executors import get_executor
+
+    with get_executor(args.executor, args.workers, args.ray_address) as ex:
+        data = run(args.shots, args.inputs, tuple(args.n), devices=tuple(args.devices),
+                   executor=ex)
     _plot(data, OUT.with_suffix(".png"))
     print(f"\nwrote {OUT}")
     for r in data["rows"]:

@@ -27,6 +27,7 @@ class Limits:
 
     max_executions: int = MAX_EXECUTIONS
     max_payload: int = MAX_PAYLOAD
+    max_bindings: int = 0  # bindings per job at most (0: no limit); spec [shots] batch_bindings
 
 
 def round_shots(shots: int) -> int:
@@ -104,7 +105,8 @@ def plan_jobs(shots: list[np.ndarray], payload_per_pub: list[int],
             pub = job["pubs"][-1] if job["pubs"] else None
             new_pub = pub is None or pub["family"] != f
             extra = payload_per_binding[f] + (payload_per_pub[f] if new_pub else 0)
-            full = execs + s > limits.max_executions or payload + extra > limits.max_payload
+            full = execs + s > limits.max_executions or payload + extra > limits.max_payload \
+                or 0 < limits.max_bindings <= execs // s
             if job["pubs"] and full:
                 jobs.append(job)
                 job, execs, payload = {"shots": s, "pubs": []}, 0, 0

@@ -158,7 +158,8 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
         qpy.dump(c, buf)
         pub_bytes.append(len(buf.getvalue()))
     per_binding = [8 * v.shape[1] + 16 for v in run.values]
-    jobs = batching.plan_jobs(shots, pub_bytes, per_binding) if shots else []
+    limits = batching.Limits(max_bindings=run.batch_bindings)
+    jobs = batching.plan_jobs(shots, pub_bytes, per_binding, limits) if shots else []
     if not jobs:
         short = _inputs_below(counts, targets, run.families)
         reason = "all targets reached" if short == 0 else (
@@ -310,8 +311,11 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
-           service=None, detach: bool = False) -> list[dict]:
+           service=None, detach: bool = False, drive_fn=None) -> list[dict]:
     """Continue one run or every active run; returns their summaries.
+
+    ``drive_fn(ledger, run, detach=, progress=)`` drives each run (default :func:`drive`;
+    :func:`hwadapt.execution.parallel.resume` passes one with an executor).
 
     Without ``run_id``, runs another live process drives are left to it (their summaries say
     ``driver``); with one, such a run is :class:`RunBusy`. A damaged run does not stop the
@@ -330,8 +334,8 @@ def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = 
                 if row["status"] == "failed":
                     failures.append(f"run {rid} failed: {row['reason']}")
                 continue
-            drive(ledger, load_run(ledger, rid, service=service), detach=detach,
-                  progress=progress)
+            (drive_fn or drive)(ledger, load_run(ledger, rid, service=service),
+                                detach=detach, progress=progress)
         except JobFailed as e:
             failures.append(str(e))
         except RunBusy:

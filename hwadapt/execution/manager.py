@@ -8,6 +8,8 @@ do each job (this module only re-exports them):
 - :mod:`hwadapt.execution.drive`: drive its rounds of batches, ``resume``, ``fetch``,
   ``cancel``, retries and the ``HWADAPT_CRASH_AT`` test hook (crash safety is described
   there); its poll and retry settings (``POLL_S``, ``RETRY_BASE_S``) live there;
+- :mod:`hwadapt.execution.parallel`: the same with an executor (``drive_with``,
+  ``drive_runs``, ``resume(..., executor=)``: batches as tasks, this process the only writer);
 - :mod:`hwadapt.execution.rundata`: a run read back (``RunData``, ``load_run``,
   ``run_counts``).
 """
@@ -22,10 +24,10 @@ from hwadapt.execution.drive import (
     crash_point,
     drive,
     fetch,
-    resume,
     with_retry,
 )
 from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.parallel import drive_runs, drive_with, resume
 from hwadapt.execution.rundata import RunData, load_run, run_counts
 from hwadapt.execution.submit import (
     EXACT_RATE_MAX_QUBITS,
@@ -50,6 +52,7 @@ from hwadapt.execution.summary import summary, tally
 __all__ = [
     "EXACT_RATE_MAX_QUBITS", "EXACT_RATE_MAX_SUPPORT", "MAX_BINDINGS", "MAX_PLANNED_SHOTS",
     "RETRIES", "Ledger", "RunData", "cancel", "check_width", "check_work", "crash_point", "drive",
+    "drive_runs", "drive_with",
     "exact_calibration", "exact_distribution",
     "exact_rates", "fetch", "load_metadata", "load_run", "planned_work",
     "predicted_survival", "prepare_run", "resume", "run_counts", "submit", "submit_families",

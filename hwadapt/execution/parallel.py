@@ -31,6 +31,15 @@ def drive_with(ledger: Ledger, run: RunData, executor: Executor | None, progress
     return drive_runs(ledger, [run], executor, progress, [lease])[run.run_id]
 
 
+def resume(ledger_path, run_id: str | None = None, progress: bool = False, service=None,
+           detach: bool = False, executor: Executor | None = None) -> list[dict]:
+    """:func:`hwadapt.execution.drive.resume`, each run's batches on ``executor``."""
+    def drive_fn(ledger, run, detach, progress):
+        return drive_with(ledger, run, executor, progress=progress, detach=detach)
+
+    return serial.resume(ledger_path, run_id, progress, service, detach, drive_fn)
+
+
 def _pending(ledger: Ledger, run: RunData) -> list | None:
     """The run's batches to execute now (planning a round when none is open); None when the
     run is no longer active."""

@@ -34,6 +34,7 @@ class RunData:
     pilot: int
     run_dir: Path
     noise_from: str | None = None  # the backend's noise source (aer_noisy), as recorded
+    batch_bindings: int = 0  # [shots] batch_bindings: bindings per batch at most (0: any)
 
     def accept(self, f: int, outcomes: np.ndarray) -> np.ndarray:
         """Accepted-outcome mask of family ``f`` (:func:`hwadapt.circuits.lcu.postselect`)."""

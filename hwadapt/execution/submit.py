@@ -1,6 +1,7 @@
 """Submitting a spec (or ready-made families) as a run: transpile, exact acceptance rates,
 predicted noise survival, exact calibration, the run's artifacts, planned-work limits; then
-:func:`hwadapt.execution.drive.drive` runs it."""
+:func:`hwadapt.execution.drive.drive` runs it (through :mod:`hwadapt.execution.parallel`
+with an executor)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import numpy as np
 from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
 from hwadapt.execution.artifacts import artifact
-from hwadapt.execution.drive import drive
 from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.parallel import drive_with
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
@@ -212,8 +213,6 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     (:mod:`hwadapt.executors`): on a local backend, the run's batches run as its tasks
     (:mod:`hwadapt.execution.parallel`); the counts are the same.
     """
-    from hwadapt.execution.parallel import drive_with
-
     ledger, run_id, token = prepare_run(spec_path, backend_name, ledger_path, noise_from, detach,
                                    progress, service, force)
     if on_created:
@@ -280,7 +279,7 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
                     run_id: str, shots: int, seed: int, name: str = "families",
                     noise_from: str | None = None, isa: list | None = None,
                     optimization_level: int = 1, progress: bool = False,
-                    service=None) -> str:
+                    service=None, batch_bindings: int = 0, executor=None) -> str:
     """Create a run from ready-made circuit families and drive it to the end; idempotent.
 
     Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
@@ -289,7 +288,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     already transpiled for the backend (one per family; ``family.values`` must then follow
     each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
     :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
-    batches (and the transpiler when it runs here).
+    batches (and the transpiler when it runs here). ``batch_bindings``: at most this many
+    bindings per batch (0: no limit), so that ``executor`` runs the batches in parallel.
 
     If ``run_id`` is already in the ledger nothing is created: an active run is driven on
     (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
@@ -307,7 +307,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
                 backend = get_backend(backend_name, noise_from, service=service)
                 isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
             text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
-                    f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n")
+                    f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n"
+                    + (f"batch_bindings = {batch_bindings}\n" if batch_bindings else ""))
             # rates None: the first (only) round gives every binding `pilot` raw shots
             artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families,
                                          [None] * len(families))
@@ -317,8 +318,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
         else:
             token = None
         if ledger.run(run_id)["status"] == "active":
-            drive(ledger, load_run(ledger, run_id, service=service), progress=progress,
-                  lease=token)
+            drive_with(ledger, load_run(ledger, run_id, service=service), executor,
+                       progress=progress, lease=token)
         return run_id
     finally:
         ledger.close()

@@ -18,7 +18,7 @@ _ALLOWED = {
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
-    "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
+    "shots": {"target_accepted", "budget", "max_rounds", "pilot", "batch_bindings"},
     "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
     "calibration": {"inputs", "shots", "seed", "kind"},
     "mitigation": {"zne"},

@@ -182,7 +182,8 @@ def _shots(s: dict) -> ShotSpec:
         target_accepted=_int(s, "shots", "target_accepted", 4000, 1, 10**9),
         budget=_int(s, "shots", "budget", 2_000_000, 1, 10**12),
         max_rounds=_int(s, "shots", "max_rounds", 4, 1, 100),
-        pilot=_int(s, "shots", "pilot", 1024, 1, 10**7))
+        pilot=_int(s, "shots", "pilot", 1024, 1, 10**7),
+        batch_bindings=_int(s, "shots", "batch_bindings", 0, 0, 10**7))
 
 
 def _check_budget(circuit: CircuitSpec, inputs: InputSpec, shots: ShotSpec,

@@ -95,12 +95,16 @@ class LedgerEvaluator:
             ``"efficient"``, see above); it picks the templates and sign references.
         service: the IBM service for ``ibm_*`` (default: from the environment or the saved
             account, :func:`hwadapt.backends.ibm_service`), made once and reused by every call.
+        batch_bindings: at most this many bindings per batch (0: one batch per call), so
+            that ``executor`` (:mod:`hwadapt.executors`) spreads a step's bindings over its
+            workers; the estimates depend on ``batch_bindings``, never on the executor.
     """
 
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
                  session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
                  noise_from: str | None = None, optimization_level: int = 1,
-                 construction: str = "spectral", service=None):
+                 construction: str = "spectral", service=None, batch_bindings: int = 0,
+                 executor=None):
         if shots < 1:
             raise InputError(f"shots must be >= 1, got {shots}")
         if layout != "pyramid":
@@ -113,6 +117,7 @@ class LedgerEvaluator:
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
         self.construction = constructions.get(construction)
         self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
+        self.batch_bindings, self.executor = batch_bindings, executor
         self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
 
     def run_id(self, call: int) -> str:
@@ -131,7 +136,8 @@ class LedgerEvaluator:
             manager.submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
                             shots=self.shots, seed=seed, name="hybrid",
                             noise_from=self.noise_from, isa=[f.circuit for f in families],
-                            service=self.backend.service)
+                            service=self.backend.service, batch_bindings=self.batch_bindings,
+                            executor=self.executor)
         self.calls += 1
         counts = manager.run_counts(self.ledger_path, run_id) if live else {}
         return [self._estimate(r, counts, live.index(j), psi, *refs[j][1:]) if j in live else
