@@ -10,13 +10,17 @@ from rich.table import Table
 
 from hwadapt.cli.core import (
     DEFAULT_LEDGER,
+    ExecutorOpt,
     JsonOpt,
     LedgerOpt,
+    RayAddressOpt,
     RunArg,
+    WorkersOpt,
     command,
     console,
     emit,
     err_console,
+    executor_from,
 )
 
 
@@ -95,9 +99,13 @@ def sweep(
         help="Continue this sweep id (same spec and settings).")] = None,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Run SPEC on aer_noisy at several noise scales/devices (one ledger run each) and
-    compare each with exact: writes sweep.json and sweep.png in <runs>/<sweep>/."""
+    compare each with exact: writes sweep.json and sweep.png in <runs>/<sweep>/. The
+    settings' batches run together on --executor/--workers."""
     from hwadapt.sweep import parse_scales, plan_settings, run_sweep
 
     settings = plan_settings(noise_from, [d.strip() for d in devices.split(",") if d.strip()],
@@ -107,8 +115,9 @@ def sweep(
         err_console.print(f"{s['noise_from']}: run {s['run']} {s['status']}, "
                           f"TVD {s['aggregate']['tvd']:.4f}", highlight=False)
 
-    state = run_sweep(spec, ledger, settings, mitigate=mitigate, resume=resume,
-                      progress=not as_json, on_run=None if as_json else done)
+    with executor_from(executor, workers, ray_address) as ex:
+        state = run_sweep(spec, ledger, settings, mitigate=mitigate, resume=resume,
+                          progress=not as_json, on_run=None if as_json else done, executor=ex)
     if emit(state, as_json):
         return
     table = Table(title=f"sweep {state['sweep']} ({state['name']} on aer_noisy) vs exact")

@@ -53,6 +53,26 @@ LedgerOpt = Annotated[
     typer.Option("--ledger", envvar="HWADAPT_LEDGER", help="Ledger file (SQLite).",
                  show_default=True),
 ]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", envvar="HWADAPT_EXECUTOR", show_default=False,
+    help="Where independent tasks (batches, settings, arms) run: local (a process pool on "
+         "this machine; the default) | ray.")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", envvar="HWADAPT_WORKERS", show_default=False,
+    help="Workers (default: one per core; 1 = in this process). Each runs 1 thread.")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", envvar="HWADAPT_RAY_ADDRESS", show_default=False,
+    help="--executor ray: auto | <host>:<port> of a running cluster (default: a private "
+         "Ray instance here).")]
+
+
+def executor_from(name: str | None, workers: int | None, address: str | None):
+    """The executor the shared options ``--executor/--workers/--ray-address`` ask for (a
+    context manager; a bad choice is one :class:`~hwadapt.errors.InputError` before any
+    work: exit 2, nothing written)."""
+    from hwadapt.executors import get_executor
+
+    return get_executor(name, workers, address)
 
 
 _NETWORK_NAMES = ("ConnectionError", "NewConnectionError", "NameResolutionError",

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hwadapt.cli.core import DEFAULT_LEDGER, JsonOpt, LedgerOpt, command, console, emit
+from hwadapt.cli.core import (
+    DEFAULT_LEDGER,
+    ExecutorOpt,
+    JsonOpt,
+    LedgerOpt,
+    RayAddressOpt,
+    WorkersOpt,
+    command,
+    console,
+    emit,
+    executor_from,
+)
 from hwadapt.errors import InputError
 
 
@@ -51,16 +62,28 @@ def finetune(
              "efficient.")] = "spectral",
     eval_repeats: Annotated[int, typer.Option(
         help="--quantum: independent estimation runs per evaluation (mean ± std).")] = 1,
+    batch_bindings: Annotated[int, typer.Option(
+        help="--quantum: at most this many bindings per batch (0: one batch per step), so "
+             "--workers share a step's bindings; the estimates depend on it, not on the "
+             "executor.")] = 0,
     ledger: LedgerOpt = DEFAULT_LEDGER,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
-    """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed;
-    writes study.json, README.md and PNG plots. With --quantum: hybrid fine-tuning on a
-    backend (hwadapt.training.quantum_task.quantum_finetune)."""
+    """The paper's MNIST study: pretrain on digits 0-4, fine-tune on 5-9 per arm and seed
+    (one task per arm × seed on --executor/--workers); writes study.json, README.md and PNG
+    plots. With --quantum: hybrid fine-tuning on a backend
+    (hwadapt.training.quantum_task.quantum_finetune)."""
     import time
 
     _check_finetune_options(quantum, backend, shots, seeds, epochs, pretrain_epochs, threads,
                             max_per_class, out)
-    if quantum:
+    with executor_from(executor, workers, ray_address) as ex:
+        if not quantum:
+            _study(methods, seeds, epochs, pretrain_epochs, hidden, data_dir, max_per_class,
+                   threads, out, as_json, ex)
+            return
         from hwadapt.training.quantum_task import quantum_finetune
 
         out = out or Path("results/runs") / time.strftime("hybrid-%Y%m%d-%H%M%S")
@@ -69,11 +92,18 @@ def finetune(
                                gradient=gradient, construction=construction, batch=batch,
                                lr=lr, eval_repeats=eval_repeats,
                                pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
-                               max_per_class=max_per_class, progress=not as_json)
-        if emit({"out": str(out), **rep}, as_json):
-            return
-        _print_hybrid(rep, out, backend, eval_repeats, steps)
+                               max_per_class=max_per_class, progress=not as_json,
+                               batch_bindings=batch_bindings, executor=ex)
+    if emit({"out": str(out), **rep}, as_json):
         return
+    _print_hybrid(rep, out, backend, eval_repeats, steps)
+
+
+def _study(methods: str, seeds: int, epochs: int, pretrain_epochs: int, hidden: int | None,
+           data_dir: Path | None, max_per_class: int | None, threads: int, out: Path | None,
+           as_json: bool, executor) -> None:
+    """``finetune`` without ``--quantum``: the MNIST study, printed or as JSON."""
+    import time
 
     from hwadapt.training.experiment import ARMS, StudyConfig, run_study
     from hwadapt.training.report import claims, table_markdown
@@ -83,7 +113,7 @@ def finetune(
                       hidden=hidden or 256, data_dir=None if data_dir is None else str(data_dir),
                       max_per_class=max_per_class, threads=threads)
     out = out or Path("results/runs") / time.strftime("mnist-%Y%m%d-%H%M%S")
-    study = run_study(cfg, out=out, progress=not as_json)
+    study = run_study(cfg, out=out, progress=not as_json, executor=executor)
     if emit({"out": str(out), "summary": study["summary"], "wall_s": study["wall_s"]},
             as_json):
         return

@@ -15,13 +15,17 @@ from rich.text import Text
 
 from hwadapt.cli.core import (
     DEFAULT_LEDGER,
+    ExecutorOpt,
     JsonOpt,
     LedgerOpt,
+    RayAddressOpt,
     RunArg,
+    WorkersOpt,
     command,
     console,
     emit,
     err_console,
+    executor_from,
 )
 from hwadapt.errors import HwadaptError
 from hwadapt.progress import plain
@@ -60,15 +64,21 @@ def submit(
                                         "limits (jobs/README.md).")] = False,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    ray_address: RayAddressOpt = None,
 ) -> None:
-    """Run a TOML job spec on a backend and record it in the ledger."""
+    """Run a TOML job spec on a backend and record it in the ledger (local backends: the
+    batches on --executor/--workers; the driver alone writes the ledger)."""
     from hwadapt.execution import manager
 
     def created(run_id: str) -> None:
         err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
 
-    run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
-                            progress=not as_json, on_created=created, force=force)
+    with executor_from(executor, workers, ray_address) as ex:
+        run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
+                                progress=not as_json, on_created=created, force=force,
+                                executor=ex)
     _show_runs([manager.summary(manager.Ledger(ledger, readonly=True), run_id)], as_json)
 
 
@@ -129,13 +139,16 @@ def fetch(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LED
 @command
 def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (default: every "
                                                      "unfinished run).")] = None,
-           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
-    """Continue every unfinished run (or one)."""
+           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER,
+           executor: ExecutorOpt = None, workers: WorkersOpt = None,
+           ray_address: RayAddressOpt = None) -> None:
+    """Continue every unfinished run (or one); local backends' batches on --executor."""
     from hwadapt.execution import manager
     from hwadapt.execution.summary import resolve_run
 
     run = None if run is None else resolve_run(ledger, run)
-    _show_runs(manager.resume(ledger, run, progress=not as_json), as_json)
+    with executor_from(executor, workers, ray_address) as ex:
+        _show_runs(manager.resume(ledger, run, progress=not as_json, executor=ex), as_json)
 
 
 @command

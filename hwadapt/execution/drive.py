@@ -73,7 +73,6 @@ def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
             time.sleep(base * 2**attempt)
 
 
-
 def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = False,
           lease: str | None = None) -> str:
     """Run rounds until the run is done (or, with ``detach``, until all jobs are submitted).
@@ -306,8 +305,6 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
     outcomes = np.fromiter(counts, dtype=np.int64, count=len(counts))
     shots = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
     return int(shots[run.accept(f, outcomes)].sum())
-
-
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,

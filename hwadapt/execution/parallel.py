@@ -99,7 +99,10 @@ def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: b
             bar.update(total=done + len(work), completed=done)
             tags = [serial.new_attempt(ledger, run, b) for run, b in work]
             items = [batch_item(run, b, tag) for (run, b), tag in zip(work, tags, strict=True)]
-            for i, pubs in executor.map_unordered(batch_task, items):
+            # one task: here, as the serial driver would (no worker start for nothing)
+            done_tasks = executor.map_unordered(batch_task, items) if len(items) > 1 else \
+                [(0, batch_task(items[0]))]
+            for i, pubs in done_tasks:
                 run, b = work[i]
                 serial.crash_point("after_submit")
                 for rid, token in tokens.items():

@@ -9,6 +9,8 @@ result. That is what makes a lost worker harmless: its task is simply run again.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -16,10 +18,11 @@ from typing import Any
 RETRIES = 2  # re-runs of a task whose worker died (not of a task that raised)
 
 
-def init_worker() -> None:
+def init_worker(driver: int | None = None) -> None:
     """Set-up of every worker process: 1 compute thread (so workers × threads ≤ cores) and
     its stdout/stderr sent to /dev/null (one progress bar on the driver stays readable;
-    a task's exception still reaches the driver with its message)."""
+    a task's exception still reaches the driver with its message). With ``driver`` (a pid)
+    the worker exits soon after that process is gone (killed drivers leave no workers)."""
     from hwadapt.threads import set_threads
 
     set_threads(1)
@@ -27,6 +30,29 @@ def init_worker() -> None:
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
+    if driver is not None:
+        threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # no /proc: kill(0) is all we know
+        return True
+
+
+def _exit_with(pid: int, every_s: float = 0.5) -> None:
+    while _alive(pid):
+        time.sleep(every_s)
+    os._exit(0)
 
 
 class WorkerLost(RuntimeError):

@@ -1,8 +1,9 @@
 """``local``: a process pool on this machine (the default; no extra dependency).
 
 ``workers=1`` runs every task in this process, in order (no pool, no pickling). Otherwise
-``workers`` processes (``forkserver`` start: not forked from a process whose thread pools may
-be running), each set up by :func:`~hwadapt.executors.base.init_worker`. A worker that dies
+``workers`` processes (``spawn``: fresh interpreters, never forked from a process whose thread
+pools may be running), each set up by :func:`~hwadapt.executors.base.init_worker` (1 thread,
+quiet, gone soon after the driver is). A worker that dies
 (killed, out of memory) breaks a ``concurrent.futures`` pool, and which task killed it is
 unknown: the pool is replaced and every unfinished task resubmitted, until ``retries + 1``
 pools in a row broke with no task finished (then :class:`WorkerLost`).
@@ -11,6 +12,7 @@ pools in a row broke with no task finished (then :class:`WorkerLost`).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -40,10 +42,8 @@ class LocalExecutor(Executor):
         return self.workers > 1
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        ctx_name = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
-            else "spawn"
-        self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context(ctx_name),
-                                         initializer=init_worker)
+        self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                         initializer=init_worker, initargs=(os.getpid(),))
         return self._pool
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Sequence,

@@ -26,9 +26,10 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                      qubits: int = 8, rank: int = 2, hidden: int = 16, steps: int = 5,
                      batch: int = 16, shots: int = 2000, gradient: str = "spsa",
                      pretrain_epochs: int = 3, warm_epochs: int = 3, eval_samples: int = 50,
-                     eval_repeats: int = 1,
-                     max_per_class: int | None = None, lr: float = 0.005, seed: int = 0,
-                     construction: str = "spectral", progress: bool = False) -> dict:
+                     eval_repeats: int = 1, max_per_class: int | None = None,
+                     lr: float = 0.005, seed: int = 0,
+                     construction: str = "spectral", progress: bool = False,
+                     batch_bindings: int = 0, executor=None) -> dict:
     """The study's MNIST model with a quantum adapter on ``fc2``, fine-tuned on a backend.
 
     Pretrain the study's MLP (width ``hidden``) on digits 0-4; adapt ``fc2`` with a
@@ -43,7 +44,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     simulated exactly (``evaluation[warm_start|fine_tuned][backend|exact]``); the backend
     entry is the mean over ``eval_repeats`` independent estimation runs (their scores in
     ``runs``: the spread is the shot noise of the comparison); writes ``out/hybrid.json``.
-    """
+    ``batch_bindings``, ``executor``: spread a step's bindings (:class:`LedgerEvaluator`)."""
 
     out = Path(out)
     cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
@@ -66,8 +67,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     for _ in range(warm_epochs):  # classical warm start (exact surrogate)
         _train_epoch(model, opt, xb, yb, 32, gen)
     evaluator = LedgerEvaluator(backend, ledger, shots=shots, seed=seed,
-                                session=f"finetune-{out.resolve().name}",
-                                construction=construction)
+                                session=f"finetune-{out.resolve().name}", executor=executor,
+                                construction=construction, batch_bindings=batch_bindings)
 
     bar = ProgressBar(progress, "hybrid fine-tuning", steps + 2 * eval_repeats)
 
