@@ -71,3 +71,12 @@ def service(monkeypatch):
     monkeypatch.setattr(drive, "POLL_S", 0.0)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
     return svc
+
+
+@pytest.fixture(autouse=True)
+def _one_worker_unless_asked(monkeypatch):
+    """Commands run their tasks in-process (``HWADAPT_WORKERS=1``, also in subprocesses)
+    unless a test asks for workers: the default pool (one worker per core) would make every
+    CLI test start worker processes. tests/executors and the tests that pass ``--workers``
+    or an executor cover the pool and Ray."""
+    monkeypatch.setenv("HWADAPT_WORKERS", "1")

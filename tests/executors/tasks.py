@@ -32,3 +32,10 @@ def die_once(item: tuple[str, int]) -> int:
 
 def always_die(x: int) -> int:
     os._exit(137)
+
+
+def chatty(x: int) -> int:
+    """Writes to stdout and stderr (Python and C level) like a noisy library would."""
+    print(f"stdout noise {x}", flush=True)
+    os.write(2, f"stderr noise {x}\n".encode())
+    return x

@@ -2,7 +2,7 @@
 one compute thread per worker."""
 
 import pytest
-from tasks import always_die, die_once, fail_on_three, square, worker_settings
+from tasks import always_die, chatty, die_once, fail_on_three, square, worker_settings
 
 from hwadapt.executors import LocalExecutor, WorkerLost
 
@@ -41,3 +41,10 @@ def test_workers_run_with_one_thread():
         got = ex.map(worker_settings, list(range(4)))
     assert {g["threads"] for g in got} == {1}
     assert {g["omp"] for g in got} == {"1"}
+
+
+def test_worker_output_does_not_reach_the_driver_terminal(capfd):
+    with LocalExecutor(2) as ex:
+        assert ex.map(chatty, [1, 2, 3]) == [1, 2, 3]
+    out, err = capfd.readouterr()
+    assert "noise" not in out and "noise" not in err
