@@ -150,23 +150,30 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
 
 def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, executor,
                     progress: bool) -> None:
-    """Create every setting's run not yet created, then drive all active ones together on
-    ``executor``; the per-setting loop then finds them finished and only compares."""
+    """Build every setting's run not yet created (one task each on ``executor``; recorded
+    here as each arrives), then drive all active ones together on it; the per-setting loop
+    then finds them finished and only compares."""
     from hwadapt.execution import manager
     from hwadapt.execution.parallel import drive_runs
+    from hwadapt.execution.submit import build_task, record_run
+    from hwadapt.progress import ProgressBar
 
+    todo = [s for s in state["settings"] if s["run"] is None]
+    items = [(str(Path(spec_path).resolve()), "aer_noisy", s["noise_from"]) for s in todo]
     leases = {}
+    bar = ProgressBar(progress, f"building {len(todo)} runs on {executor.describe()}",
+                      len(todo))
     try:
-        for s in state["settings"]:
-            if s["run"] is None:
-                _, s["run"], leases[s["run"]] = manager.prepare_run(
-                    spec_path, "aer_noisy", ledger.path, noise_from=s["noise_from"],
-                    progress=progress)
-                _save(path, state)
+        for i, built in executor.map_unordered(build_task, items):
+            _, todo[i]["run"], leases[todo[i]["run"]] = record_run(ledger, built)
+            _save(path, state)
+            bar.advance()
+        bar.close()
         active = [s["run"] for s in state["settings"]
                   if ledger.run(s["run"])["status"] == "active"]
         runs = [manager.load_run(ledger, rid) for rid in active]
     except BaseException:
+        bar.close()
         for rid, token in leases.items():
             ledger.release(rid, token)
         raise

@@ -223,55 +223,82 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
 
 
 def prepare_run(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
-           noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, force: bool = False) -> tuple[Ledger, str, str]:
+                noise_from: str | None = None, detach: bool = False, progress: bool = False,
+                service=None, force: bool = False) -> tuple[Ledger, str, str]:
     """The first half of :func:`submit`: build, transpile and record the run, not driving
     it; returns ``(ledger, run id, lease token)`` (the caller drives and releases)."""
+    # an existing ledger is checked now; a new one is created only once the spec has built
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    backend = get_backend(backend_name, noise_from, service=service)
+    bar = ProgressBar(progress, "building circuits")
+    try:
+        built = build_run(spec_path, backend_name, noise_from, detach, force, backend)
+    finally:
+        bar.close()
+    return record_run(ledger or Ledger(ledger_path), built, backend)
+
+
+def build_run(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
+              detach: bool = False, force: bool = False, backend: Backend | None = None
+              ) -> dict:
+    """What a run is made of, computed without the ledger or any file (a task on an
+    executor: plain data out): the spec, backend name and noise source, and per family its
+    ISA circuit, binding values, exact acceptance rates, predicted survival and ZNE split,
+    the calibration rows' exact outputs and the analysis metadata. ``backend``: the backend
+    ``backend_name`` already made (default: made here)."""
     spec = load_spec(spec_path)
     check_work(spec, force)
-    backend = get_backend(backend_name, noise_from, service=service)
+    backend = backend or get_backend(backend_name, noise_from)
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
-    # an existing ledger is checked now; a new one is created only once the spec has built
-    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
-    bar = ProgressBar(progress, "building circuits")
-    try:
-        families = build_families(spec)
-        check_width(families, backend)
-        ledger = ledger or Ledger(ledger_path)
-        isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
-               for f in families]
-        dists = [exact_distribution(f) for f in families]  # one simulation per family
-        rates = [exact_rates(f, d) for f, d in zip(families, dists, strict=True)]
-        split = [1] * len(families)
-        if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
-            folds = [(f, c, r, d, k)
-                     for f, c, r, d in zip(families, isa, rates, dists, strict=True)
-                     for k in spec.zne_factors[1:]]
-            families += [replace(f, name=f"{f.name}@zne{k}") for f, *_, k in folds]
-            isa += [fold_two_qubit_gates(c, k) for _, c, _, _, k in folds]
-            rates += [r for _, _, r, _, _ in folds]
-            dists += [d for _, _, _, d, _ in folds]  # same logical circuit: same ideal output
-            split = [len(spec.zne_factors)] * len(families)
-        calibration = None
-        if spec.calibration is not None:
-            calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
-                           "exact": [exact_calibration(f, d)
-                                     for f, d in zip(families, dists, strict=True)]}
-    finally:
-        bar.close()
+    families = build_families(spec)
+    check_width(families, backend)
+    isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
+    dists = [exact_distribution(f) for f in families]  # one simulation per family
+    rates = [exact_rates(f, d) for f, d in zip(families, dists, strict=True)]
+    split = [1] * len(families)
+    if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
+        folds = [(f, c, r, d, k) for f, c, r, d in zip(families, isa, rates, dists, strict=True)
+                 for k in spec.zne_factors[1:]]
+        families += [replace(f, name=f"{f.name}@zne{k}") for f, *_, k in folds]
+        isa += [fold_two_qubit_gates(c, k) for _, c, _, _, k in folds]
+        rates += [r for _, _, r, _, _ in folds]
+        dists += [d for _, _, _, d, _ in folds]  # same logical circuit: same ideal output
+        split = [len(spec.zne_factors)] * len(families)
+    calibration = None
+    if spec.calibration is not None:
+        calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
+                       "exact": [exact_calibration(f, d)
+                                 for f, d in zip(families, dists, strict=True)]}
+    return {"spec": spec, "backend": backend_name, "noise_from": noise_from, "isa": isa,
+            "families": families, "rates": rates, "calibration": calibration,
+            "survival": [predicted_survival(c, backend) for c in isa], "split": split,
+            "metadata": run_metadata(spec)}
+
+
+def build_task(item: tuple) -> dict:
+    """:func:`build_run` of ``(spec path, backend name, noise source)`` (an executor task)."""
+    return build_run(*item)
+
+
+def record_run(ledger: Ledger, built: dict, backend: Backend | None = None
+               ) -> tuple[Ledger, str, str]:
+    """Write a :func:`build_run` result as a new run (its files, then its ledger row, with
+    the lease taken); returns ``(ledger, run id, lease token)``. ``backend``: the run's
+    backend when already made (needed only for backends measuring readout at submit)."""
+    spec, isa = built["spec"], built["isa"]
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    survival = [predicted_survival(c, backend) for c in isa]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
-                                 run_metadata(spec), spec.referenced_files, calibration,
-                                 survival, split)
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, built["families"],
+                                 built["rates"], built["metadata"], spec.referenced_files,
+                                 built["calibration"], built["survival"], built["split"])
+    backend = backend or get_backend(built["backend"], built["noise_from"])
     if backend.readout_at_submit:  # device readout, measured with the run
         cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
-    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
-                              spec.digest, spec.seed, artifacts, lease=True)
+    token = ledger.create_run(run_id, spec.name, built["backend"], built["noise_from"],
+                              spec.text, spec.digest, spec.seed, artifacts, lease=True)
     return ledger, run_id, token
 
 

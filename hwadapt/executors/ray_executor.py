@@ -2,7 +2,8 @@
 
 Address: ``--ray-address auto|<host:port>``, else ``HWADAPT_RAY_ADDRESS``, else none: a
 private Ray instance on this machine with ``workers`` CPUs (default: the cores available).
-With an address the cluster's CPUs set ``workers``. Each task takes 1 CPU and runs with 1
+With an address, ``workers`` (default: the cluster's CPUs, capped by them) tasks are in
+flight at a time. Each task takes 1 CPU and runs with 1
 compute thread; worker output is not forwarded to the driver (``log_to_driver=False``). Ray
 re-runs a task whose worker process died (``max_retries``), the same guarantee ``local``
 gives. An address that does not answer is one :class:`~hwadapt.errors.InputError` within
@@ -86,12 +87,22 @@ class RayExecutor(Executor):
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=False)(_call)
         fn_ref = ray.put(fn)
-        refs = {remote.remote(fn_ref, item): i for i, item in enumerate(items)}
+        queue = iter(enumerate(items))
+        refs = {}
+
+        def fill() -> None:  # at most `workers` tasks in flight
+            for i, item in queue:
+                refs[remote.remote(fn_ref, item)] = i
+                if len(refs) >= self.workers:
+                    return
+
+        fill()
         try:
             while refs:
                 done, _ = ray.wait(list(refs), num_returns=1)
                 for ref in done:
                     i = refs.pop(ref)
+                    fill()
                     try:
                         result = ray.get(ref)
                     except (ray.exceptions.WorkerCrashedError,

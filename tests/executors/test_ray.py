@@ -76,6 +76,7 @@ def cluster():
 
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     c.add_node(num_cpus=1)
+    c.wait_for_nodes()  # both registered before the executor counts the cluster's CPUs
     yield c
     ray.shutdown()
     c.shutdown()
@@ -92,7 +93,7 @@ def test_counts_are_identical_on_local_1_local_2_and_a_two_node_ray_cluster(
         cluster, reference, tmp_path):
     with get_executor("local", 2) as ex:
         assert _sweep(tmp_path / "local2", ex) == reference
-    ex = get_executor("ray", address=cluster.address)
+    ex = get_executor("ray", 2, address=cluster.address)
     assert ex.workers == 2  # one CPU on each node
     assert _sweep(tmp_path / "ray", ex) == reference
     ex.close()
@@ -100,7 +101,7 @@ def test_counts_are_identical_on_local_1_local_2_and_a_two_node_ray_cluster(
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds worker pids in /proc")
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(cluster, reference, tmp_path):
-    ex = get_executor("ray", address=cluster.address)
+    ex = get_executor("ray", 2, address=cluster.address)
     out: dict = {}
     thread = threading.Thread(target=lambda: out.update(counts=_sweep(tmp_path / "k", ex)))
     thread.start()
