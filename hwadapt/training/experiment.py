@@ -200,7 +200,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, progress: bool = True,
     seed]`` (see :func:`finetune_arm`), ``pretrain[seed]``, ``summary[arm]``, ``wall_s``
     and ``host`` (cores, threads, load average). Seeds are ``0..cfg.seeds-1``.
     ``executor`` (:mod:`hwadapt.executors`, parallel): one task per seed's pretraining,
-    then one per arm × seed (:mod:`hwadapt.training.study_tasks`); same records.
+    then one per arm × seed (:func:`_parallel_runs`); the same records but ``wall_s``.
     """
     cfg.validate()
     t0, load0 = time.perf_counter(), list(os.getloadavg())
@@ -208,9 +208,7 @@ def run_study(cfg: StudyConfig, out: Path | None = None, progress: bool = True,
         data = load_mnist(cfg.hidden, cfg.data_dir, cfg.val_fraction,
                           max_per_class=cfg.max_per_class)
     if executor is not None and executor.parallel:
-        from hwadapt.training.study_tasks import parallel_runs
-
-        runs, pre = parallel_runs(cfg, data, executor, progress)
+        runs, pre = _parallel_runs(cfg, data, executor, progress)
     else:
         runs, pre = _serial_runs(cfg, data, progress)
     study = {
@@ -242,31 +240,84 @@ def run_study(cfg: StudyConfig, out: Path | None = None, progress: bool = True,
 def _serial_runs(cfg: StudyConfig, data: MnistData, progress: bool
                  ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """Every (seed, arm) in this process, one pretraining per seed (per-epoch progress)."""
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in cfg.methods}
     pre: list[dict[str, Any]] = []
     total = cfg.seeds * (cfg.pretrain_epochs + len(cfg.methods) * cfg.epochs)
-    try:
-        with _progress(progress) as bar:
-            task = bar.add_task("MNIST study", total=total)
-            for seed in range(cfg.seeds):
-                bar.update(task, description=f"seed {seed}: pretraining on A")
-                tp = time.perf_counter()
-                model = pretrain(data, cfg, seed, lambda: bar.advance(task))
-                pre.append({"seed": seed, "wall_s": time.perf_counter() - tp,
-                            "a_acc": accuracy(model.features, model.head,
-                                              *data.task(DIGITS_A, "val"))})
-                for arm in cfg.methods:
-                    bar.update(task, description=f"seed {seed}: fine-tuning {arm}")
-                    rec, _ = finetune_arm(model, data, cfg, arm, seed,
-                                          lambda: bar.advance(task))
-                    runs[arm].append(rec)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(det)
+    with _TorchState(cfg.threads), _progress(progress) as bar:
+        task = bar.add_task("MNIST study", total=total)
+        for seed in range(cfg.seeds):
+            bar.update(task, description=f"seed {seed}: pretraining on A")
+            tp = time.perf_counter()
+            model = pretrain(data, cfg, seed, lambda: bar.advance(task))
+            pre.append({"seed": seed, "wall_s": time.perf_counter() - tp,
+                        "a_acc": accuracy(model.features, model.head,
+                                          *data.task(DIGITS_A, "val"))})
+            for arm in cfg.methods:
+                bar.update(task, description=f"seed {seed}: fine-tuning {arm}")
+                rec, _ = finetune_arm(model, data, cfg, arm, seed, lambda: bar.advance(task))
+                runs[arm].append(rec)
     return runs, pre
+
+
+class _TorchState:
+    """``cfg.threads`` threads and deterministic algorithms inside, restored after."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+        torch.set_num_threads(self.threads)
+        torch.use_deterministic_algorithms(True)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved[0])
+        torch.use_deterministic_algorithms(self.saved[1])
+
+
+def pretrain_task(item: tuple[MnistData, StudyConfig, int]) -> dict[str, Any]:
+    """Pretrain seed ``item[2]``: ``{"seed", "wall_s", "a_acc", "model"}``."""
+    data, cfg, seed = item
+    with _TorchState(cfg.threads):
+        t0 = time.perf_counter()
+        model = pretrain(data, cfg, seed)
+        wall = time.perf_counter() - t0
+        acc = accuracy(model.features, model.head, *data.task(DIGITS_A, "val"))
+    return {"seed": seed, "wall_s": wall, "a_acc": acc, "model": model}
+
+
+def finetune_task(item: tuple) -> dict[str, Any]:
+    """Fine-tune ``(data, cfg, arm, seed, pretrained model)``: the arm's record."""
+    data, cfg, arm, seed, model = item
+    with _TorchState(cfg.threads):
+        return finetune_arm(model, data, cfg, arm, seed)[0]
+
+
+def _parallel_runs(cfg: StudyConfig, data: MnistData, executor, progress: bool
+                   ) -> tuple[dict[str, list[dict]], list[dict]]:
+    """``(runs[arm] = [record per seed], pretrain records)`` computed on ``executor``: each
+    task sets its own torch state and seeds as :func:`_serial_runs` does; one progress bar
+    on the driver advanced per finished task."""
+    from hwadapt.progress import ProgressBar
+
+    seeds = list(range(cfg.seeds))
+    bar = ProgressBar(progress, f"MNIST study on {executor.describe()}",
+                      total=len(seeds) * (1 + len(cfg.methods)))
+    try:
+        pre: list[dict] = [{}] * len(seeds)
+        for i, p in executor.map_unordered(pretrain_task, [(data, cfg, s) for s in seeds]):
+            pre[i] = p
+            bar.advance()
+        jobs = [(arm, s) for s in seeds for arm in cfg.methods]
+        runs: dict[str, list[dict]] = {arm: [{}] * len(seeds) for arm in cfg.methods}
+        items = [(data, cfg, arm, s, pre[s]["model"]) for arm, s in jobs]
+        for i, rec in executor.map_unordered(finetune_task, items):
+            arm, s = jobs[i]
+            runs[arm][s] = rec
+            bar.advance()
+    finally:
+        bar.close()
+    return runs, [{k: v for k, v in p.items() if k != "model"} for p in pre]
 
 
 def _counts(data: MnistData) -> dict[str, int]:

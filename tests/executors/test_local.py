@@ -2,7 +2,7 @@
 one compute thread per worker."""
 
 import pytest
-from tasks import always_die, chatty, die_once, fail_on_three, square, worker_settings
+from executor_tasks import always_die, chatty, die_once, fail_on_three, square, worker_settings
 
 from hwadapt.executors import LocalExecutor, WorkerLost
 
