@@ -41,9 +41,14 @@ class RunData:
 
 
 def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
-    """Read a run's artifacts back, verifying their checksums."""
+    """Read a run's artifacts back, verifying their checksums (an Estimator run gives its
+    :class:`~hwadapt.execution.estimator_run.EstimatorRunData`)."""
     from qiskit import qpy
 
+    from hwadapt.execution.estimator_run import is_estimator_run, load_estimator_run
+
+    if is_estimator_run(ledger, run_id):
+        return load_estimator_run(ledger, run_id, service=service)
     row = ledger.run(run_id)
     run_dir = ledger.runs_dir / run_id
     for name in json.loads(row["artifacts"]):

@@ -211,6 +211,9 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     ``force`` lifts the planned-work limits of :func:`check_work`.
     """
     spec = load_spec(spec_path)
+    if spec.observables is not None:
+        return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
+                                service, on_created)
     check_work(spec, force)
     backend = get_backend(backend_name, noise_from, service=service)
     if detach and backend.local:
@@ -253,6 +256,45 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
+    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
+                              spec.digest, spec.seed, artifacts, lease=True)
+    if on_created:
+        on_created(run_id)
+    drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,
+          lease=token)
+    return run_id
+
+
+def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
+                     noise_from: str | None = None, detach: bool = False,
+                     progress: bool = False, service=None, on_created=None) -> str:
+    """Create an Estimator run for a spec with ``[observables]`` and drive it
+    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit`."""
+    from hwadapt.circuits.observables import postselected_operators
+    from hwadapt.execution import estimator_run as er
+    from hwadapt.spec import estimator_family, observables
+
+    backend = get_backend(backend_name, noise_from, service=service)
+    if detach and backend.local:
+        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
+                         "locally: drop --detach")
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    family = estimator_family(spec)
+    check_width([family], backend)
+    try:
+        ops, index = postselected_operators(observables(spec), family.n_ancilla)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    ledger = ledger or Ledger(ledger_path)
+    isa = transpile(family.circuit, backend, spec.optimization_level, spec.seed)
+    exact = er.exact_values(family, ops, index)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = ledger.runs_dir / run_id
+    artifacts = _write_artifacts(run_dir, [isa], [family], [exact["accepted"].tolist()],
+                                 run_metadata(spec), spec.referenced_files)
+    artifacts[er.ESTIMATOR_FILE] = er.write_estimator_file(
+        run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
+        spec.observables.options, exact)
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
     if on_created:
