@@ -8,7 +8,15 @@ is ``R_k = N_k / D`` (:func:`ratio`).
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+
+from hwadapt.errors import InputError
+from hwadapt.execution.estimator_run import is_estimator_run, read_estimator_file, run_evs
+from hwadapt.execution.ledger import Ledger
 
 
 def ratio(num, den, s_num, s_den, cov=0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,3 +63,105 @@ def postselected_values(evs: np.ndarray, stds: np.ndarray, index: list, shared_s
     s_n, s_d = stds[:, i_num], stds[:, i_den]
     rho = shot_correlation(n, d, m) if shared_shots else 0.0
     return ratio(n, d, s_n, s_d, rho * s_n * s_d)
+
+
+def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
+    """An Estimator run's postselected values read back (ledger read-only, files verified):
+    ``names``, ``values``/``stderr``/``exact`` ``(count, K)``, ``accepted``/``accepted_exact``
+    ``(count,)`` (``<P0>``), ``shots``, ``options`` (each stored PUB's), ``backend``."""
+    ledger = Ledger(ledger_path, readonly=True)
+    try:
+        if not is_estimator_run(ledger, run_id):
+            raise InputError(f"run {run_id} is a Sampler run (no [observables]): `hwadapt "
+                             "compare` reads it as one; this needs an Estimator run")
+        doc = read_estimator_file(ledger, run_id)
+        evs, stds, options = run_evs(ledger, run_id)
+        backend = ledger.run(run_id)["backend"]
+        run_dir = ledger.runs_dir / run_id
+    finally:
+        ledger.close()
+    shared = bool(options and options[0].get("shared_shots"))
+    values, stderr = postselected_values(evs, stds, doc["index"], shared)
+    return {"names": doc["observables"], "values": values, "stderr": stderr,
+            "exact": np.asarray(doc["exact"]["values"], float),
+            "accepted": evs[:, doc["index"][0][1]] if doc["index"] else evs[:, 0],
+            "accepted_exact": np.asarray(doc["exact"]["accepted"], float),
+            "shots": doc["shots"], "options": options, "backend": backend,
+            "requested": doc["options"], "run_dir": run_dir}
+
+
+def error_bar_note(kind: str | None, requested: dict) -> str:
+    """What the ± of an Estimator run covers, by backend kind and the options asked for."""
+    mitigated = requested.get("resilience_level", 1 if kind == "ibm" else 0) > 0 or any(
+        requested.get("resilience", {}).get(k) for k in ("measure_mitigation",
+                                                           "zne_mitigation"))
+    notes = {
+        "exact": "none: exact values (stds 0)",
+        "aer": "shot noise only: Aer's Estimator adds Gaussian noise of std 1/sqrt(shots) "
+               "(its precision) to every value; the device's bias is not in the ±",
+        "fake": "shot noise only: Runtime local mode drops resilience/twirling options; the "
+                "device's bias is not in the ±",
+    }
+    if kind == "ibm":
+        return ("the Estimator's stds: shot noise plus the spread its mitigation adds "
+                f"({requested}); remaining bias is not in the ±" if mitigated else
+                "shot noise only (resilience_level 0); the device's bias is not in the ±")
+    return notes.get("aer" if kind == "aer_noisy" else kind, "shot noise only")
+
+
+def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
+    """Observables of an Estimator run vs exact: per value ``z = (v − exact)/stderr``,
+    coverage within 2σ, errors per observable and overall; writes ``<run>/compare.json`` and
+    returns it (``path`` added). Keys: ``run``, ``backend``, ``estimator`` (True),
+    ``observables``, ``shots``, ``options``, ``error_bars``, ``aggregate`` (``inputs``,
+    ``values``, ``coverage_2se``, ``max_abs_z``, ``mean_abs_error``, ``rmse``,
+    ``rate``/``rate_ideal``: ``<P0>`` observed/exact), ``by_observable`` (name,
+    ``coverage_2se``, ``mean_abs_error``, ``max_abs_z``), ``values``/``stderr``/``exact``/``z``
+    ``(inputs, observables)``."""
+    r = run_postselected(ledger_path, run_id)
+    v, s, ex = r["values"], r["stderr"], r["exact"]
+    err = v - ex
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(s > 0, err / s, np.where(np.abs(err) < 1e-9, 0.0, np.inf))
+    kind = r["options"][0].get("kind") if r["options"] else None
+
+    def stats(e, zz) -> dict:
+        ok = np.isfinite(e)
+        return {"coverage_2se": float(np.mean(np.abs(zz[ok]) <= 2)) if ok.any() else None,
+                "mean_abs_error": float(np.mean(np.abs(e[ok]))) if ok.any() else None,
+                "max_abs_z": float(np.max(np.abs(zz[ok]))) if ok.any() else None}
+
+    out = {"run": run_id, "backend": r["backend"], "estimator": True,
+           "observables": r["names"], "shots": r["shots"], "options": r["requested"],
+           "error_bars": error_bar_note(kind, r["requested"]),
+           "aggregate": {"inputs": int(v.shape[0]), "values": int(v.size), **stats(err, z),
+                         "rmse": float(np.sqrt(np.nanmean(err**2))),
+                         "rate": float(np.nanmean(r["accepted"])),
+                         "rate_ideal": float(np.mean(r["accepted_exact"]))},
+           "by_observable": [{"name": n, **stats(err[:, k], z[:, k])}
+                             for k, n in enumerate(r["names"])],
+           "values": v.tolist(), "stderr": s.tolist(), "exact": ex.tolist(),
+           "z": np.where(np.isfinite(z), z, None).tolist()}
+    path = Path(r["run_dir"]) / "compare.json"
+    path.write_text(json.dumps(out, indent=1))
+    out["path"] = str(path)
+    return out
+
+
+def compare_if_estimator(ledger_path: str | Path, run_id: str, mitigate: str | None = None
+                         ) -> dict[str, Any] | None:
+    """:func:`compare_estimator_run` if ``run_id`` is an Estimator run, else None (a Sampler
+    run: :func:`hwadapt.compare.compare_run` goes on). ``mitigate`` is refused for Estimator
+    runs (their mitigation is the spec's ``[estimator]`` options)."""
+    ledger = Ledger(ledger_path, readonly=True)
+    try:
+        estimator = is_estimator_run(ledger, run_id)
+    finally:
+        ledger.close()
+    if not estimator:
+        return None
+    if mitigate:
+        raise InputError(f"--mitigate {mitigate} applies to Sampler runs; run {run_id} is an "
+                         "Estimator run (its mitigation is the spec's [estimator] options): "
+                         "drop --mitigate")
+    return compare_estimator_run(ledger_path, run_id)
