@@ -93,6 +93,7 @@ __all__ = [
     "ALPHA_RANGE", "DD_SEQUENCES", "ENCODINGS", "FAMILIES", "LAYOUTS", "MAX_FRAME_QUBITS",
     "MAX_QUBITS", "MODES", "SOURCES", "CalibrationSpec", "CircuitSpec", "Family", "InputSpec",
     "JobSpec", "ObservableSpec", "adapter_parameters", "build_families", "calibration_vectors",
-    "check_alphas", "estimator_family", "input_vectors", "observables", "load_spec", "parse_spec", "reference_vectors", "run_metadata",
-    "sampler_options", "sign_reference", "sign_references",
+    "check_alphas", "estimator_family", "input_vectors", "load_spec", "observables",
+    "parse_spec", "reference_vectors", "run_metadata", "sampler_options", "sign_reference",
+    "sign_references",
 ]
