@@ -25,7 +25,7 @@ import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.execution import batching
-from hwadapt.execution.artifacts import artifact, family_meta
+from hwadapt.execution.artifacts import artifact, run_files, stored_results
 from hwadapt.execution.ledger import ESTIMATES_TABLE, Ledger, sha256_file
 from hwadapt.fileio import atomic_write
 
@@ -132,14 +132,8 @@ class EstimatorRunData:
 
 def load_estimator_run(ledger: Ledger, run_id: str, service=None) -> EstimatorRunData:
     """Read an Estimator run back, verifying its files' checksums."""
-    from qiskit import qpy
-
     row = ledger.run(run_id)
-    for name in json.loads(row["artifacts"]):
-        artifact(ledger, run_id, name)
-    with open(artifact(ledger, run_id, "circuits.qpy"), "rb") as f:
-        circuits = qpy.load(f)
-    meta, values = family_meta(ledger, run_id, values=True)
+    circuits, meta, values = run_files(ledger, run_id)
     doc = read_estimator_file(ledger, run_id)
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.estimator_options = doc["options"]
@@ -189,14 +183,10 @@ def run_evs(ledger: Ledger, run_id: str) -> tuple[np.ndarray, np.ndarray, list[d
     evs = np.full((count, len(doc["operators"])), np.nan)
     stds = np.full_like(evs, np.nan)
     options = []
-    for b in ledger.batches(run_id):
-        row = ledger.result(b.id)
-        if row is None:
-            continue
-        with np.load(ledger.result_path(row)) as z:
-            for j, p in enumerate(b.pubs):
-                evs[p["inputs"]] = z[f"evs{j}"]
-                stds[p["inputs"]] = z[f"stds{j}"]
+    for b, z in stored_results(ledger, run_id):
+        for j, p in enumerate(b.pubs):
+            evs[p["inputs"]] = z[f"evs{j}"]
+            stds[p["inputs"]] = z[f"stds{j}"]
         options += [e["options"] for e in estimates(ledger, b.id)]
     return evs, stds, options
 
