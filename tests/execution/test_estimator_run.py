@@ -90,17 +90,19 @@ def test_aer_run_within_error_bars_and_options_recorded(tmp_path):
 def test_crash_then_resume_same_values(tmp_path):
     """kill -9 after the (local) job finished but before its result was stored: resume
     re-runs the batch with its seed and stores the same values as an uncrashed run."""
-    spec = _spec(tmp_path)
     path = tmp_path / "l.db"
-    env = {**os.environ, "HWADAPT_CRASH_AT": "after_submit"}
-    r = subprocess.run(CLI + ["submit", str(spec), "--backend", "aer", "--ledger", str(path)],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 137, r.stderr
+
+    def cli(*args: str, **env: str):
+        return subprocess.run([*CLI, *args, "--ledger", str(path)], capture_output=True,
+                              text=True, env={**os.environ, **env})
+
+    crashed = cli("submit", str(_spec(tmp_path)), "--backend", "aer",
+                  HWADAPT_CRASH_AT="after_submit")
+    assert crashed.returncode == 137, crashed.stderr
     [row] = Ledger(path).runs()
     assert row["status"] == "active"
-    r = subprocess.run(CLI + ["resume", "--json", "--ledger", str(path)], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, r.stderr
+    resumed = cli("resume", "--json")
+    assert resumed.returncode == 0, resumed.stderr
     led = Ledger(path)
     assert led.run(row["id"])["status"] == "done"
     [b] = led.batches(row["id"])
