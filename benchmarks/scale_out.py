@@ -89,7 +89,7 @@ def _driver_time(spent: list[float]):
         return wrapper
 
     saved = [(m, n, getattr(m, n)) for m, n in ((submit, "record_run"),
-             (drive, "store_local"), (hwadapt.compare, "compare_run"))]
+             (drive, "_store"), (hwadapt.compare, "compare_run"))]
     for m, n, fn in saved:
         setattr(m, n, timed(fn))
     try:

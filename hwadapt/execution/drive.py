@@ -34,6 +34,7 @@ from hwadapt.execution import batching
 from hwadapt.execution.artifacts import verify_results, verify_run
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.rundata import RunData, load_run
+from hwadapt.execution.sampled import compact_result
 from hwadapt.execution.summary import summary, tally
 from hwadapt.fileio import atomic_write
 from hwadapt.progress import ProgressBar
@@ -108,7 +109,7 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
                 continue
             pending = [b for b in batches if b.status in ("planned", "submitted")]
             if not pending:
-                if not _plan_round(ledger, run, batches):
+                if not _plan(ledger, run, batches):
                     continue
                 crash_point("after_plan")
                 continue
@@ -125,6 +126,28 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
     if row["status"] == "failed":
         raise JobFailed(f"run {run.run_id} failed: {row['reason']}")
     return row["status"]
+
+
+def _plan(ledger: Ledger, run, batches: list) -> bool:
+    """Plan the next round: the run's own planner where it brings one (Estimator runs,
+    :class:`hwadapt.execution.estimator_run.EstimatorRunData`), else :func:`_plan_round`."""
+    own = getattr(run, "plan_round", None)
+    return own(ledger, batches) if own else _plan_round(ledger, run, batches)
+
+
+def _submit(run, batch, tag: str):
+    """Submit ``batch``: the run's own primitive where it brings one, else the Sampler."""
+    own = getattr(run, "submit", None)
+    return own(batch, tag) if own else run.backend.run(_pubs(run, batch), batch.seed, tag)
+
+
+def _save(ledger: Ledger, run, batch, tag: str, result) -> None:
+    """Store ``result``: the run's own way where it brings one, else :func:`_store` (of its
+    :func:`compact_result`)."""
+    own = getattr(run, "store", None)
+    if own:
+        return own(ledger, batch, tag, result)
+    return _store(ledger, run, batch, tag, compact_result(result))
 
 
 def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
@@ -205,18 +228,19 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
     if job is None:
         tag = new_attempt(ledger, run, batch, subs)
         if backend.local:
-            result = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag).result())
+            result = with_retry(lambda: _submit(run, batch, tag).result())
             crash_point("after_submit")
-            store_local(ledger, run, batch, tag, compact_result(result))
+            ledger.set_job(tag, None, "DONE")
+            _save(ledger, run, batch, tag, result)
             return
-        job = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag))
+        job = with_retry(lambda: _submit(run, batch, tag))
         crash_point("after_submit")
         ledger.set_job(tag, job.job_id(), "QUEUED")
     if detach:
         return
     status = _wait(ledger, job, tag, beat)
     if status == "DONE":
-        _store(ledger, run, batch, tag, compact_result(with_retry(job.result)))
+        _save(ledger, run, batch, tag, with_retry(job.result))
     else:
         reason = f"job {job.job_id()} {status}"
         msg = getattr(job, "error_message", None)
@@ -241,24 +265,6 @@ def new_attempt(ledger: Ledger, run: RunData, batch, subs: list | None = None) -
     return tag
 
 
-def store_local(ledger: Ledger, run: RunData, batch, tag: str, pubs: list[dict]) -> None:
-    """Record a local attempt's result (``pubs`` from :func:`compact_result`): DONE, then
-    the result file and the batch done."""
-    ledger.set_job(tag, None, "DONE")
-    _store(ledger, run, batch, tag, pubs)
-
-
-def compact_result(result) -> list[dict]:
-    """A sampler result as plain data (what a worker sends back): per PUB ``{"array":
-    packed bits (bindings, shots, bytes), "num_bits": n, "aer_method": ...}``."""
-    out = []
-    for pub_result in result:
-        bits = pub_result.join_data()
-        out.append({"array": bits.array, "num_bits": int(bits.num_bits),
-                    **_simulated_with(pub_result)})
-    return out
-
-
 def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
     poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
     last = None
@@ -272,13 +278,6 @@ def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
         if status in FINAL_STATUSES:
             return status
         time.sleep(poll)
-
-
-def _simulated_with(pub_result) -> dict:
-    """``{"aer_method": ...}`` where the backend recorded its simulation method, else {}."""
-    meta = getattr(pub_result, "metadata", None) or {}
-    method = (meta.get("circuit_metadata") or {}).get("aer_method")
-    return {} if method is None else {"aer_method": method}
 
 
 def _store(ledger: Ledger, run: RunData, batch, tag: str, pubs: list[dict]) -> None:

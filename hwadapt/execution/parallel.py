@@ -5,7 +5,7 @@ it holds every run's lease, plans rounds exactly like :func:`hwadapt.execution.d
 sends each pending batch as one task (:func:`hwadapt.execution.tasks.batch_task`) to the
 executor and records each result as it arrives, in the same transactions as the serial path
 (:func:`~hwadapt.execution.drive.new_attempt` before the task leaves,
-:func:`~hwadapt.execution.drive.store_local` when it is back). The ledger has one writer,
+:func:`~hwadapt.execution.drive._store` when it is back). The ledger has one writer,
 this process. A task that is re-run (its worker died) returns the same counts, since batch
 seeds derive from the spec seed and batch index; a batch is stored once.
 """
@@ -25,8 +25,10 @@ from hwadapt.progress import ProgressBar
 def drive_with(ledger: Ledger, run: RunData, executor: Executor | None, progress: bool = False,
                lease: str | None = None, detach: bool = False) -> str:
     """:func:`~hwadapt.execution.drive.drive` one run, its batches on ``executor`` when that is
-    parallel and the backend local (else exactly the serial driver)."""
-    if executor is None or not executor.parallel or not run.backend.local or detach:
+    parallel and the backend local (else, and for runs with their own primitive such as
+    Estimator runs, exactly the serial driver)."""
+    if executor is None or not executor.parallel or not run.backend.local or detach \
+            or getattr(run, "submit", None) is not None:
         return serial.drive(ledger, run, detach=detach, progress=progress, lease=lease)
     return drive_runs(ledger, [run], executor, progress, [lease])[run.run_id]
 
@@ -107,7 +109,8 @@ def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: b
                 serial.crash_point("after_submit")
                 for rid, token in tokens.items():
                     ledger.heartbeat(rid, token)
-                serial.store_local(ledger, run, b, tags[i], pubs)
+                ledger.set_job(tags[i], None, "DONE")
+                serial._store(ledger, run, b, tags[i], pubs)
                 bar.advance()
     finally:
         bar.close()

@@ -203,6 +203,17 @@ def check_width(families: list[Family], backend: Backend) -> None:
                          "circuit.qubits or pick a larger device (`hwadapt backends`)")
 
 
+def _backend_and_ledger(backend_name: str, ledger_path: str | Path, noise_from: str | None,
+                        detach: bool, service) -> tuple[Backend, Ledger | None]:
+    """The run's backend (``--detach`` refused on local ones) and its ledger if one exists
+    (checked now; a new one is created only once the spec's circuits have built)."""
+    backend = get_backend(backend_name, noise_from, service=service)
+    if detach and backend.local:
+        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
+                         "locally: drop --detach")
+    return backend, Ledger(ledger_path) if Path(ledger_path).exists() else None
+
+
 def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
            noise_from: str | None = None, detach: bool = False, progress: bool = False,
            service=None, on_created=None, force: bool = False, executor=None) -> str:
@@ -213,8 +224,12 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     (:mod:`hwadapt.executors`): on a local backend, the run's batches run as its tasks
     (:mod:`hwadapt.execution.parallel`); the counts are the same.
     """
-    ledger, run_id, token = prepare_run(spec_path, backend_name, ledger_path, noise_from, detach,
-                                   progress, service, force)
+    spec = load_spec(spec_path)
+    if spec.observables is not None:
+        return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
+                                service, on_created)
+    ledger, run_id, token = prepare_run(spec_path, backend_name, ledger_path, noise_from,
+                                        detach, progress, service, force)
     if on_created:
         on_created(run_id)
     drive_with(ledger, load_run(ledger, run_id, service=service), executor, progress=progress,
@@ -225,33 +240,32 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
 def prepare_run(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
                 noise_from: str | None = None, detach: bool = False, progress: bool = False,
                 service=None, force: bool = False) -> tuple[Ledger, str, str]:
-    """The first half of :func:`submit`: build, transpile and record the run, not driving
-    it; returns ``(ledger, run id, lease token)`` (the caller drives and releases)."""
-    # an existing ledger is checked now; a new one is created only once the spec has built
-    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
-    backend = get_backend(backend_name, noise_from, service=service)
+    """The first half of :func:`submit` (Sampler specs): build, transpile and record the
+    run, not driving it; returns ``(ledger, run id, lease token)`` (the caller drives and
+    releases the lease)."""
+    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
+                                          service)
     bar = ProgressBar(progress, "building circuits")
     try:
-        built = build_run(spec_path, backend_name, noise_from, detach, force, backend)
+        built = build_run(spec_path, backend_name, noise_from, force, backend)
     finally:
         bar.close()
     return record_run(ledger or Ledger(ledger_path), built, backend)
 
 
 def build_run(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
-              detach: bool = False, force: bool = False, backend: Backend | None = None
-              ) -> dict:
-    """What a run is made of, computed without the ledger or any file (a task on an
-    executor: plain data out): the spec, backend name and noise source, and per family its
-    ISA circuit, binding values, exact acceptance rates, predicted survival and ZNE split,
-    the calibration rows' exact outputs and the analysis metadata. ``backend``: the backend
-    ``backend_name`` already made (default: made here)."""
+              force: bool = False, backend: Backend | None = None) -> dict:
+    """What a Sampler run is made of, computed without the ledger or any file (a task on
+    an executor: plain data out): the spec, backend name and noise source, and per family
+    its ISA circuit, binding values, exact acceptance rates, predicted survival and ZNE
+    split, the calibration rows' exact outputs and the analysis metadata. ``backend``: the
+    backend ``backend_name`` already made (default: made here)."""
     spec = load_spec(spec_path)
+    if spec.observables is not None:
+        raise InputError(f"{spec_path}: a spec with [observables] is an Estimator run, which "
+                         "`hwadapt submit` runs (not sweep): drop [observables] to sweep it")
     check_work(spec, force)
     backend = backend or get_backend(backend_name, noise_from)
-    if detach and backend.local:
-        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
-                         "locally: drop --detach")
     families = build_families(spec)
     check_width(families, backend)
     isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
@@ -300,6 +314,50 @@ def record_run(ledger: Ledger, built: dict, backend: Backend | None = None
     token = ledger.create_run(run_id, spec.name, built["backend"], built["noise_from"],
                               spec.text, spec.digest, spec.seed, artifacts, lease=True)
     return ledger, run_id, token
+
+
+def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
+                     noise_from: str | None = None, detach: bool = False,
+                     progress: bool = False, service=None, on_created=None) -> str:
+    """Create an Estimator run for a spec with ``[observables]`` and drive it
+    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit`."""
+    from hwadapt.circuits.observables import postselected_operators
+    from hwadapt.execution import estimator_run as er
+    from hwadapt.spec import estimator_family, observables
+
+    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
+                                          service)
+    family = estimator_family(spec)
+    check_width([family], backend)
+    try:
+        ops, index = postselected_operators(observables(spec), family.n_ancilla)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    ledger = ledger or Ledger(ledger_path)
+    isa = transpile(family.circuit, backend, spec.optimization_level, spec.seed)
+    exact = er.exact_values(family, ops, index)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = ledger.runs_dir / run_id
+    artifacts = _write_artifacts(run_dir, [isa], [family], [exact["accepted"].tolist()],
+                                 run_metadata(spec), spec.referenced_files)
+    artifacts[er.ESTIMATOR_FILE] = er.write_estimator_file(
+        run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
+        spec.observables.options, exact)
+    return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
+                             detach, progress, service, on_created)
+
+
+def _create_and_drive(ledger: Ledger, run_id: str, spec, backend_name: str,
+                      noise_from: str | None, artifacts: dict, detach: bool, progress: bool,
+                      service, on_created) -> str:
+    """Enter the run in the ledger (with its driver lease), tell ``on_created``, drive it."""
+    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
+                              spec.digest, spec.seed, artifacts, lease=True)
+    if on_created:
+        on_created(run_id)
+    drive_with(ledger, load_run(ledger, run_id, service=service), None, progress=progress,
+               lease=token, detach=detach)
+    return run_id
 
 
 def submit_families(families: list[Family], backend_name: str, ledger_path: str | Path, *,

@@ -2,7 +2,7 @@
 
 :func:`batch_task` runs one batch of a local backend from a :func:`batch_item` (the backend
 named by kind and noise source, the batch's PUBs, its seed) and returns
-:func:`~hwadapt.execution.drive.compact_result`; the driver records it. Batch seeds derive
+:func:`~hwadapt.execution.sampled.compact_result`; the driver records it. Batch seeds derive
 from the spec seed and the batch index, so the counts do not depend on where or how often
 the task ran.
 """
@@ -13,8 +13,9 @@ import json
 from functools import lru_cache
 
 from hwadapt.backends import Backend, get_backend
-from hwadapt.execution.drive import _pubs, compact_result, with_retry
+from hwadapt.execution.drive import _pubs, with_retry
 from hwadapt.execution.rundata import RunData
+from hwadapt.execution.sampled import compact_result
 
 
 def batch_item(run: RunData, batch, tag: str) -> dict:
