@@ -67,8 +67,13 @@ def _warm(ex) -> None:
 
 
 def _import_tasks(_):
+    """Import what the build and batch tasks use (torch, Qiskit, Aer, the fake devices)."""
+    import hwadapt.execution.submit  # noqa: F401
     import hwadapt.execution.tasks  # noqa: F401
+    from hwadapt.backends import get_backend
+    from hwadapt.spec import run_metadata  # noqa: F401
 
+    get_backend("aer_noisy", "fake_torino")
     return os.getpid()
 
 
