@@ -265,3 +265,22 @@ def test_maths_stays_below_everything():
     assert {m for m in kernel_imports if not m.startswith("hwadapt.kernels")} == {
         "hwadapt.linalg.subsets"}
     assert circuit_layouts.layout_pairs is maths_layouts.layout_pairs
+
+
+@pytest.mark.parametrize("layout", ["pyramid", "butterfly", "brick", [(0, 3), (2, 5), (0, 5)]])
+def test_givens_matrix_numpy_path_equals_the_torch_reference(layout):
+    """Numpy angles (circuit building: no torch kernel, no numba) give the same matrix as the
+    pure-torch product tree, over random batched angles."""
+    from hwadapt.linalg.givens import _givens_torch, _layout_pairs
+
+    rng = np.random.default_rng(5)
+    for n in (2, 4, 8):  # butterfly: powers of two
+        if not isinstance(layout, str) and n < 6:
+            continue
+        pairs = _layout_pairs(n, layout)
+        th = rng.uniform(-np.pi, np.pi, (3, 2, len(pairs)))
+        got = givens_matrix(n, th, layout)
+        assert isinstance(got, np.ndarray) and got.shape == (3, 2, n, n)
+        want = _givens_torch(n, torch.as_tensor(th), pairs).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-12)
+        np.testing.assert_allclose(givens_matrix(n, th[0, 0], layout), want[0, 0], atol=1e-12)

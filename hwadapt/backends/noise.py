@@ -25,7 +25,7 @@ import math
 import warnings
 from functools import cache
 
-from hwadapt.backends.devices import fake_backend
+from hwadapt.backends.devices import device_data, target_backend
 from hwadapt.errors import InputError
 
 READOUT_ERROR_MAX = 0.5
@@ -163,32 +163,6 @@ def restricted_target(target, qubits: tuple[int, ...]):
     return map_target(target, qubits)
 
 
-def _target_backend(target):
-    """Minimal BackendV2 carrying ``target``: enough for ``NoiseModel.from_backend``."""
-    from qiskit.providers import BackendV2, Options
-
-    class TargetBackend(BackendV2):
-        def __init__(self):
-            super().__init__(name="hwadapt_restricted")
-
-        @property
-        def target(self):
-            return target
-
-        @property
-        def max_circuits(self):
-            return None
-
-        @classmethod
-        def _default_options(cls):
-            return Options()
-
-        def run(self, run_input, **options):
-            raise NotImplementedError("a noise-model source only")
-
-    return TargetBackend()
-
-
 @cache
 def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 1.0):
     """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered),
@@ -202,16 +176,14 @@ def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 
     to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md).
     """
     from qiskit_aer.noise import NoiseModel, ReadoutError
-    from qiskit_aer.noise.device import readout_error_values
 
-    fake = fake_backend(device)
-    sub = restricted_target(fake.target, qubits)
+    target, readout = device_data(device)
+    sub = restricted_target(target, qubits)
     if scale != 1.0:
         sub = scale_target(sub, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = NoiseModel.from_backend(_target_backend(sub))
-    readout = readout_error_values(fake.properties())
+        model = NoiseModel.from_backend(target_backend(sub, "hwadapt_restricted"))
     for j, q in enumerate(qubits):
         if readout[q] is None:
             continue  # no readout data: the Target's (symmetric) error stays

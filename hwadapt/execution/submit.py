@@ -34,6 +34,7 @@ from hwadapt.spec import (
     load_spec,
     run_metadata,
 )
+from hwadapt.trace import mark
 
 EXACT_RATE_MAX_QUBITS = 62  # exact acceptance rates up to this width (int64 outcomes),
 EXACT_RATE_MAX_SUPPORT = 1 << 20  # and this many reachable basis states, else a pilot round
@@ -210,9 +211,11 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
     ``force`` lifts the planned-work limits of :func:`check_work`.
     """
+    mark("submit: imports done")
     spec = load_spec(spec_path)
     check_work(spec, force)
     backend = get_backend(backend_name, noise_from, service=service)
+    mark("submit: backend ready")
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
@@ -221,11 +224,14 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     bar = ProgressBar(progress, "building circuits")
     try:
         families = build_families(spec)
+        mark("submit: circuits built")
         check_width(families, backend)
         ledger = ledger or Ledger(ledger_path)
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
+        mark("submit: transpiled")
         dists = [exact_distribution(f) for f in families]  # one simulation per family
+        mark("submit: exact distributions")
         rates = [exact_rates(f, d) for f, d in zip(families, dists, strict=True)]
         split = [1] * len(families)
         if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
@@ -253,6 +259,7 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
+    mark("submit: artifacts written")
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
     if on_created:

@@ -17,8 +17,8 @@ from hwadapt.linalg.subsets import _num_qubits
 
 
 def givens_matrix(
-    n: int, angles: torch.Tensor, layout: str | list[tuple[int, int]] = "pyramid"
-) -> torch.Tensor:
+    n: int, angles: torch.Tensor | np.ndarray, layout: str | list[tuple[int, int]] = "pyramid"
+) -> torch.Tensor | np.ndarray:
     """Orthogonal ``O(θ) = G_m ⋯ G_1`` from Givens rotations on the pairs of ``layout``.
 
     ``G_i`` on pair ``(a, b)`` is the identity except ``G[a,a] = G[b,b] = cos θ_i``,
@@ -32,11 +32,15 @@ def givens_matrix(
     Returns:
         ``(..., n, n)`` orthogonal matrix. CPU float32/float64 angles use the compiled
         :class:`hwadapt.kernels.GivensMatrix` (first derivatives only); other devices and
-        dtypes the pure-torch product tree (:func:`_givens_torch`, the reference).
+        dtypes the pure-torch product tree (:func:`_givens_torch`, the reference). Numpy
+        angles give a float64 numpy matrix (:func:`_givens_numpy`: row updates, no numba
+        compile, what circuit building uses).
     """
     pairs = _layout_pairs(n, layout)  # validated: the kernel does not bounds-check
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
+    if isinstance(angles, np.ndarray):
+        return _givens_numpy(n, angles, pairs)
     from hwadapt import kernels  # lazy: numba is imported on first use only
 
     if kernels.supported(angles) and pairs:
@@ -44,6 +48,22 @@ def givens_matrix(
         O = kernels.GivensMatrix.apply(angles.reshape(-1, len(pairs)), _pairs_array(pairs), n)
         return O.reshape(*batch, n, n)
     return _givens_torch(n, angles, pairs)
+
+
+def _givens_numpy(n: int, angles: np.ndarray, pairs: tuple[tuple[int, int], ...]
+                  ) -> np.ndarray:
+    """Numpy :func:`givens_matrix`: ``O = I``, then per gate ``i`` on ``(a, b)`` rows ``a, b``
+    of ``O`` become ``c·O_a + s·O_b`` and ``-s·O_a + c·O_b`` (``G_i O``, later gates on the
+    left). ``(..., m)`` angles -> ``(..., n, n)`` float64."""
+    th = np.asarray(angles, dtype=np.float64)
+    O = np.broadcast_to(np.eye(n), (*th.shape[:-1], n, n)).copy()
+    c, s = np.cos(th), np.sin(th)
+    for g, (a, b) in enumerate(pairs):
+        ra, rb = O[..., a, :].copy(), O[..., b, :]
+        cg, sg = c[..., g, None], s[..., g, None]
+        O[..., a, :] = cg * ra + sg * rb
+        O[..., b, :] = cg * rb - sg * ra
+    return O
 
 
 @cache

@@ -30,14 +30,12 @@ def reference_vectors(spec: JobSpec, mode: str = "lcu", family: str = "signs",
     x = input_vectors(spec) if x is None else x
     if not kind.startswith("term"):
         return reference_vector(kind, x)
-    import torch
-
     from hwadapt.linalg import givens_matrix
 
     k = int(kind[4:])
     angles, alphas = adapter_parameters(spec)
-    Ok = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[k], dtype=torch.float64),
-                       spec.circuit.layout).numpy()
+    Ok = givens_matrix(spec.circuit.qubits, np.asarray(angles[k], dtype=float),
+                       spec.circuit.layout)
     return np.sign(alphas[k]) * x @ Ok.T
 
 

@@ -1,0 +1,82 @@
+"""The device cache: aer_noisy's device is the fake device's Target and readout errors, read
+from a per-user cache after the first use, so a submit imports no qiskit_ibm_runtime; it
+transpiles exactly as the fake device does."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from hwadapt.backends import devices
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(devices.CACHE_ENV, str(tmp_path))
+    devices.device_data.cache_clear()
+    devices.device_backend.cache_clear()
+    yield tmp_path
+    devices.device_data.cache_clear()
+    devices.device_backend.cache_clear()
+
+
+def test_cached_device_equals_the_fake_device_and_transpiles_the_same(cache):
+    from qiskit import QuantumCircuit
+    from qiskit_aer.noise.device import readout_error_values
+
+    from hwadapt.circuits.transpile import transpile_for
+
+    fake = devices.fake_backend("fake_lagos")
+    target, readout = devices.device_data("fake_lagos")
+    files = list((cache / "devices").glob("fake_lagos-*.pickle"))
+    assert len(files) == 1
+    assert readout == [list(r) for r in readout_error_values(fake.properties())]
+    assert target.num_qubits == fake.target.num_qubits
+    assert set(target.operation_names) == set(fake.target.operation_names)
+    assert target["cx"] == fake.target["cx"] or target["ecr"] == fake.target["ecr"]
+    qc = QuantumCircuit(4)
+    qc.h(0)
+    for a in range(3):
+        qc.cx(a, a + 1)
+    qc.rz(0.3, 3)
+    qc.measure_all()
+    want = transpile_for(qc, fake, 1, 9)
+    got = transpile_for(qc, devices.device_backend("fake_lagos"), 1, 9)
+    assert got[0] == want[0] and got[1] == want[1]
+    # a damaged entry is rebuilt, not trusted
+    files[0].write_bytes(b"not a pickle")
+    devices.device_data.cache_clear()
+    assert devices.device_data("fake_lagos")[1] == readout
+    assert pickle.loads(files[0].read_bytes())[1] == readout
+
+
+def test_unknown_device_is_an_input_error(cache):
+    from hwadapt.errors import InputError
+
+    with pytest.raises(InputError, match="hwadapt backends"):
+        devices.device_data("fake_nowhere")
+
+
+PROBE = r"""
+import json, sys
+from hwadapt.backends import get_backend
+b = get_backend("aer_noisy", noise_from="fake_lagos")
+model = b.noise_model((0, 1))
+print(json.dumps({"qubits": b.transpile_target.num_qubits,
+                  "runtime": "qiskit_ibm_runtime" in sys.modules,
+                  "readout": sorted(model._local_readout_errors) != []}))
+"""
+
+
+@pytest.mark.slow
+def test_aer_noisy_from_the_cache_imports_no_runtime(cache):
+    env = {**__import__("os").environ, devices.CACHE_ENV: str(cache)}
+    runs = [subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    assert first["qubits"] == second["qubits"] == 7 and second["readout"]
+    assert first["runtime"] and not second["runtime"]  # built once, then read from the cache
