@@ -64,6 +64,7 @@ from hwadapt.execution.readout import (
     measured_qubits,
     store_readout_calibration,
 )
+from hwadapt.execution.summary import simulation_methods
 from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
 from hwadapt.spec import JobSpec, run_metadata
 
@@ -293,6 +294,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
             ests[mode] = _separate_estimate(counts, n, ex)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
+             "simulated_with": simulation_methods(ledger, run_id),
              "construction": meta.construction, "modes": list(meta.modes),
              "mitigate": mitigate, "mitigation": mitigation,
              "signed": any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts),

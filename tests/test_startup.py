@@ -51,3 +51,40 @@ def test_listing_backends_imports_no_qiskit_or_torch():
     names = {b["name"] for b in json.loads(got["outputs"][0])}
     assert {"exact", "aer", "aer_noisy", "fake_torino", "ibm_<device>"} <= names
     assert got["loaded"] == []
+
+
+SUBMIT_PROBE = r"""
+import json, sys
+from hwadapt.backends import get_backend
+from hwadapt.execution.submit import exact_distribution, transpile
+from hwadapt.spec import build_families, calibration_vectors, load_spec, run_metadata
+
+spec = load_spec(sys.argv[1])
+backend = get_backend("aer_noisy")
+fams = build_families(spec)
+run_metadata(spec)
+calibration_vectors(spec)
+assert exact_distribution(fams[0]) is not None
+runtime = "qiskit_ibm_runtime" in sys.modules
+isa = transpile(fams[0].circuit, backend, spec.optimization_level, spec.seed)
+backend.noise_model(backend.plan([(isa, fams[0].values[:1], 100)])[0])
+print(json.dumps({"runtime_before_transpile": runtime, "numba": "numba" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_submit_on_aer_noisy_needs_no_runtime_or_numba(tmp_path):
+    """Up to its first shot, a demo submit on aer_noisy (device from the cache, Givens
+    matrices in numpy, the exact simulator's torch path) compiles no numba kernel, and only
+    Qiskit's transpiler-plugin discovery imports qiskit_ibm_runtime (it registers
+    translation plugins, and Qiskit loads every registered one)."""
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "HWADAPT_CACHE": str(tmp_path)}
+    demo = str(Path(__file__).parents[1] / "jobs" / "demo.toml")
+    runs = [subprocess.run([sys.executable, "-c", SUBMIT_PROBE, demo], capture_output=True,
+                           text=True, env=env, timeout=600) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    got = json.loads(runs[1].stdout.strip().splitlines()[-1])  # the device cache is warm
+    assert got == {"runtime_before_transpile": False, "numba": False}

@@ -42,6 +42,15 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
     return out
 
 
+def simulation_methods(ledger: Ledger, run_id: str, batches: list | None = None) -> list[str]:
+    """The Aer methods that simulated the run's stored results (sorted; empty for runs on
+    devices and on backends that do not record one), from each pub's ``aer_method``."""
+    batches = ledger.batches(run_id) if batches is None else batches
+    rows = (ledger.result(b.id) for b in batches)
+    return sorted({p["aer_method"] for r in rows if r is not None
+                   for p in json.loads(r["summary"])["pubs"] if p.get("aer_method")})
+
+
 def summary(ledger: Ledger, run_id: str) -> dict:
     """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
 
@@ -65,6 +74,7 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "batches": dict(Counter(b.status for b in batches)),
         "rounds": len({b.round for b in batches}),
         "target_accepted": target,
+        "simulated_with": simulation_methods(ledger, run_id, batches),
         "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
                       "accepted": f["accepted"].tolist(),
                       "inputs_at_target": int((f["accepted"][:len(f["accepted"])

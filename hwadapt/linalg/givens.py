@@ -179,12 +179,14 @@ def givens_apply(
 def combination_matrix(angles, alphas: Sequence[float], n: int, layout: str = "pyramid"
                        ) -> np.ndarray:
     """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``, shape ``(n, n)`` (float64)."""
-    th = torch.as_tensor(np.asarray(angles, dtype=float))
+    if isinstance(angles, torch.Tensor):
+        angles = angles.detach().cpu()
+    th = np.asarray(angles, dtype=float)  # the numpy path of givens_matrix: no kernel compile
     al = np.asarray(alphas, dtype=float)
     if th.ndim != 2 or al.shape != (th.shape[0],):
         raise ValueError(f"need angles (R, m) and one alpha per row: angles "
                          f"{tuple(th.shape)}, alphas {al.shape}")
-    return np.einsum("i,ijk->jk", al, givens_matrix(n, th, layout).numpy())
+    return np.einsum("i,ijk->jk", al, givens_matrix(n, th, layout))
 
 
 def pyramid_angles(U: np.ndarray, tol: float = 1e-9) -> np.ndarray:

@@ -116,3 +116,10 @@ def test_the_method_is_stored_with_each_batch(tmp_path):
     led = Ledger(ledger, create=False)
     pubs = [p for b in led.batches(run) for p in json.loads(led.result(b.id)["summary"])["pubs"]]
     assert pubs and all(p["aer_method"] == "density_matrix" for p in pubs)
+    from hwadapt.compare import compare_run
+    from hwadapt.execution.summary import summary
+
+    assert summary(led, run)["simulated_with"] == ["density_matrix"]  # status shows it
+    assert compare_run(ledger, run)["simulated_with"] == ["density_matrix"]  # and compare
+    exact = submit(spec, "exact", ledger)
+    assert summary(led, exact)["simulated_with"] == []
