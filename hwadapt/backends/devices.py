@@ -95,7 +95,7 @@ def cache_dir() -> Path:
     return Path(base) / "hwadapt"
 
 
-def _cache_key(name: str) -> str:
+def device_key(name: str) -> str:
     """Digest of what a device's cached data derives from: its shipped files (size, mtime)
     and the Qiskit version (the ``Target`` is pickled)."""
     import qiskit
@@ -106,29 +106,40 @@ def _cache_key(name: str) -> str:
     return hashlib.sha256(repr((qiskit.__version__, stats)).encode()).hexdigest()[:16]
 
 
-@cache
-def device_data(name: str) -> tuple:
-    """``(target, readout)`` of fake device ``name``: its ``Target`` and per qubit the
-    asymmetric readout flips ``[p(1|0), p(0|1)]`` (None where unknown), from the cache or,
-    the first time, from the fake device (then cached). Read-only: shared per process."""
-    _check_name(name)
-    path = cache_dir() / "devices" / f"{name}-{_cache_key(name)}.pickle"
+def cached_pickle(folder: str, key: str, build):
+    """``build()``'s result, pickled under ``cache_dir()/folder/key.pickle``: read back when
+    present and readable, else built and written atomically (silently not written where the
+    cache is read-only). ``key`` must name everything the result depends on."""
+    path = cache_dir() / folder / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass  # absent or unreadable: rebuild
-    from qiskit_aer.noise.device import readout_error_values
-
-    fake = fake_backend(name)
-    data = (fake.target, [None if r is None else [float(v) for v in r]
-                          for r in readout_error_values(fake.properties())])
+    data = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: pickle.dump(data, f))
     except OSError:
         pass  # a read-only home: no cache, same data
     return data
+
+
+@cache
+def device_data(name: str) -> tuple:
+    """``(target, readout)`` of fake device ``name``: its ``Target`` and per qubit the
+    asymmetric readout flips ``[p(1|0), p(0|1)]`` (None where unknown), from the cache or,
+    the first time, from the fake device (then cached). Read-only: shared per process."""
+    _check_name(name)
+
+    def build():
+        from qiskit_aer.noise.device import readout_error_values
+
+        fake = fake_backend(name)
+        return (fake.target, [None if r is None else [float(v) for v in r]
+                              for r in readout_error_values(fake.properties())])
+
+    return cached_pickle("devices", f"{name}-{device_key(name)}", build)
 
 
 def target_backend(target, name: str = "hwadapt_target"):

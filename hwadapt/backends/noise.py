@@ -21,11 +21,12 @@ reads, docs/QISKIT_FACTS.md):
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from functools import cache
 
-from hwadapt.backends.devices import device_data, target_backend
+from hwadapt.backends.devices import cached_pickle, device_data, device_key, target_backend
 from hwadapt.errors import InputError
 
 READOUT_ERROR_MAX = 0.5
@@ -173,8 +174,20 @@ def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 
     ``p(1|0), p(0|1)`` from its properties (the ``Target`` only holds their mean, so a model
     built from it alone symmetrises them; scaled by :func:`scale_readout`).
     Built once per (device, qubits, scale) and cached: the full 133-qubit model costs seconds
-    to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md).
+    to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md);
+    kept per process and in the per-user cache (:func:`~hwadapt.backends.devices.cached_pickle`:
+    reading it back costs a quarter of building it).
     """
+    import qiskit_aer
+
+    key = repr((device_key(device), qiskit_aer.__version__, qubits, float(scale)))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cached_pickle("noise", f"{device}-{digest}",
+                         lambda: _build_noise_model(device, qubits, scale))
+
+
+def _build_noise_model(device: str, qubits: tuple[int, ...], scale: float):
+    """:func:`restricted_noise_model` built from the device's cached data."""
     from qiskit_aer.noise import NoiseModel, ReadoutError
 
     target, readout = device_data(device)

@@ -80,3 +80,20 @@ def test_aer_noisy_from_the_cache_imports_no_runtime(cache):
     first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
     assert first["qubits"] == second["qubits"] == 7 and second["readout"]
     assert first["runtime"] and not second["runtime"]  # built once, then read from the cache
+
+
+def test_noise_model_read_from_the_cache_equals_a_fresh_build(cache):
+    from hwadapt.backends import noise
+
+    noise.restricted_noise_model.cache_clear()
+    try:
+        built = noise.restricted_noise_model("fake_lagos", (3, 1, 5), 0.5)
+        assert len(list((cache / "noise").glob("fake_lagos-*.pickle"))) == 1
+        noise.restricted_noise_model.cache_clear()
+        read = noise.restricted_noise_model("fake_lagos", (3, 1, 5), 0.5)
+        assert read is not built and read == built
+        other = noise.restricted_noise_model("fake_lagos", (3, 1, 5), 1.0)  # another key
+        assert other != built
+        assert len(list((cache / "noise").glob("fake_lagos-*.pickle"))) == 2
+    finally:
+        noise.restricted_noise_model.cache_clear()
