@@ -163,6 +163,8 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
         note = s["reason"] or ""
         if s.get("driver"):
             note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
-        table.add_row(*(plain(c) for c in (s["run"], s["name"], s["backend"], s["status"],
+        sim = s.get("simulated_with")  # the Aer method(s), where a simulator recorded one
+        backend = s["backend"] + (f" ({', '.join(sim)})" if sim else "")
+        table.add_row(*(plain(c) for c in (s["run"], s["name"], backend, s["status"],
                                             batches, acc, note)))
     console.print(table)

@@ -123,3 +123,13 @@ def test_the_method_is_stored_with_each_batch(tmp_path):
     assert compare_run(ledger, run)["simulated_with"] == ["density_matrix"]  # and compare
     exact = submit(spec, "exact", ledger)
     assert summary(led, exact)["simulated_with"] == []
+    from typer.testing import CliRunner
+
+    from hwadapt.cli import app
+
+    shown = CliRunner().invoke(app, ["status", "--ledger", str(ledger)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "aer_noisy (density_matrix)" in shown.output
+    assert "exact (" not in shown.output
+    shown = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)],
+                               env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "on aer_noisy (density_matrix) vs exact" in shown.output
