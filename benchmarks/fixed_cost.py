@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -76,22 +75,11 @@ def first_shot(spec: Path, ledger: Path) -> dict[str, tuple[float, float]]:
 
 def scaling_case(n: int, bindings: int):
     """aer_noisy and one PUB: the demo's magnitude family at ``n`` data qubits, its first
-    ``bindings`` inputs, the demo's first-round shots."""
-    from hwadapt.backends import get_backend
-    from hwadapt.execution import batching, manager
-    from hwadapt.spec import build_families, parse_spec
+    ``bindings`` inputs, the demo's first-round shots (``aer_methods.case``)."""
+    from aer_methods import case  # benchmarks/ is on sys.path when run as a script
 
-    text = re.sub(r"(?m)^qubits = \d+", f"qubits = {n}", (ROOT / "jobs/demo.toml").read_text())
-    spec = parse_spec(text, base_dir=ROOT / "jobs")
-    fam = build_families(spec)[0]
-    backend = get_backend("aer_noisy")
-    isa = manager.transpile(fam.circuit, backend, spec.optimization_level, spec.seed)
-    rates = manager.exact_rates(fam)
-    shots = batching.first_round_shots(rates, spec.shots.target_accepted, spec.shots.pilot,
-                                       len(fam.values))
-    pub = (isa, fam.values[:bindings], int(batching.round_shots(int(shots.max()))))
+    backend, pub = case(n, bindings)
     qubits, method = backend.plan([pub])
-    backend.noise_model(qubits)  # built once per process (cached): not in the timings
     return backend, pub, {"data_qubits": n, "simulated_qubits": len(qubits),
                           "method": method, "shots": pub[2], "bindings": bindings}
 

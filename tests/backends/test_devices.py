@@ -23,7 +23,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_cached_device_equals_the_fake_device_and_transpiles_the_same(cache):
-    from qiskit import QuantumCircuit
+    from qiskit.circuit.random import random_circuit
     from qiskit_aer.noise.device import readout_error_values
 
     from hwadapt.circuits.transpile import transpile_for
@@ -36,12 +36,7 @@ def test_cached_device_equals_the_fake_device_and_transpiles_the_same(cache):
     assert target.num_qubits == fake.target.num_qubits
     assert set(target.operation_names) == set(fake.target.operation_names)
     assert target["cx"] == fake.target["cx"] or target["ecr"] == fake.target["ecr"]
-    qc = QuantumCircuit(4)
-    qc.h(0)
-    for a in range(3):
-        qc.cx(a, a + 1)
-    qc.rz(0.3, 3)
-    qc.measure_all()
+    qc = random_circuit(5, 6, measure=True, seed=4)
     want = transpile_for(qc, fake, 1, 9)
     got = transpile_for(qc, devices.device_backend("fake_lagos"), 1, 9)
     assert got[0] == want[0] and got[1] == want[1]
