@@ -2,8 +2,8 @@
 items 3 and 4). Every measurement runs in a fresh process, rounds interleaved; the JSON holds
 median, min and max per quantity and the machine load before and after.
 
-- ``status``, ``runs``, ``backends``: wall seconds of ``hwadapt <command>`` (a ledger with one
-  small exact run), process start to exit;
+- ``status``, ``runs``, ``backends``: wall and CPU seconds of ``hwadapt <command>`` (a ledger
+  with one small exact run), process start to exit;
 - ``submit`` of ``jobs/demo.toml`` on aer_noisy up to its first shot: the ``HWADAPT_TRACE``
   lines (:mod:`hwadapt.trace`), wall and CPU seconds since process start at each stage; the
   process is stopped at the first shot. One unrecorded run first fills the device cache;
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,11 +44,13 @@ def stats(values: list[float]) -> dict:
             "max": round(max(values), 3), "rounds": len(values)}
 
 
-def command_seconds(args: list[str]) -> float:
-    """Wall seconds of one ``hwadapt`` command in a fresh process (it must succeed)."""
-    t = time.perf_counter()
+def command_seconds(args: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one ``hwadapt`` command in a fresh process (it must succeed);
+    CPU: user + system of the child, the steadier number on a loaded machine."""
+    t, c = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(CLI + args, check=True, capture_output=True, timeout=300)
-    return time.perf_counter() - t
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - t, u.ru_utime + u.ru_stime - c.ru_utime - c.ru_stime
 
 
 def first_shot(spec: Path, ledger: Path) -> dict[str, tuple[float, float]]:
@@ -93,7 +96,8 @@ def per_binding(backend, pub) -> tuple[float, float]:
 
 def measure_cli(rounds: int, spec: Path, ledger: Path) -> dict:
     """Interleaved rounds of status/runs/backends and the first shot of the demo."""
-    times: dict[str, list[float]] = {k: [] for k in ("status", "runs", "backends")}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in ("status", "runs",
+                                                                   "backends")}
     shots: list[dict] = []
     first_shot(spec, ledger.with_name("warm.db"))  # fills the device cache: not recorded
     for r in range(rounds):
@@ -101,11 +105,13 @@ def measure_cli(rounds: int, spec: Path, ledger: Path) -> dict:
         times["runs"].append(command_seconds(["runs", "--ledger", str(ledger)]))
         times["backends"].append(command_seconds(["backends"]))
         shots.append(first_shot(spec, ledger.with_name(f"submit{r}.db")))
-        print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+        print(f"round {r}: " + ", ".join(f"{k} {v[-1][0]:.2f} s ({v[-1][1]:.2f} s CPU)"
+                                         for k, v in times.items())
               + f", first shot {shots[-1]['first shot'][0]:.2f} s", flush=True)
     stages = {e: {"wall": stats([s[e][0] for s in shots]), "cpu": stats([s[e][1] for s in shots])}
               for e in shots[0]}
-    return {"seconds": {k: stats(v) for k, v in times.items()}, "submit_trace": stages}
+    return {"seconds": {k: {"wall": stats([w for w, _ in v]), "cpu": stats([c for _, c in v])}
+                        for k, v in times.items()}, "submit_trace": stages}
 
 
 def measure_scaling(rounds: int, qubits: list[int], bindings: int) -> list[dict]:
