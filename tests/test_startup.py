@@ -1,5 +1,7 @@
 """Fixed cost: reading the ledger (`status`, `runs`) and listing backends import neither
-Qiskit nor torch. Checked by the modules loaded in a fresh interpreter, not by timing."""
+Qiskit nor torch (nor numpy); a submit on aer_noisy loads no qiskit_ibm_runtime and compiles
+no numba kernel before its first shot. Checked by the modules loaded in a fresh interpreter,
+not by timing."""
 
 import json
 import subprocess
@@ -7,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("qiskit", "torch", "qiskit_aer", "qiskit_ibm_runtime", "scipy", "numba")
+HEAVY = ("qiskit", "torch", "qiskit_aer", "qiskit_ibm_runtime", "scipy", "numba", "numpy")
 
 PROBE = r"""
 import json, sys

@@ -1,5 +1,6 @@
 """What a run has so far, read from the ledger alone: shots per family and input, and the
-summary ``hwadapt status`` shows. Imports neither Qiskit nor torch (``status`` stays fast)."""
+summary ``hwadapt status`` shows. Imports neither Qiskit nor torch, nor numpy for the summary
+(``status`` stays fast: :func:`tally`'s arrays are built from :func:`tally_lists`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from hwadapt.errors import InputError
 from hwadapt.execution.artifacts import family_meta
@@ -24,12 +23,22 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
 
     ``run``: a loaded :class:`hwadapt.execution.manager.RunData` (its ``families`` and
     ``values`` spare reading ``families.npz``), or None."""
+    import numpy as np  # the summary (status) needs none: tally_lists
+
+    return [{**f, "raw": np.asarray(f["raw"], np.int64),
+             "accepted": np.asarray(f["accepted"], np.int64)}
+            for f in tally_lists(ledger, run_id, run, batches)]
+
+
+def tally_lists(ledger: Ledger, run_id: str, run: Any = None,
+                batches: list | None = None) -> list[dict]:
+    """:func:`tally` with Python lists of ints for ``raw`` and ``accepted``."""
     batches = ledger.batches(run_id) if batches is None else batches
     if run is None:
         meta, sizes = family_meta(ledger, run_id)
     else:
         meta, sizes = run.families, [len(v) for v in run.values]
-    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64),
+    out = [{"name": m["name"], "raw": [0] * n, "accepted": [0] * n,
             "calibration": m.get("calibration", 0)}
            for m, n in zip(meta, sizes, strict=True)]
     for b in batches:
@@ -38,8 +47,9 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
             continue
         for p in json.loads(row["summary"])["pubs"]:
             fam = out[p["family"]]
-            fam["raw"][p["inputs"]] += p["shots"]
-            fam["accepted"][p["inputs"]] += np.asarray(p["accepted"])
+            for i, a in zip(p["inputs"], p["accepted"], strict=True):
+                fam["raw"][i] += p["shots"]
+                fam["accepted"][i] += int(a)
     return out
 
 
@@ -63,7 +73,7 @@ def summary(ledger: Ledger, run_id: str) -> dict:
     batches = ledger.batches(run_id)
     status, reason = row["status"], row["reason"]
     try:
-        fams = tally(ledger, run_id, batches=batches)
+        fams = tally_lists(ledger, run_id, batches=batches)
     except InputError as e:
         fams, status, reason = [], "damaged", str(e)
     target = stored_shots(row["spec_text"])["target"]
@@ -76,11 +86,10 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "rounds": len({b.round for b in batches}),
         "target_accepted": target,
         "simulated_with": simulation_methods(ledger, run_id, batches),
-        "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
-                      "accepted": f["accepted"].tolist(),
-                      "inputs_at_target": int((f["accepted"][:len(f["accepted"])
-                                                              - f["calibration"]]
-                                               >= target).sum()),
+        "families": [{"name": f["name"], "raw_shots": sum(f["raw"]),
+                      "accepted": f["accepted"],
+                      "inputs_at_target": sum(a >= target for a in f["accepted"][
+                          :len(f["accepted"]) - f["calibration"]]),
                       "calibration_inputs": f["calibration"]} for f in fams],
     }
 
