@@ -104,7 +104,7 @@ def test_line_order():
 
 
 @pytest.mark.slow
-def test_the_method_is_stored_with_each_batch(tmp_path):
+def test_the_method_is_stored_with_each_batch(tmp_path, monkeypatch):
     from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.manager import submit
 
@@ -125,11 +125,11 @@ def test_the_method_is_stored_with_each_batch(tmp_path):
     assert summary(led, exact)["simulated_with"] == []
     from typer.testing import CliRunner
 
-    from hwadapt.cli import app
+    from hwadapt.cli import app, core
 
-    shown = CliRunner().invoke(app, ["status", "--ledger", str(ledger)], env={"COLUMNS": "200"})
+    monkeypatch.setattr(core.console, "width", 250)  # the tables' cells unabridged
+    shown = CliRunner().invoke(app, ["status", "--ledger", str(ledger)])
     assert shown.exit_code == 0 and "aer_noisy (density_matrix)" in shown.output
     assert "exact (" not in shown.output
-    shown = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)],
-                               env={"COLUMNS": "200"})
+    shown = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
     assert shown.exit_code == 0 and "on aer_noisy (density_matrix) vs exact" in shown.output
