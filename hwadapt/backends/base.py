@@ -67,6 +67,7 @@ class Backend:
     service: object | None = None
     noise_scale: float = 1.0  # aer_noisy: factor on the device's errors (backends.noise)
     sampler_options: dict = field(default_factory=dict)  # Runtime SamplerV2 (fake_*, ibm_*)
+    mode: object | None = None  # open Runtime Batch/Session jobs go to (ibm_*), else None
 
     kind: ClassVar[str] = ""
     names: ClassVar[str] = ""
@@ -113,6 +114,17 @@ class Backend:
         """Jobs carrying ``tag`` (retrievable backends): adopts a job submitted just before a
         crash. Local backends have none."""
         return []
+
+    def open_mode(self, kind: str, mode_id: str | None = None) -> tuple[str, str | None]:
+        """Open a Runtime execution mode (``job``/``batch``/``session``) for the jobs that
+        follow, or with ``mode_id`` reattach to one; returns ``(kind used, mode id)``. Local
+        kinds accept and ignore modes (Runtime ignores them in local mode): ``("local",
+        None)``."""
+        return "local", None
+
+    def close_mode(self) -> None:
+        """Close the open mode (no new jobs; submitted ones still finish)."""
+        self.mode = None
 
     def noise_model(self, qubits: tuple[int, ...]):
         """Aer ``NoiseModel`` of this backend on physical ``qubits`` (renumbered ``0..len-1``),

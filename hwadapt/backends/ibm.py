@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import ClassVar
 
 from hwadapt.backends import runtime
@@ -37,9 +38,38 @@ class IBMBackend(Backend):
         )]
 
     def run(self, pubs: list, seed: int, tag: str):
-        sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
+        sampler = runtime.runtime_sampler(self.mode or self.transpile_target,
+                                          self.sampler_options)
         sampler.options.environment.job_tags = [tag]
         return sampler.run(pubs)
+
+    def open_mode(self, kind: str, mode_id: str | None = None) -> tuple[str, str | None]:
+        """``job``: none. ``batch``/``session``: a Runtime ``Batch``/``Session``
+        (:func:`runtime.runtime_mode`); a session IBM refuses (Open plan) falls back to a batch
+        with one warning line; a ``mode_id`` that cannot be reattached (closed, expired) is
+        replaced by a new mode of the same kind."""
+        self.close_mode()
+        if kind == "job":
+            return "job", None
+        try:
+            self.mode = runtime.runtime_mode(kind, self.transpile_target, self.service, mode_id)
+        except Exception as e:
+            if kind == "session" and runtime.session_refused(e):
+                print(f"warning: {self.name} refused a session ({e}); running in batch mode "
+                      "instead", file=sys.stderr)
+                return self.open_mode("batch")
+            if mode_id is None:
+                raise
+            return self.open_mode(kind)
+        state = str(self.mode.status() or "").lower() if mode_id is not None else ""
+        if "closed" in state or "not accepting" in state:
+            return self.open_mode(kind)  # it closed meanwhile (TTL, cancel): a new one
+        return kind, getattr(self.mode, "session_id", None)
+
+    def close_mode(self) -> None:
+        if self.mode is not None:
+            mode, self.mode = self.mode, None
+            mode.close()
 
     def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int,
                           device_job: bool = False):
