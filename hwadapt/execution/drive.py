@@ -115,29 +115,15 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     counts = tally(ledger, run.run_id, run, batches)
     rnd = max((b.round for b in batches), default=-1) + 1
     used = sum(batching.executions({"shots": b.shots, "pubs": b.pubs}) for b in batches)
-    # ZNE: the folded copies share their family's target (same total shots over factors)
-    targets = [-(-run.target // f.get("split", 1)) for f in run.families]
-    if rnd == 0:  # exact rates × the noise model's predicted survival
-        shots = [batching.first_round_shots(
-            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
-            t, run.pilot, len(v))
-            for f, v, t in zip(run.families, run.values, targets, strict=True)]
-    elif rnd >= run.max_rounds:
-        shots = []
-    else:
-        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
-                 for c, t in zip(counts, targets, strict=True)]
-    for f, arr in zip(run.families, shots, strict=False):  # calibration rows: one round
-        m = f.get("calibration", 0)
-        if m:
-            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
-    shots = batching.fit_budget(shots, run.budget - used) if shots else []
-    jobs = batching.plan_jobs(shots, qpu_time.pub_bytes(run.circuits),
-                              qpu_time.binding_bytes(run.values)) if shots else []
-    if not jobs:
+    targets = round_targets(run.families, run.target)
+    jobs = plan_round(run.families, run.values, run.circuits, targets, run.pilot,
+                      run.budget - used, rnd, run.max_rounds, counts)
+    over = rnd > 0 and jobs and _over_qpu_limit(ledger, run, jobs)
+    if not jobs or over:
         short = _inputs_below(counts, targets, run.families)
         reason = "all targets reached" if short == 0 else (
-            f"{short} input(s) below target: budget or max_rounds reached")
+            f"{short} input(s) below target: " + ("max_qpu_seconds reached" if over else
+                                                  "budget or max_rounds reached"))
         ledger.set_run_status(run.run_id, "done", reason)
         return False
     start = max((b.idx for b in batches), default=-1) + 1
@@ -145,6 +131,49 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
         {"idx": start + k, "round": rnd, "shots": j["shots"], "pubs": j["pubs"],
          "seed": batching.batch_seed(run.spec_seed, start + k)} for k, j in enumerate(jobs)])
     return True
+
+
+def _over_qpu_limit(ledger: Ledger, run: RunData, jobs: list[dict]) -> bool:
+    """Whether a top-up round would take the run's estimated QPU seconds past its limit."""
+    limit = usage.qpu_limit(ledger, run.run_id)
+    if limit is None:
+        return False
+    more = qpu_time.estimate(jobs, run.circuits, run.backend, run.values, payload=False)
+    spent = usage.run_usage(ledger, run.run_id)["estimated"] or 0.0
+    return more["qpu_seconds"] is not None and spent + more["qpu_seconds"] > limit
+
+
+def round_targets(families: list[dict], target: int) -> list[int]:
+    """Accepted-shot target per family (ZNE: the folded copies share their family's target,
+    the same total shots over the factors)."""
+    return [-(-target // f.get("split", 1)) for f in families]
+
+
+def plan_round(families: list[dict], values: list, circuits: list, targets: list[int],
+               pilot: int, remaining: int, rnd: int, max_rounds: int,
+               counts: list[dict] | None = None) -> list[dict]:
+    """The jobs (:func:`batching.plan_jobs`) of round ``rnd`` of a run: round 0 from the
+    families' exact rates × predicted survival (``families``: the ``families.npz`` metadata),
+    later rounds top up from ``counts`` (:func:`tally`); none from ``max_rounds`` on.
+    ``remaining``: raw shots left in the budget. Pure: :func:`hwadapt.execution.submit`'s
+    dry run plans round 0 with it before anything is stored."""
+    if rnd == 0:
+        shots = [batching.first_round_shots(
+            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
+            t, pilot, len(v))
+            for f, v, t in zip(families, values, targets, strict=True)]
+    elif rnd >= max_rounds:
+        shots = []
+    else:
+        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
+                 for c, t in zip(counts, targets, strict=True)]
+    for f, arr in zip(families, shots, strict=False):  # calibration rows: one round
+        m = f.get("calibration", 0)
+        if m:
+            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
+    shots = batching.fit_budget(shots, remaining) if shots else []
+    return batching.plan_jobs(shots, qpu_time.pub_bytes(circuits),
+                              qpu_time.binding_bytes(values)) if shots else []
 
 
 def _inputs_below(counts: list[dict], targets: list[int], families: list[dict]) -> int:
@@ -223,6 +252,7 @@ def _execute(ledger: Ledger, run: RunData, batch) -> None:
     crash_point("after_submit")
     ledger.set_job(tag, None, "DONE")
     _store(ledger, run, batch, tag, result)
+    record_submitted(ledger, run, batch, None, tag)
 
 
 def _simulated_with(pub_result) -> dict:

@@ -49,10 +49,11 @@ def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
 
 def record_submitted(ledger: Ledger, run, batch, job, tag: str) -> None:
     """After submitting ``batch`` as ``job``: record the model's QPU seconds for it and IBM's
-    ``usage_estimation`` (when the job has one)."""
+    ``usage_estimation`` (when the job has one; ``job`` None: a local job, model only)."""
     est = qpu_time.estimate([{"shots": batch.shots, "pubs": batch.pubs}], run.circuits,
                             run.backend, run.values, payload=False)["qpu_seconds"]
-    usage.record_usage(ledger, tag, estimated_s=est, **usage.job_estimate(job))
+    usage.record_usage(ledger, tag, estimated_s=est,
+                       **(usage.job_estimate(job) if job is not None else {}))
 
 
 def _result(job) -> tuple[object | None, str | None]:

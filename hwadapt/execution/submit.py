@@ -15,13 +15,15 @@ import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
+from hwadapt.execution import qpu_time, usage
 from hwadapt.execution.artifacts import artifact
-from hwadapt.execution.drive import drive
+from hwadapt.execution.drive import drive, plan_round, round_targets
 from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.modes import check_mode
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
@@ -120,6 +122,19 @@ def exact_calibration(family: Family, dist: tuple | None = None) -> np.ndarray:
     return out
 
 
+def _family_meta(families: list[Family], rates: list, calibration: dict | None = None,
+                 survival: list[float] | None = None, split: list[int] | None = None
+                 ) -> list[dict]:
+    """Per family what ``families.npz`` stores and the planner reads (see
+    :func:`_write_artifacts`)."""
+    cal = calibration or {}
+    return [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
+             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
+             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
+            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
+                                      split or [1] * len(families), strict=True)]
+
+
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
                      metadata: RunMetadata | None = None,
                      files: dict[str, Path] | None = None, calibration: dict | None = None,
@@ -136,11 +151,7 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: li
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
     cal = calibration or {}
-    meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
-            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
-                                      split or [1] * len(families), strict=True)]
+    meta = _family_meta(families, rates, calibration, survival, split)
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -202,27 +213,13 @@ def check_width(families: list[Family], backend: Backend) -> None:
                          "circuit.qubits or pick a larger device (`hwadapt backends`)")
 
 
-def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
-           noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, on_created=None, force: bool = False) -> str:
-    """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
-
-    Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
-    ``force`` lifts the planned-work limits of :func:`check_work`.
-    """
-    spec = load_spec(spec_path)
-    check_work(spec, force)
-    backend = get_backend(backend_name, noise_from, service=service)
-    if detach and backend.local:
-        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
-                         "locally: drop --detach")
-    # an existing ledger is checked now; a new one is created only once the spec has built
-    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+def _build(spec, backend: Backend, progress: bool) -> dict:
+    """Everything a run of ``spec`` on ``backend`` stores, computed in memory (nothing is
+    written): ``families``, ``isa``, ``rates``, ``split``, ``calibration``, ``survival``."""
     bar = ProgressBar(progress, "building circuits")
     try:
         families = build_families(spec)
         check_width(families, backend)
-        ledger = ledger or Ledger(ledger_path)
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
         dists = [exact_distribution(f) for f in families]  # one simulation per family
@@ -244,17 +241,89 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
                                      for f, d in zip(families, dists, strict=True)]}
     finally:
         bar.close()
+    return {"families": families, "isa": isa, "rates": rates, "split": split,
+            "calibration": calibration,
+            "survival": [predicted_survival(c, backend) for c in isa]}
+
+
+def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
+    """The first round's jobs as the driver will plan them, and what they cost
+    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes, model
+    QPU seconds or None where the backend has no durations), plus ``max_rounds``."""
+    meta = _family_meta(built["families"], built["rates"], built["calibration"],
+                        built["survival"], built["split"])
+    values = [f.values for f in built["families"]]
+    jobs = plan_round(meta, values, built["isa"],
+                      round_targets(meta, spec.shots.target_accepted), spec.shots.pilot,
+                      spec.shots.budget, 0, spec.shots.max_rounds)
+    return {**qpu_time.estimate(jobs, built["isa"], backend, values),
+            "max_rounds": spec.shots.max_rounds}
+
+
+def check_qpu_seconds(estimate: dict, limit: float | None) -> None:
+    """:class:`InputError` when the estimated QPU seconds exceed ``limit`` (None: no limit;
+    backends without durations use no QPU time and pass)."""
+    secs = estimate.get("qpu_seconds")
+    if limit is None or secs is None or secs <= limit:
+        return
+    raise InputError(f"estimated QPU time {secs:.1f} s ({estimate['jobs']} job(s), "
+                     f"{estimate['shots']} shots in the first round) exceeds max_qpu_seconds "
+                     f"{limit:g}: lower shots.target_accepted or inputs, or raise the limit; "
+                     "nothing was submitted")
+
+
+def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
+              service=None, force: bool = False) -> dict:
+    """``hwadapt submit --dry-run``: build and plan the first round without submitting or
+    writing anything (no ledger, no run folder); returns :func:`first_round_estimate` with
+    ``backend``, ``spec`` and ``max_qpu_seconds``."""
+    spec = load_spec(spec_path)
+    check_work(spec, force)
+    backend = get_backend(backend_name, noise_from, service=service)
+    est = first_round_estimate(spec, backend, _build(spec, backend, False))
+    return {"spec": spec.name, "backend": backend_name, **est,
+            "max_qpu_seconds": spec.max_qpu_seconds}
+
+
+def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
+           noise_from: str | None = None, detach: bool = False, progress: bool = False,
+           service=None, on_created=None, force: bool = False, mode: str | None = None,
+           max_qpu_seconds: float | None = None) -> str:
+    """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
+
+    Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
+    ``force`` lifts the planned-work limits of :func:`check_work`. ``mode``: Runtime
+    execution mode ``job``/``batch``/``session`` (default: the spec's ``[execution] mode``,
+    else batch when the run has several jobs; local backends ignore it). ``max_qpu_seconds``
+    (default: the spec's): refuse, before anything is written or submitted, a run whose first
+    round is estimated above it (:func:`check_qpu_seconds`).
+    """
+    spec = load_spec(spec_path)
+    check_work(spec, force)
+    mode = check_mode(mode or spec.mode)
+    limit = max_qpu_seconds if max_qpu_seconds is not None else spec.max_qpu_seconds
+    backend = get_backend(backend_name, noise_from, service=service)
+    if detach and backend.local:
+        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
+                         "locally: drop --detach")
+    # an existing ledger is checked now; a new one is created only once the run is accepted
+    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    built = _build(spec, backend, progress)
+    if limit is not None:
+        check_qpu_seconds(first_round_estimate(spec, backend, built), limit)
+    ledger = ledger or Ledger(ledger_path)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    survival = [predicted_survival(c, backend) for c in isa]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
-                                 run_metadata(spec), spec.referenced_files, calibration,
-                                 survival, split)
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, built["isa"], built["families"],
+                                 built["rates"], run_metadata(spec), spec.referenced_files,
+                                 built["calibration"], built["survival"], built["split"])
     if backend.readout_at_submit:  # device readout, measured with the run
-        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
+        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, built["isa"], spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
+    if mode is not None or limit is not None:
+        usage.set_execution(ledger, run_id, mode, limit)
     if on_created:
         on_created(run_id)
     drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,

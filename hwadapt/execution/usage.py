@@ -1,8 +1,10 @@
 """Execution modes and QPU time in the ledger (additive tables, made on first write).
 
-- ``modes``: per run the requested mode (``job``/``batch``/``session``, NULL: automatic) and
-  every Runtime Batch/Session opened for it (``mode_id``, ``kind``; ``closed`` NULL while
-  open), so ``resume`` can reattach to an open one and ``cancel`` can close it.
+- ``run_execution``: per run the requested mode (``job``/``batch``/``session``, NULL:
+  automatic) and its ``max_qpu_seconds`` (NULL: none);
+- ``modes``: every Runtime Batch/Session opened for a run (``mode_id``, ``kind``;
+  ``closed`` NULL while open), so ``resume`` can reattach to an open one and ``cancel``
+  can close it.
 - ``usage``: per submission (its ``tag``): the model's estimate
   (:mod:`hwadapt.execution.qpu_time`), IBM's ``usage_estimation`` and, once done, the QPU
   seconds IBM billed (``job.usage()``, else ``job.metrics()["usage"]``).
@@ -19,9 +21,10 @@ import time
 from hwadapt.execution.ledger import Ledger
 
 _TABLES = """
-CREATE TABLE IF NOT EXISTS run_modes (
+CREATE TABLE IF NOT EXISTS run_execution (
     run_id TEXT PRIMARY KEY REFERENCES runs(id),
-    requested TEXT
+    mode TEXT,
+    max_qpu_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS modes (
     id INTEGER PRIMARY KEY,
@@ -52,19 +55,33 @@ def _has(ledger: Ledger, table: str) -> bool:
 
 
 # -- modes -------------------------------------------------------------------------------
-def set_requested_mode(ledger: Ledger, run_id: str, mode: str | None) -> None:
-    """Record the mode asked for at submit (None: batch when a run has several jobs)."""
+def set_execution(ledger: Ledger, run_id: str, mode: str | None,
+                  max_qpu_seconds: float | None) -> None:
+    """Record the mode asked for at submit (None: batch when a run has several jobs) and the
+    run's QPU-seconds limit (None: none)."""
     with ledger.tx() as db:
         _migrate(db)
-        db.execute("INSERT OR REPLACE INTO run_modes VALUES (?, ?)", (run_id, mode))
+        db.execute("INSERT OR REPLACE INTO run_execution VALUES (?, ?, ?)",
+                   (run_id, mode, max_qpu_seconds))
+
+
+def _execution(ledger: Ledger, run_id: str):
+    if not _has(ledger, "run_execution"):
+        return None
+    return ledger.db.execute("SELECT * FROM run_execution WHERE run_id = ?",
+                             (run_id,)).fetchone()
 
 
 def requested_mode(ledger: Ledger, run_id: str) -> str | None:
-    if not _has(ledger, "run_modes"):
-        return None
-    row = ledger.db.execute("SELECT requested FROM run_modes WHERE run_id = ?",
-                            (run_id,)).fetchone()
-    return None if row is None else row["requested"]
+    """The mode asked for at submit (None: automatic)."""
+    row = _execution(ledger, run_id)
+    return None if row is None else row["mode"]
+
+
+def qpu_limit(ledger: Ledger, run_id: str) -> float | None:
+    """The run's ``max_qpu_seconds`` (None: none)."""
+    row = _execution(ledger, run_id)
+    return None if row is None else row["max_qpu_seconds"]
 
 
 def record_mode(ledger: Ledger, run_id: str, kind: str, mode_id: str | None) -> None:

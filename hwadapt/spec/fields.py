@@ -19,7 +19,8 @@ _ALLOWED = {
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
     "shots": {"target_accepted", "budget", "max_rounds", "pilot"},
-    "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
+    "execution": {"optimization_level", "dynamical_decoupling", "twirling", "max_qpu_seconds",
+                  "mode"},
     "calibration": {"inputs", "shots", "seed", "kind"},
     "mitigation": {"zne"},
 }
