@@ -113,6 +113,7 @@ def service(monkeypatch):
             svc.by_id[job.job_id()] = job
             return job
 
+    svc.sampler_class = Sampler
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_sampler", Sampler)
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_mode",
                         lambda kind, backend, service, mode_id=None:

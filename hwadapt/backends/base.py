@@ -115,6 +115,10 @@ class Backend:
         crash. Local backends have none."""
         return []
 
+    def check_available(self) -> None:
+        """:class:`InputError` naming the fix when this backend cannot run new jobs (a
+        retired device); jobs already submitted may still be retrievable."""
+
     def open_mode(self, kind: str, mode_id: str | None = None) -> tuple[str, str | None]:
         """Open a Runtime execution mode (``job``/``batch``/``session``) for the jobs that
         follow, or with ``mode_id`` reattach to one; returns ``(kind used, mode id)``. Local

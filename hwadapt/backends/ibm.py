@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from hwadapt.backends import runtime
 from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.errors import InputError
 
 
 class IBMBackend(Backend):
@@ -25,8 +26,24 @@ class IBMBackend(Backend):
 
     @classmethod
     def create(cls, name: str, noise_from: str | None = None, service=None) -> IBMBackend:
+        """A device IBM no longer lists (retired: ``QiskitBackendNotFoundError``) gets no
+        ``transpile_target``: its submitted jobs can still be retrieved, nothing new runs."""
         service = service if service is not None else runtime.ibm_service()
-        return cls(name, transpile_target=service.backend(name), device=name, service=service)
+        try:
+            device = service.backend(name)
+        except Exception as e:
+            if type(e).__name__ != "QiskitBackendNotFoundError":
+                raise
+            device = None
+        return cls(name, transpile_target=device, device=name, service=service)
+
+    def check_available(self) -> None:
+        """:class:`InputError` on a retired device (no ``transpile_target``)."""
+        if self.transpile_target is None:
+            raise InputError(f"{self.name} is not available to this account (retired or "
+                             "unknown): jobs already submitted can still be fetched "
+                             "(`hwadapt fetch RUN`); cancel the rest (`hwadapt cancel RUN`) "
+                             "or submit to another device")
 
     @classmethod
     def info(cls) -> list[BackendInfo]:
@@ -38,6 +55,7 @@ class IBMBackend(Backend):
         )]
 
     def run(self, pubs: list, seed: int, tag: str):
+        self.check_available()
         sampler = runtime.runtime_sampler(self.mode or self.transpile_target,
                                           self.sampler_options)
         sampler.options.environment.job_tags = [tag]
@@ -49,6 +67,7 @@ class IBMBackend(Backend):
         with one warning line; a ``mode_id`` that cannot be reattached (closed, expired) is
         replaced by a new mode of the same kind."""
         self.close_mode()
+        self.check_available()
         if kind == "job":
             return "job", None
         try:

@@ -280,6 +280,7 @@ def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None =
     spec = load_spec(spec_path)
     check_work(spec, force)
     backend = get_backend(backend_name, noise_from, service=service)
+    backend.check_available()
     est = first_round_estimate(spec, backend, _build(spec, backend, False))
     return {"spec": spec.name, "backend": backend_name, **est,
             "max_qpu_seconds": spec.max_qpu_seconds}
@@ -306,6 +307,7 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
+    backend.check_available()
     # an existing ledger is checked now; a new one is created only once the run is accepted
     ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
     built = _build(spec, backend, progress)
