@@ -47,9 +47,9 @@ def summary(ledger: Ledger, run_id: str) -> dict:
     """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
 
     ``qpu_seconds``: estimated (model), IBM-estimated and used QPU seconds
-    (:func:`hwadapt.execution.usage.run_usage`). A run whose folder is missing or damaged gets ``status`` ``"damaged"`` and the problem
-    as ``reason`` (the ledger row is unchanged); ``driver`` names another live process
-    driving the run (else None).
+    (:func:`hwadapt.execution.usage.run_usage`). A run whose folder is missing or damaged
+    gets ``status`` ``"damaged"`` and the problem as ``reason`` (the ledger row is
+    unchanged); ``driver`` names another live process driving the run (else None).
     """
     row = ledger.run(run_id)
     batches = ledger.batches(run_id)
