@@ -97,7 +97,6 @@ CREATE TABLE IF NOT EXISTS results (
 """ + _LEASES
 
 
-
 @dataclass(frozen=True)
 class Batch:
     """A planned job: ``pubs`` = ``[{"family": f, "inputs": [i, ...]}, ...]``, all at ``shots``."""
