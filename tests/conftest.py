@@ -58,8 +58,13 @@ class FakeMode:
         return "Closed" if self.closed else "In progress, accepting new jobs"
 
 
+REFUSAL = ("'403 Client Error: Forbidden. You are not authorized to run a session when using "
+           "the open plan.'")
+
+
 class FakeService:
-    """``open_plan``: sessions are refused as IBM refuses them on the Open plan."""
+    """``open_plan``: sessions are refused as IBM refuses them on the Open plan (True: when
+    the session is opened; ``"at_run"``: at its first job)."""
 
     def __init__(self, final="DONE", open_plan=False):
         self.device, self.by_id, self.submitted, self.final = fake_backend("fake_lagos"), {}, 0, \
@@ -71,9 +76,8 @@ class FakeService:
             if mode_id not in self.modes:
                 raise RuntimeError(f"Session not found: {mode_id}")
             return self.modes[mode_id]
-        if kind == "session" and self.open_plan:
-            raise RuntimeError("'403 Client Error: Forbidden. You are not authorized to run a "
-                               "session when using the open plan.'")
+        if kind == "session" and self.open_plan is True:
+            raise RuntimeError(REFUSAL)
         mode = FakeMode(kind, f"{kind}-{len(self.modes)}")
         self.modes[mode.session_id] = mode
         return mode
@@ -105,6 +109,9 @@ def service(monkeypatch):
                 return self.inner.run(pubs)
             if self.mode is not None and self.mode.closed:
                 raise RuntimeError(f"{self.mode.kind} {self.mode.session_id} is closed")
+            if self.mode is not None and self.mode.kind == "session" and \
+                    svc.open_plan == "at_run":
+                raise RuntimeError(REFUSAL)
             svc.submitted += 1
             job = FakeJob(self.inner.run(pubs), tags, svc.final,
                           self.mode.session_id if self.mode else None)

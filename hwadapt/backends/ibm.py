@@ -19,6 +19,7 @@ class IBMBackend(Backend):
     local: ClassVar[bool] = False
     retrievable: ClassVar[bool] = True
     readout_at_submit: ClassVar[bool] = True
+    mode_kind: str | None = None  # "batch"/"session" while self.mode is open
 
     @classmethod
     def matches(cls, name: str) -> bool:
@@ -55,11 +56,24 @@ class IBMBackend(Backend):
         )]
 
     def run(self, pubs: list, seed: int, tag: str):
+        """Submit into the open mode, if any; a session IBM refuses only at the first job
+        (Open plan) is replaced by a batch (one warning line) and the job submitted there."""
         self.check_available()
         sampler = runtime.runtime_sampler(self.mode or self.transpile_target,
                                           self.sampler_options)
         sampler.options.environment.job_tags = [tag]
-        return sampler.run(pubs)
+        try:
+            return sampler.run(pubs)
+        except Exception as e:
+            if self.mode_kind != "session" or not runtime.session_refused(e):
+                raise
+            self._refused(e)
+            self.open_mode("batch")
+            return self.run(pubs, seed, tag)
+
+    def _refused(self, e: BaseException) -> None:
+        print(f"warning: {self.name} refused a session ({str(e).strip()}); running in batch "
+              "mode instead", file=sys.stderr)
 
     def open_mode(self, kind: str, mode_id: str | None = None) -> tuple[str, str | None]:
         """``job``: none. ``batch``/``session``: a Runtime ``Batch``/``Session``
@@ -74,8 +88,7 @@ class IBMBackend(Backend):
             self.mode = runtime.runtime_mode(kind, self.transpile_target, self.service, mode_id)
         except Exception as e:
             if kind == "session" and runtime.session_refused(e):
-                print(f"warning: {self.name} refused a session ({e}); running in batch mode "
-                      "instead", file=sys.stderr)
+                self._refused(e)
                 return self.open_mode("batch")
             if mode_id is None:
                 raise
@@ -83,9 +96,11 @@ class IBMBackend(Backend):
         state = str(self.mode.status() or "").lower() if mode_id is not None else ""
         if "closed" in state or "not accepting" in state:
             return self.open_mode(kind)  # it closed meanwhile (TTL, cancel): a new one
+        self.mode_kind = kind
         return kind, getattr(self.mode, "session_id", None)
 
     def close_mode(self) -> None:
+        self.mode_kind = None
         if self.mode is not None:
             mode, self.mode = self.mode, None
             mode.close()

@@ -49,7 +49,12 @@ def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
 
 def record_submitted(ledger: Ledger, run, batch, job, tag: str) -> None:
     """After submitting ``batch`` as ``job``: record the model's QPU seconds for it and IBM's
-    ``usage_estimation`` (when the job has one; ``job`` None: a local job, model only)."""
+    ``usage_estimation`` (when the job has one; ``job`` None: a local job, model only), and
+    the backend's mode if it changed while submitting (a session refused at the first job)."""
+    mode_id = getattr(run.backend.mode, "session_id", None)
+    current = usage.open_mode(ledger, run.run_id)
+    if mode_id and (current is None or current["mode_id"] != mode_id):  # switched at submit
+        usage.record_mode(ledger, run.run_id, run.backend.mode_kind, mode_id)
     est = qpu_time.estimate([{"shots": batch.shots, "pubs": batch.pubs}], run.circuits,
                             run.backend, run.values, payload=False)["qpu_seconds"]
     usage.record_usage(ledger, tag, estimated_s=est,

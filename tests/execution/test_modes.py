@@ -46,15 +46,18 @@ def test_default_mode_is_batch_for_several_jobs(tmp_path, service):
 
 
 @pytest.mark.slow
-def test_session_refused_on_open_plan_falls_back_to_batch(tmp_path, service, capsys):
-    service.open_plan = True
+@pytest.mark.parametrize("when", [True, "at_run"])
+def test_session_refused_on_open_plan_falls_back_to_batch(tmp_path, service, capsys, when):
+    service.open_plan = when  # refused when opened, or only at its first job
     path = tmp_path / "l.db"
     rid = manager.submit(SMALL, "ibm_lagos", path, service=service, mode="session")
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
     assert len(err) == 1 and "batch" in err[0] and "not authorized" in err[0]
-    [mode] = service.modes.values()
-    assert mode.kind == "batch" and sorted(mode.jobs) == sorted(_jobs(Ledger(path), rid))
-    assert usage.modes(Ledger(path), rid)[0]["kind"] == "batch"
+    [batch] = [m for m in service.modes.values() if m.kind == "batch"]
+    assert sorted(batch.jobs) == sorted(_jobs(Ledger(path), rid))
+    assert usage.modes(Ledger(path), rid)[-1] == {"kind": "batch", "mode_id": batch.session_id,
+                                                  "open": False}
+    assert all(m.closed for m in service.modes.values())
 
 
 @pytest.mark.slow
