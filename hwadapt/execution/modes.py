@@ -46,13 +46,31 @@ def ensure_mode(ledger: Ledger, run, jobs: int) -> None:
         usage.record_mode(ledger, run.run_id, used, new_id)
 
 
+def shared_mode(backend, kind: str) -> None:
+    """Open one ``kind`` mode on ``backend`` for several runs (hybrid training: one session
+    for all its steps; batch where IBM refuses sessions). Pass ``backend`` to
+    :func:`hwadapt.execution.submit.submit_families`; runs record the mode's id but leave it
+    open; close it with ``backend.close_mode()``. Local backends: nothing."""
+    if backend.local or backend.mode is not None:
+        return
+    backend.open_mode(check_mode(kind))
+    backend.keep_mode = True
+
+
 def close_run_modes(ledger: Ledger, backend, run_id: str) -> None:
-    """Close the run's modes: the backend's open one and any the ledger still shows open
-    (left by a killed driver); a mode IBM already closed is just marked closed."""
+    """Close the run's modes: the backend's open one (unless ``backend.keep_mode``: a mode
+    its owner shares between runs and closes itself, :func:`shared_mode`) and any the ledger
+    still shows open (left by a killed driver); the ledger marks them all closed for this
+    run."""
     done = getattr(backend.mode, "session_id", None)
-    backend.close_mode()
+    if getattr(backend, "keep_mode", False):  # the caller's, shared by several runs
+        keep = done
+    else:
+        keep = None
+        backend.close_mode()
     for m in usage.modes(ledger, run_id):
-        if m["open"] and m["mode_id"] and m["mode_id"] != done and not backend.local:
+        if m["open"] and m["mode_id"] and m["mode_id"] not in (done, keep) and \
+                not backend.local:
             try:
                 runtime.runtime_mode(m["kind"], backend.transpile_target, backend.service,
                                      m["mode_id"]).close()

@@ -337,7 +337,7 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
                     run_id: str, shots: int, seed: int, name: str = "families",
                     noise_from: str | None = None, isa: list | None = None,
                     optimization_level: int = 1, progress: bool = False,
-                    service=None) -> str:
+                    service=None, backend: Backend | None = None) -> str:
     """Create a run from ready-made circuit families and drive it to the end; idempotent.
 
     Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
@@ -347,6 +347,9 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
     :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
     batches (and the transpiler when it runs here).
+
+    ``backend``: the :class:`Backend` object to run on (default: one made from
+    ``backend_name``), e.g. one whose Runtime mode the caller keeps open across runs.
 
     If ``run_id`` is already in the ledger nothing is created: an active run is driven on
     (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
@@ -361,8 +364,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     try:
         if not any(r["id"] == run_id for r in ledger.runs()):
             if isa is None:
-                backend = get_backend(backend_name, noise_from, service=service)
-                isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
+                target = backend or get_backend(backend_name, noise_from, service=service)
+                isa = [transpile(f.circuit, target, optimization_level, seed) for f in families]
             text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
                     f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n")
             # rates None: the first (only) round gives every binding `pilot` raw shots
@@ -374,7 +377,10 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
         else:
             token = None
         if ledger.run(run_id)["status"] == "active":
-            drive(ledger, load_run(ledger, run_id, service=service), progress=progress,
+            run = load_run(ledger, run_id, service=service)
+            if backend is not None:  # the caller's, with its open mode (the caller closes it)
+                run.backend = backend
+            drive(ledger, run, progress=progress,
                   lease=token)
         return run_id
     finally:
