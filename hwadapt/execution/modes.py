@@ -67,7 +67,11 @@ def close_run_modes(ledger: Ledger, backend, run_id: str) -> None:
         keep = done
     else:
         keep = None
-        backend.close_mode()
+        try:
+            backend.close_mode()
+        except Exception as e:  # noqa: BLE001 - never hide why the driver stopped
+            print(f"warning: could not close {done} ({e}); it closes by itself after its "
+                  "time limit", file=sys.stderr)
     for m in usage.modes(ledger, run_id):
         if m["open"] and m["mode_id"] and m["mode_id"] not in (done, keep) and \
                 not backend.local:
