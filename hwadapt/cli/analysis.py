@@ -8,12 +8,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from hwadapt.cli.core import DEFAULT_LEDGER, JsonOpt, LedgerOpt, command, console, emit, err_console
+from hwadapt.cli.core import (
+    DEFAULT_LEDGER,
+    JsonOpt,
+    LedgerOpt,
+    RunArg,
+    command,
+    console,
+    emit,
+    err_console,
+)
 
 
 @command
 def compare(
-    run: Annotated[str, typer.Argument(help="Run id, or 'latest'.")],
+    run: RunArg,
     plot: Annotated[bool, typer.Option("--plot", help="Write PNG plots to the run folder.")]
     = False,
     mitigate: Annotated[str | None, typer.Option(
@@ -24,9 +33,10 @@ def compare(
     ledger: LedgerOpt = DEFAULT_LEDGER,
 ) -> None:
     """Compare a run's stored results with exact simulation (TVD, L2 error, coverage)."""
-    from hwadapt.compare import compare_run, latest_run
+    from hwadapt.compare import compare_run
+    from hwadapt.execution.summary import resolve_run
 
-    run_id = latest_run(ledger) if run == "latest" else run
+    run_id = resolve_run(ledger, run)
     out = compare_run(ledger, run_id, mitigate=mitigate, plot=plot)
     if emit({k: v for k, v in out.items() if k not in ("estimate", "exact")}, as_json):
         return

@@ -47,6 +47,7 @@ _state = {"debug": False}
 DEFAULT_LEDGER = Path("results/hwadapt.db")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
 LedgerOpt = Annotated[
     Path,
     typer.Option("--ledger", envvar="HWADAPT_LEDGER", help="Ledger file (SQLite).",

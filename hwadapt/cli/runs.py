@@ -13,7 +13,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from hwadapt.cli.core import DEFAULT_LEDGER, JsonOpt, LedgerOpt, command, console, emit, err_console
+from hwadapt.cli.core import (
+    DEFAULT_LEDGER,
+    JsonOpt,
+    LedgerOpt,
+    RunArg,
+    command,
+    console,
+    emit,
+    err_console,
+)
 from hwadapt.errors import HwadaptError
 from hwadapt.progress import plain
 
@@ -109,7 +118,8 @@ def _default_ledger(ledger: Path) -> bool:
 
 
 @command
-def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all).")] = None,
+def status(run: Annotated[str | None, typer.Argument(
+               help="Run id or 'latest' (default: all).")] = None,
            check: Annotated[bool, typer.Option(
                "--check", help="Also run SQLite's integrity check on the ledger and verify "
                "every run's stored files (exit 2 if anything is damaged).")] = False,
@@ -117,7 +127,7 @@ def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all)
     """Show runs and their batches (read-only: never creates or writes the ledger)."""
     from hwadapt.execution.artifacts import verify_run  # ledger reading only: no Qiskit/torch
     from hwadapt.execution.ledger import Ledger
-    from hwadapt.execution.summary import summary
+    from hwadapt.execution.summary import resolve_run, summary
 
     if run is None and _default_ledger(ledger) and not Path(ledger).exists():
         _show_runs([], as_json)  # nothing submitted yet: no runs
@@ -125,7 +135,7 @@ def status(run: Annotated[str | None, typer.Argument(help="Run id (default: all)
     led = Ledger(ledger, readonly=True)
     if check:
         led.check_integrity()
-    ids = [led.run(run)["id"]] if run else [r["id"] for r in led.runs()]
+    ids = [led.run(resolve_run(ledger, run))["id"]] if run else [r["id"] for r in led.runs()]
     summaries = [summary(led, r) for r in ids]
     if check:
         for s in summaries:
@@ -148,29 +158,33 @@ def runs(as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
 
 
 @command
-def fetch(run: str, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+def fetch(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Wait for or collect a run's results (idempotent)."""
     from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
 
-    _show_runs([manager.fetch(ledger, run)], as_json)
+    _show_runs([manager.fetch(ledger, resolve_run(ledger, run))], as_json)
 
 
 @command
-def resume(run: Annotated[str | None, typer.Argument(help="Run id (default: every "
+def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (default: every "
                                                      "unfinished run).")] = None,
            as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Continue every unfinished run (or one)."""
     from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
 
+    run = None if run is None else resolve_run(ledger, run)
     _show_runs(manager.resume(ledger, run, progress=not as_json), as_json)
 
 
 @command
-def cancel(run: str, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+def cancel(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
     """Cancel a run: its remote jobs and every batch not yet done."""
     from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
 
-    _show_runs([manager.cancel(ledger, run)], as_json)
+    _show_runs([manager.cancel(ledger, resolve_run(ledger, run))], as_json)
 
 
 def _show_runs(summaries: list[dict], as_json: bool) -> None:
