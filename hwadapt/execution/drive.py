@@ -219,19 +219,24 @@ def _remote_round(ledger: Ledger, run: RunData, pending: list, detach: bool, bea
         job, tag = _attach(ledger, run.backend, b)
         if job is None:
             ensure_mode(ledger, run, len(pending))
-            job, tag = _submit(ledger, run, b)
+            job, tag = _submit_job(ledger, run, b)
         live.append((b, job, tag))
     if not detach:
         poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
         collect(ledger, run, live, beat, _store, advance, poll)
 
 
-def _submit(ledger: Ledger, run: RunData, batch) -> tuple[object, str]:
+def _submit(run: RunData, batch, tag: str):
+    """Submit ``batch`` tagged ``tag`` on the run's backend; returns the job."""
+    return run.backend.run(_pubs(run, batch), batch.seed, tag)
+
+
+def _submit_job(ledger: Ledger, run: RunData, batch) -> tuple[object, str]:
     """Record a new tag, submit the batch, record its job id and estimated QPU time."""
     tag = f"hwadapt-{run.run_id}-b{batch.idx}-a{len(ledger.submissions(batch.id))}"
     ledger.add_submission(batch.id, tag)
     crash_point("after_tag")
-    job = with_retry(lambda: run.backend.run(_pubs(run, batch), batch.seed, tag))
+    job = with_retry(lambda: _submit(run, batch, tag))
     crash_point("after_submit")
     ledger.set_job(tag, job.job_id(), "QUEUED")
     record_submitted(ledger, run, batch, job, tag)
@@ -248,7 +253,7 @@ def _execute(ledger: Ledger, run: RunData, batch) -> None:
     tag = f"hwadapt-{run.run_id}-b{batch.idx}-a{len(subs)}"
     ledger.add_submission(batch.id, tag)
     crash_point("after_tag")
-    result = with_retry(lambda: run.backend.run(_pubs(run, batch), batch.seed, tag).result())
+    result = with_retry(lambda: _submit(run, batch, tag).result())
     crash_point("after_submit")
     ledger.set_job(tag, None, "DONE")
     _store(ledger, run, batch, tag, result)
