@@ -106,3 +106,33 @@ def test_dry_run_plans_what_submit_runs_and_writes_nothing(tmp_path, monkeypatch
     assert usage.run_usage(led, rid)["estimated"] == pytest.approx(
         sum(qpu_time.job_seconds({"shots": b.shots, "pubs": b.pubs}, durations,
                                  dev.default_rep_delay) for b in led.batches(rid)))
+
+
+def test_no_durations_never_refused(tmp_path):
+    rid = manager.submit(SMALL, "exact", tmp_path / "l.db", max_qpu_seconds=0.001)
+    assert Ledger(tmp_path / "l.db").run(rid)["status"] == "done"
+
+
+def _short_first_round(monkeypatch):
+    """Round 0 gets a tenth of its planned shots (the predicted noise survival is
+    conservative), so a top-up round is planned."""
+    from hwadapt.execution import batching
+
+    real = batching.first_round_shots
+    monkeypatch.setattr(batching, "first_round_shots",
+                        lambda *a: np.maximum(real(*a) // 10, batching.MIN_SHOTS))
+
+
+@pytest.mark.slow
+def test_top_up_rounds_stop_at_max_qpu_seconds(tmp_path, monkeypatch):
+    _short_first_round(monkeypatch)
+    first = plan_only(SMALL, "fake_lagos")["qpu_seconds"]
+    free = manager.submit(SMALL, "fake_lagos", tmp_path / "a.db")
+    assert {b.round for b in Ledger(tmp_path / "a.db").batches(free)} != {0}  # tops up
+    rid = manager.submit(SMALL, "fake_lagos", tmp_path / "b.db", max_qpu_seconds=first * 1.01)
+    led = Ledger(tmp_path / "b.db")
+    assert {b.round for b in led.batches(rid)} == {0}
+    assert led.run(rid)["reason"].endswith("below target: max_qpu_seconds reached")
+    from hwadapt.execution import usage
+
+    assert usage.run_usage(led, rid)["estimated"] == pytest.approx(first)
