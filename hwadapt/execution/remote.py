@@ -57,8 +57,9 @@ def record_submitted(ledger: Ledger, run, batch, job, tag: str) -> None:
         usage.record_mode(ledger, run.run_id, run.backend.mode_kind, mode_id)
     est = qpu_time.estimate([{"shots": batch.shots, "pubs": batch.pubs}], run.circuits,
                             run.backend, run.values, payload=False)["qpu_seconds"]
-    usage.record_usage(ledger, tag, estimated_s=est,
-                       **(usage.job_estimate(job) if job is not None else {}))
+    ibm = usage.job_estimate(job) if job is not None else {}
+    if est is not None or ibm:  # simulators without durations: nothing to record
+        usage.record_usage(ledger, tag, estimated_s=est, **ibm)
 
 
 def _result(job) -> tuple[object | None, str | None]:
