@@ -15,7 +15,7 @@ from hwadapt.errors import InputError
 from hwadapt.execution.artifacts import family_meta
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.shots import stored_shots
-from hwadapt.execution.usage import run_usage
+from hwadapt.execution.usage import modes, run_usage
 
 
 def tally(ledger: Ledger, run_id: str, run: Any = None,
@@ -48,7 +48,8 @@ def summary(ledger: Ledger, run_id: str) -> dict:
     """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
 
     ``qpu_seconds``: estimated (model), IBM-estimated and used QPU seconds
-    (:func:`hwadapt.execution.usage.run_usage`). A run whose folder is missing or damaged
+    (:func:`hwadapt.execution.usage.run_usage`); ``modes``: the Runtime Batch/Session ids the
+    run used (:func:`hwadapt.execution.usage.modes`). A run whose folder is missing or damaged
     gets ``status`` ``"damaged"`` and the problem as ``reason`` (the ledger row is
     unchanged); ``driver`` names another live process driving the run (else None).
     """
@@ -69,6 +70,7 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "rounds": len({b.round for b in batches}),
         "target_accepted": target,
         "qpu_seconds": run_usage(ledger, run_id),
+        "modes": modes(ledger, run_id),
         "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
                       "accepted": f["accepted"].tolist(),
                       "inputs_at_target": int((f["accepted"][:len(f["accepted"])

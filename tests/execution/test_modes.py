@@ -35,6 +35,7 @@ def test_batch_mode_two_shot_counts_one_batch(tmp_path, service):
     assert u["ibm_estimated"] == pytest.approx(n * 3.5) and u["used"] == pytest.approx(n * 2.0)
     assert u["estimated"] > 0
     assert manager.summary(led, rid)["qpu_seconds"] == u
+    assert manager.summary(led, rid)["modes"] == usage.modes(led, rid)
 
 
 @pytest.mark.slow
