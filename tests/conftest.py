@@ -125,6 +125,29 @@ def service(monkeypatch):
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_mode",
                         lambda kind, backend, service, mode_id=None:
                         service.open_mode(kind, mode_id))
+    real_estimator = runtime.runtime_estimator
+    svc.estimator_options = []  # the options object of every IBM Estimator job
+
+    class Estimator:  # the same for Runtime's Estimator
+        def __init__(self, mode, options=None, implementation=None):
+            self.mode = mode if isinstance(mode, FakeMode) else None
+            self.inner = real_estimator(svc.device if self.mode else mode, options,
+                                        implementation)
+            self.options = self.inner.options
+
+        def run(self, pubs):
+            if not self.options.environment.job_tags:  # a fake_<device> run
+                return self.inner.run(pubs)
+            svc.submitted += 1
+            svc.estimator_options.append(self.options)
+            job = FakeJob(self.inner.run(pubs), self.options.environment.job_tags, svc.final,
+                          self.mode.session_id if self.mode else None)
+            if self.mode is not None:
+                self.mode.jobs.append(job.job_id())
+            svc.by_id[job.job_id()] = job
+            return job
+
+    monkeypatch.setattr("hwadapt.backends.runtime.runtime_estimator", Estimator)
     monkeypatch.setattr(drive, "POLL_S", 0.0)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
     return svc

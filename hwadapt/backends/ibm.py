@@ -7,7 +7,7 @@ import sys
 from typing import ClassVar
 
 from hwadapt.backends import runtime
-from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.errors import InputError
 
 
@@ -104,6 +104,15 @@ class IBMBackend(Backend):
         if self.mode is not None:
             mode, self.mode = self.mode, None
             mode.close()
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        """Runtime Estimator on the device with the spec's options (resilience level, TREX,
+        ZNE, twirling, DD) and ``shots`` per binding, tagged ``tag``."""
+        self.check_available()
+        est = runtime.runtime_estimator(self.mode or self.transpile_target,
+                                        {**self.estimator_options, "default_shots": shots})
+        est.options.environment.job_tags = [tag]
+        return est.run(estimator_pubs(pubs))
 
     def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int,
                           device_job: bool = False):

@@ -88,7 +88,7 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
                 continue
             pending = [b for b in batches if b.status in ("planned", "submitted")]
             if not pending:
-                if not _plan_round(ledger, run, batches):
+                if not _plan(ledger, run, batches):
                     continue
                 crash_point("after_plan")
                 continue
@@ -108,6 +108,25 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
     if row["status"] == "failed":
         raise JobFailed(f"run {run.run_id} failed: {row['reason']}")
     return row["status"]
+
+
+def _plan(ledger: Ledger, run, batches: list) -> bool:
+    """Plan the next round: the run's own planner where it brings one (Estimator runs,
+    :class:`hwadapt.execution.estimator_run.EstimatorRunData`), else :func:`_plan_round`."""
+    own = getattr(run, "plan_round", None)
+    return own(ledger, batches) if own else _plan_round(ledger, run, batches)
+
+
+def _submit(run, batch, tag: str):
+    """Submit ``batch``: the run's own primitive where it brings one, else the Sampler."""
+    own = getattr(run, "submit", None)
+    return own(batch, tag) if own else run.backend.run(_pubs(run, batch), batch.seed, tag)
+
+
+def _save(ledger: Ledger, run, batch, tag: str, result) -> None:
+    """Store ``result``: the run's own way where it brings one, else :func:`_store`."""
+    own = getattr(run, "store", None)
+    return own(ledger, batch, tag, result) if own else _store(ledger, run, batch, tag, result)
 
 
 def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
@@ -223,12 +242,7 @@ def _remote_round(ledger: Ledger, run: RunData, pending: list, detach: bool, bea
         live.append((b, job, tag))
     if not detach:
         poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
-        collect(ledger, run, live, beat, _store, advance, poll)
-
-
-def _submit(run: RunData, batch, tag: str):
-    """Submit ``batch`` tagged ``tag`` on the run's backend; returns the job."""
-    return run.backend.run(_pubs(run, batch), batch.seed, tag)
+        collect(ledger, run, live, beat, _save, advance, poll)
 
 
 def _submit_job(ledger: Ledger, run: RunData, batch) -> tuple[object, str]:
@@ -256,7 +270,7 @@ def _execute(ledger: Ledger, run: RunData, batch) -> None:
     result = with_retry(lambda: _submit(run, batch, tag).result())
     crash_point("after_submit")
     ledger.set_job(tag, None, "DONE")
-    _store(ledger, run, batch, tag, result)
+    _save(ledger, run, batch, tag, result)
     record_submitted(ledger, run, batch, None, tag)
 
 

@@ -14,7 +14,7 @@ from hwadapt.spec.model import ALPHA_RANGE
 
 _ALLOWED = {
     "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration",
-         "mitigation"},
+         "mitigation", "observables", "estimator"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
@@ -23,6 +23,9 @@ _ALLOWED = {
                   "mode"},
     "calibration": {"inputs", "shots", "seed", "kind"},
     "mitigation": {"zne"},
+    "observables": {"observables", "shots"},
+    "estimator": {"resilience_level", "measure_mitigation", "zne_mitigation", "zne",
+                  "twirling"},
 }
 
 

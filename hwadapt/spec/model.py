@@ -7,6 +7,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hwadapt.circuits import constructions
 from hwadapt.circuits.constructions.base import Construction
@@ -78,6 +79,7 @@ class JobSpec:
     zne_factors: tuple[int, ...] | None = None  # [mitigation] zne: odd fold factors, 1 first
     max_qpu_seconds: float | None = None  # [execution]: refuse runs estimated above this
     mode: str | None = None  # [execution]: Runtime mode job|batch|session (ibm_*), None: auto
+    observables: Any = None  # spec.observables.ObservableSpec: an Estimator run
 
     @property
     def family_names(self) -> list[str]:
