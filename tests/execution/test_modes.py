@@ -159,3 +159,15 @@ def test_max_qpu_seconds_from_the_spec(tmp_path, service):
     with pytest.raises(InputError, match="exceeds max_qpu_seconds 0.5"):
         manager.submit(spec, "ibm_lagos", tmp_path / "l.db", service=service)
     assert not (tmp_path / "l.db").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_estimator_jobs_go_into_the_batch(tmp_path, service):
+    spec = Path(__file__).parents[2] / "jobs" / "observables.toml"
+    rid = manager.submit(spec, "ibm_lagos", tmp_path / "l.db", service=service, mode="batch")
+    led = Ledger(tmp_path / "l.db")
+    assert led.run(rid)["status"] == "done"
+    [batch] = service.modes.values()
+    assert batch.kind == "batch" and batch.closed
+    assert sorted(batch.jobs) == sorted(_jobs(led, rid)) and batch.jobs
+    assert usage.run_usage(led, rid)["ibm_estimated"] == pytest.approx(3.5 * len(batch.jobs))
