@@ -92,7 +92,8 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
              limit: float | None, as_json: bool) -> None:
     """``submit --dry-run``: print the first round's plan and QPU-time estimate; exit 2 if it
     exceeds the limit. Nothing is written."""
-    from hwadapt.execution.submit import check_qpu_seconds, plan_only
+    from hwadapt.execution.plan import check_qpu_seconds
+    from hwadapt.execution.submit import plan_only
 
     plan = plan_only(spec, backend, noise_from, force=force)
     plan["max_qpu_seconds"] = limit if limit is not None else plan["max_qpu_seconds"]

@@ -15,15 +15,16 @@ import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
-from hwadapt.execution import qpu_time, usage
+from hwadapt.execution import usage
 from hwadapt.execution.artifacts import artifact
-from hwadapt.execution.drive import drive, plan_round, round_targets
+from hwadapt.execution.drive import drive
 from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.execution.modes import check_mode
+from hwadapt.execution.plan import check_qpu_seconds, family_records, first_round_estimate
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
@@ -122,19 +123,6 @@ def exact_calibration(family: Family, dist: tuple | None = None) -> np.ndarray:
     return out
 
 
-def _family_meta(families: list[Family], rates: list, calibration: dict | None = None,
-                 survival: list[float] | None = None, split: list[int] | None = None
-                 ) -> list[dict]:
-    """Per family what ``families.npz`` stores and the planner reads (see
-    :func:`_write_artifacts`)."""
-    cal = calibration or {}
-    return [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
-            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
-                                      split or [1] * len(families), strict=True)]
-
-
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
                      metadata: RunMetadata | None = None,
                      files: dict[str, Path] | None = None, calibration: dict | None = None,
@@ -151,7 +139,7 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: li
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
     cal = calibration or {}
-    meta = _family_meta(families, rates, calibration, survival, split)
+    meta = family_records(families, rates, calibration, survival, split)
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -256,32 +244,6 @@ def _build(spec, backend: Backend, progress: bool) -> dict:
     return {"families": families, "isa": isa, "rates": rates, "split": split,
             "calibration": calibration,
             "survival": [predicted_survival(c, backend) for c in isa]}
-
-
-def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
-    """The first round's jobs as the driver will plan them, and what they cost
-    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes, model
-    QPU seconds or None where the backend has no durations), plus ``max_rounds``."""
-    meta = _family_meta(built["families"], built["rates"], built["calibration"],
-                        built["survival"], built["split"])
-    values = [f.values for f in built["families"]]
-    jobs = plan_round(meta, values, built["isa"],
-                      round_targets(meta, spec.shots.target_accepted), spec.shots.pilot,
-                      spec.shots.budget, 0, spec.shots.max_rounds)
-    return {**qpu_time.estimate(jobs, built["isa"], backend, values),
-            "max_rounds": spec.shots.max_rounds}
-
-
-def check_qpu_seconds(estimate: dict, limit: float | None) -> None:
-    """:class:`InputError` when the estimated QPU seconds exceed ``limit`` (None: no limit;
-    backends without durations use no QPU time and pass)."""
-    secs = estimate.get("qpu_seconds")
-    if limit is None or secs is None or secs <= limit:
-        return
-    raise InputError(f"estimated QPU time {secs:.1f} s ({estimate['jobs']} job(s), "
-                     f"{estimate['shots']} shots in the first round) exceeds max_qpu_seconds "
-                     f"{limit:g}: lower shots.target_accepted or inputs, or raise the limit; "
-                     "nothing was submitted")
 
 
 def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
