@@ -316,18 +316,7 @@ def plot_estimates(est: Estimate, y: np.ndarray, path: Path, title: str = "") ->
     return path
 
 
-def latest_run(ledger_path: str | Path) -> str:
-    """Id of the most recently created run in the ledger."""
-    from hwadapt.execution.ledger import Ledger
-
-    row = Ledger(ledger_path, create=False).db.execute(
-        "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
-    if row is None:
-        raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")
-    return row["id"]
-
-
 __all__ = ["MITIGATIONS", "Calibration", "Exact", "check_mitigation", "compare_run",
-           "exact_from_metadata", "exact_reference", "latest_run", "metrics", "plot_estimates",
+           "exact_from_metadata", "exact_reference", "metrics", "plot_estimates",
            "readout_mitigator", "run_estimates", "store_readout_calibration",
            "stored_calibration"]
