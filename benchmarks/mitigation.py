@@ -59,14 +59,20 @@ OUT = ROOT / "results" / "benchmarks"
 CACHE = OUT / ".cache"
 CALIBRATION = "\n[calibration]\ninputs = 64\nshots = 4096\nseed = 11\nkind = \"random\"\n"
 CONFIGS = ("fake_torino:8", "fake_torino:4", "fake_sherbrooke:4", "fake_sherbrooke:8")
-NOTES = """Rows: `readout` is mthree exactly as `hwadapt compare --mitigate readout` runs it;
-`zne (1, 3), same shots` splits the unmitigated row's target and calibration shots over fold
-factors 1 and 3 (Richardson) and is expected to lose at equal shots: extrapolation multiplies
-the shot-noise variance by Σw² = 2.5 and more two-qubit gates at factor 3 lower the kept rate,
-while the bias it removes is smaller than that noise here. `learned, equal total shots`
-counts the calibration shots inside the unmitigated row's budget. σ_sys is the one-sided
-upper bound of the cross-validated systematic term. Sign references: the demo's two term
-references lighten a term (β = -min|α_k|, `hwadapt.circuits.constructions.efficient.term_beta`).
+NOTES = """Rows: `readout` is mthree exactly as `hwadapt compare --mitigate readout` runs it
+(backend calibration on the active qubits, then `mitigate_readout`). `zne (1, 3), same shots`
+splits the unmitigated row's target and calibration shots over fold factors 1 and 3
+(Richardson): extrapolation multiplies the shot-noise variance by Σw² = 2.5, so at equal shots
+it loses to the learned map everywhere and its 10–90% spread is the widest of all rows (it may
+still beat no mitigation where the device bias is large). n = 8 ZNE rows need the folded
+density-matrix simulations (about an hour on a loaded 2-core machine):
+`benchmarks/mitigation.py --configs fake_torino:8,fake_sherbrooke:8 --zne --merge --rows
+"zne (1, 3), same shots"` adds them. `learned, equal total shots` counts the calibration shots
+inside the unmitigated row's budget (384 shots per calibration input at n = 8). σ_sys is the
+one-sided upper bound of the cross-validated systematic term; it reads 0 where the held-out
+calibration residuals are smaller than their bootstrap spread (few calibration shots). Sign
+references: the demo's two term references lighten a term (β = -min|α_k|,
+`hwadapt.circuits.constructions.efficient.term_beta`).
 """
 TARGETS = {"rel_l2": 0.12, "coverage_2se": 0.90, "tvd": 0.045, "sign_agreement": 0.95}
 
@@ -192,7 +198,7 @@ def _row_metrics(res, y: np.ndarray) -> dict:
 
 
 def evaluate(spec, device: str, dist: dict, repeats: int, boots: int, seed: int,
-             folded: dict | None = None) -> list[dict]:
+             folded: dict | None = None, only: set[str] | None = None) -> list[dict]:
     """Rows of the module docstring; with ``folded`` (distributions at fold factor 3) also
     ``zne (1, 3), same shots``: each factor gets half the unmitigated shots (calibration
     rows too), kept fractions extrapolated, systematic term from the calibration inputs."""
@@ -230,6 +236,7 @@ def evaluate(spec, device: str, dist: dict, repeats: int, boots: int, seed: int,
     if folded is not None:
         rows_def.append(("zne (1, 3), same shots", "zne", half, 2048, False, False))
         dist = dist | {f"fold{j}": folded[f"noisy{j}"] for j in range(len(names))}
+    rows_def = [r for r in rows_def if only is None or r[0] in only]
     rng = np.random.default_rng(seed)
     results = {r[0]: [] for r in rows_def}
     for rep in range(repeats):
@@ -315,6 +322,8 @@ def main() -> None:
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--out", default=str(OUT / "mitigation.json"))
     ap.add_argument("--zne", action="store_true", help="add the ZNE row (3x deeper circuits)")
+    ap.add_argument("--rows", default="", help="only these rows (';'-separated names), "
+                    "merged into the config's stored rows (with --merge)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other configs already in --out (re-run only --configs)")
     args = ap.parse_args()
@@ -324,7 +333,7 @@ def main() -> None:
     if args.merge and path.is_file():
         old = json.loads(path.read_text())
         data["configs"] = {k: v for k, v in old["configs"].items()
-                           if k not in args.configs.split(",")}
+                           if args.rows or k not in args.configs.split(",")}
     for cfg in args.configs.split(","):
         device, n = cfg.split(":")
         spec = demo_spec(int(n))
@@ -333,8 +342,15 @@ def main() -> None:
         dist = noisy_distributions(spec, device)
         t1 = time.time()
         folded = noisy_distributions(spec, device, fold=3) if args.zne else None
-        rows = evaluate(spec, device, dist, args.repeats, args.boots, seed=2024, folded=folded)
-        data["configs"][cfg] = {"zne": args.zne, "qubits_active": dist["qubits"],
+        only = set(args.rows.split(";")) if args.rows else None
+        rows = evaluate(spec, device, dist, args.repeats, args.boots, seed=2024, folded=folded,
+                        only=only)
+        if only and cfg in data["configs"]:  # replace those rows, keep the others
+            new = {r["row"]: r for r in rows}
+            old_rows = data["configs"][cfg]["rows"]
+            rows = [new.pop(r["row"], r) for r in old_rows] + list(new.values())
+        zne = args.zne or data["configs"].get(cfg, {}).get("zne", False) if only else args.zne
+        data["configs"][cfg] = {"zne": zne, "qubits_active": dist["qubits"],
                                 "survival": dist["survival"], "rows": rows,
                                 "seconds": {"distributions": t1 - t0,
                                             "repeats": time.time() - t1}}
