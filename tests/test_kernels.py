@@ -74,6 +74,27 @@ def test_kernel_backward_equals_autograd_of_torch_recursion(n):
         assert a1.grad.abs().max() > 1e-2
 
 
+def test_reverse_rows_are_the_forward_rows_level_by_level_downwards():
+    """``back`` (the reverse mode's order) holds exactly the forward rows, levels from the
+    top down (a level reads only the gradient of the level above), sorted by source row
+    within a level; at n = 8 the backward still equals the torch recursion's autograd."""
+    from hwadapt.linalg.subsets import compound_offsets as offsets
+
+    for n in (3, 5, 8):
+        plan = kernels._plan(n, n)
+        assert sorted(map(tuple, plan.back.tolist())) == sorted(map(tuple, plan.terms.tolist()))
+        level = np.searchsorted(np.array(offsets(n, n)), plan.back[:, 0], side="right") - 1
+        assert (np.diff(level) <= 0).all() and level[0] == n
+        same = np.diff(level) == 0
+        assert (np.diff(plan.back[:, 1])[same] >= 0).all()
+    A = _rand((8, 8), 33).requires_grad_(True)
+    up = _rand((compound_offsets(8, 8)[-1],), 34)
+    g, = torch.autograd.grad((kernels.compounds_flat(A[None], 8)[0] * up).sum(), A)
+    ref = torch.cat([B.flatten() for B in _compounds_torch(A, 8)])
+    gref, = torch.autograd.grad((ref * up).sum(), A)
+    torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-9)
+
+
 def test_kernel_gradcheck_and_once_differentiable():
     A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))

@@ -42,7 +42,8 @@ class BlockIndex:
     positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
     ``to_out (d_out,)``: block position of each input / output feature. ``pos (C(2n,n),)``
     int64 numpy: flat position in ``W0 (d_out, d_in)`` of each colex block entry, ``-1``
-    outside the crop. ``terms``: the compound recursion (:func:`_plan` ``(n, n)``);
+    outside the crop. ``terms``/``back``: the compound recursion (:func:`_plan` ``(n, n)``,
+    forward / reverse order);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
@@ -54,6 +55,7 @@ class BlockIndex:
     to_out: torch.Tensor
     pos: np.ndarray
     terms: np.ndarray
+    back: np.ndarray
     perm: np.ndarray
     block_sizes: np.ndarray
 
@@ -62,6 +64,7 @@ class BlockIndex:
 def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockIndex:
     """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in`` on ``device``."""
     perm, sizes = hw_colex_order(n)
+    plan = _plan(n, n)
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
     rows, cols = block_entries(perm, sizes)
@@ -72,7 +75,7 @@ def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockInd
 
     return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
                       dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
-                      dev(inv[:d_in]), dev(inv[:d_out]), pos, _plan(n, n).terms, perm, sizes)
+                      dev(inv[:d_in]), dev(inv[:d_out]), pos, plan.terms, plan.back, perm, sizes)
 
 
 def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
@@ -164,14 +167,15 @@ def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - compiled
+def _hw_backward(A, alpha, F, g, x, perm, sizes, back):  # pragma: no cover - compiled
     """:func:`_hw_reverse` of :func:`_block_gram_compiled` in one compiled call."""
-    return _hw_reverse(A, alpha, F, _block_gram_compiled(g, x, perm, sizes), terms)
+    return _hw_reverse(A, alpha, F, _block_gram_compiled(g, x, perm, sizes), back)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_reverse(A, alpha, F, gv, terms):  # pragma: no cover - compiled
-    """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``."""
+def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``;
+    ``back``: the plan's reverse-mode rows."""
     R, N = F.shape[0], F.shape[1]
     gA = np.zeros_like(A)
     galpha = np.zeros(R, dtype=A.dtype)
@@ -183,7 +187,7 @@ def _hw_reverse(A, alpha, F, gv, terms):  # pragma: no cover - compiled
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms)
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back)
     return gA, galpha
 
 
@@ -217,7 +221,7 @@ class HammingDense(torch.autograd.Function):
         gA = galpha = None
         if need[1] or need[2]:
             gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, _numpy(g), _numpy(x), ix.perm,
-                                      ix.block_sizes, ix.terms)
+                                      ix.block_sizes, ix.back)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None
@@ -255,7 +259,7 @@ class HammingBlocks(torch.autograd.Function):
         gA = galpha = gx = None
         if need[1] or need[2]:
             gv = _block_gram(gB, ctx.xB, ix)
-            gA, galpha = _hw_reverse(ctx.An, ctx.al, ctx.F, gv.numpy(), ix.terms)
+            gA, galpha = _hw_reverse(ctx.An, ctx.al, ctx.F, gv.numpy(), ix.back)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
