@@ -434,14 +434,3 @@ def plot_estimates(est: Estimate, y: np.ndarray, path: Path, title: str = "") ->
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def latest_run(ledger_path: str | Path) -> str:
-    """Id of the most recently created run in the ledger."""
-    from hwadapt.execution.ledger import Ledger
-
-    row = Ledger(ledger_path, create=False).db.execute(
-        "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
-    if row is None:
-        raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")
-    return row["id"]

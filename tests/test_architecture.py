@@ -25,7 +25,7 @@ LAYERS = {  # module prefix -> layer (longest prefix wins); docs/ARCHITECTURE.md
     "hwadapt.estimate": 5, "hwadapt.mitigation": 5, "hwadapt.compare": 5,
     "hwadapt.downstream": 5, "hwadapt.sweep": 5,
     "hwadapt.training": 6, "hwadapt.quantum": 6,
-    "hwadapt.cli": 7,
+    "hwadapt.cli": 7, "hwadapt.__main__": 7,  # `python -m hwadapt`
 }
 NAMES = {0: "base", 1: "maths", 2: "circuits", 3: "adapters", 4: "execution",
          5: "analysis", 6: "training", 7: "CLI"}

@@ -68,3 +68,32 @@ def test_read_commands_never_create_a_ledger(tmp_path):
         assert r.exit_code == 2, (args, r.output)
         assert "no ledger at" in r.output and "Traceback" not in r.output
     assert not led.exists() and not led.parent.exists()
+
+
+def test_latest_names_the_newest_run(tmp_path):
+    """``latest`` works wherever a run id does (status, fetch, resume, cancel, compare)."""
+    from hwadapt.execution.summary import resolve_run
+
+    led = tmp_path / "h.db"
+    ids = []
+    for _ in range(2):
+        r = runner.invoke(app, ["submit", "jobs/small.toml", "--backend", "exact", "--json",
+                                "--ledger", str(led)])
+        assert r.exit_code == 0, r.output
+        ids.append(json.loads(r.stdout)[0]["run"])
+    assert resolve_run(led, "latest") == ids[1] and resolve_run(led, ids[0]) == ids[0]
+    for cmd in ("status", "fetch", "resume"):
+        r = runner.invoke(app, [cmd, "latest", "--json", "--ledger", str(led)])
+        assert r.exit_code == 0, (cmd, r.output)
+        assert [s["run"] for s in json.loads(r.stdout)] == [ids[1]]
+    r = runner.invoke(app, ["cancel", "latest", "--ledger", str(led)])
+    assert r.exit_code == 2 and f"run {ids[1]} is done" in r.output
+
+
+def test_latest_on_an_empty_ledger_is_one_line(tmp_path):
+    from hwadapt.execution.ledger import Ledger
+
+    led = tmp_path / "h.db"
+    Ledger(led)  # created, no runs
+    r = runner.invoke(app, ["status", "latest", "--ledger", str(led)])
+    assert r.exit_code == 2 and "has no runs" in r.output

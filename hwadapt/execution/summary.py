@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,15 @@ def summary(ledger: Ledger, run_id: str) -> dict:
                                                >= target).sum()),
                       "calibration_inputs": f["calibration"]} for f in fams],
     }
+
+
+def resolve_run(ledger_path: str | Path, run: str) -> str:
+    """``run``, or with ``run == "latest"`` the id of the most recently created run (read-only
+    open: never creates the ledger)."""
+    if run != "latest":
+        return run
+    row = Ledger(ledger_path, readonly=True).db.execute(
+        "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
+    if row is None:
+        raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")
+    return row["id"]

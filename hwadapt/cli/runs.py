@@ -1,0 +1,168 @@
+"""Commands on runs and backends: backends, submit, status, runs, fetch, resume, cancel.
+
+``status``, ``runs`` and ``backends`` import neither Qiskit nor torch: they read SQLite and
+the shipped device configurations only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from hwadapt.cli.core import (
+    DEFAULT_LEDGER,
+    JsonOpt,
+    LedgerOpt,
+    RunArg,
+    command,
+    console,
+    emit,
+    err_console,
+)
+from hwadapt.errors import HwadaptError
+from hwadapt.progress import plain
+
+
+@command
+def backends(as_json: JsonOpt = False) -> None:
+    """List backend names, whether each is usable here, qubit count and basis gates."""
+    from hwadapt.backends import list_backends
+
+    with err_console.status("reading device configurations"):
+        infos = list_backends()
+    if emit([b.to_dict() for b in infos], as_json):
+        return
+    table = Table(title="hwadapt backends")
+    for col in ("name", "usable", "qubits", "basis gates", "note"):
+        table.add_column(col)
+    for b in infos:
+        table.add_row(b.name, "yes" if b.usable else Text("no", style="red"),
+                      "" if b.num_qubits is None else str(b.num_qubits),
+                      " ".join(b.basis_gates), b.note)
+    console.print(table)
+
+
+@command
+def submit(
+    spec: Path,
+    backend: Annotated[str, typer.Option(help="exact, aer, aer_noisy, fake_<device>, "
+                                         "ibm_<device>")] = "aer_noisy",
+    noise_from: Annotated[str | None, typer.Option(
+        "--noise-from", help="aer_noisy's noise source (fake_<device>, or "
+        "fake_<device>@<scale> for scaled errors).")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="IBM only: submit and return; "
+                                         "collect later with fetch/resume.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Run even above the planned-work "
+                                        "limits (jobs/README.md).")] = False,
+    as_json: JsonOpt = False,
+    ledger: LedgerOpt = DEFAULT_LEDGER,
+) -> None:
+    """Run a TOML job spec on a backend and record it in the ledger."""
+    from hwadapt.execution import manager
+
+    def created(run_id: str) -> None:
+        err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
+
+    run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
+                            progress=not as_json, on_created=created, force=force)
+    _show_runs([manager.summary(manager.Ledger(ledger, readonly=True), run_id)], as_json)
+
+
+def _default_ledger(ledger: Path) -> bool:
+    """Whether ``ledger`` is the default one (neither --ledger nor HWADAPT_LEDGER given)."""
+    return ledger == DEFAULT_LEDGER and "HWADAPT_LEDGER" not in os.environ
+
+
+@command
+def status(run: Annotated[str | None, typer.Argument(
+               help="Run id or 'latest' (default: all).")] = None,
+           check: Annotated[bool, typer.Option(
+               "--check", help="Also run SQLite's integrity check on the ledger and verify "
+               "every run's stored files (exit 2 if anything is damaged).")] = False,
+           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Show runs and their batches (read-only: never creates or writes the ledger)."""
+    from hwadapt.execution.artifacts import verify_run  # ledger reading only: no Qiskit/torch
+    from hwadapt.execution.ledger import Ledger
+    from hwadapt.execution.summary import resolve_run, summary
+
+    if run is None and _default_ledger(ledger) and not Path(ledger).exists():
+        _show_runs([], as_json)  # nothing submitted yet: no runs
+        return
+    led = Ledger(ledger, readonly=True)
+    if check:
+        led.check_integrity()
+    ids = [led.run(resolve_run(ledger, run))["id"]] if run else [r["id"] for r in led.runs()]
+    summaries = [summary(led, r) for r in ids]
+    if check:
+        for s in summaries:
+            if s["status"] != "damaged":
+                try:
+                    verify_run(led, s["run"])
+                except HwadaptError as e:
+                    s["status"], s["reason"] = "damaged", str(e)
+    _show_runs(summaries, as_json)
+    damaged = [s["run"] for s in summaries if s["status"] == "damaged"]
+    if check and damaged:
+        raise HwadaptError(f"{len(damaged)} damaged run(s): {', '.join(damaged)}; restore "
+                           "their folders from a backup (the ledger file itself is sound)")
+
+
+@command
+def runs(as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """List the runs in the ledger (same as `status` without a run)."""
+    status(None, False, as_json, ledger)
+
+
+@command
+def fetch(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Wait for or collect a run's results (idempotent)."""
+    from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
+
+    _show_runs([manager.fetch(ledger, resolve_run(ledger, run))], as_json)
+
+
+@command
+def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (default: every "
+                                                     "unfinished run).")] = None,
+           as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Continue every unfinished run (or one)."""
+    from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
+
+    run = None if run is None else resolve_run(ledger, run)
+    _show_runs(manager.resume(ledger, run, progress=not as_json), as_json)
+
+
+@command
+def cancel(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER) -> None:
+    """Cancel a run: its remote jobs and every batch not yet done."""
+    from hwadapt.execution import manager
+    from hwadapt.execution.summary import resolve_run
+
+    _show_runs([manager.cancel(ledger, resolve_run(ledger, run))], as_json)
+
+
+def _show_runs(summaries: list[dict], as_json: bool) -> None:
+    if emit(summaries, as_json):
+        return
+    table = Table(title="hwadapt runs")
+    # ids are copied into fetch/compare: never cut, whatever the terminal's width
+    table.add_column("run", no_wrap=True, overflow="fold",
+                     min_width=max((len(s["run"]) for s in summaries), default=3))
+    for col in ("name", "backend", "status", "batches", "accepted (min/target)", "note"):
+        table.add_column(col)
+    for s in summaries:
+        acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
+                       for f in s["families"])
+        batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
+        note = s["reason"] or ""
+        if s.get("driver"):
+            note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
+        table.add_row(*(plain(c) for c in (s["run"], s["name"], s["backend"], s["status"],
+                                            batches, acc, note)))
+    console.print(table)
