@@ -375,7 +375,12 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
                 plot: bool = False) -> dict[str, Any]:
     """Metrics of a stored run vs exact; writes ``<runs dir>/<run>/compare[-readout].json``
     (and PNGs with ``plot``); returns the written dict. ``error_bars`` says what the ±
-    covers; ``aggregate.systematic`` is None when no calibration inputs measured it."""
+    covers; ``aggregate.systematic`` is None when no calibration inputs measured it. An
+    Estimator run: :func:`hwadapt.expectations.compare_estimator_run` (no ``mitigate``)."""
+    from hwadapt.expectations import compare_if_estimator
+
+    if (out := compare_if_estimator(ledger_path, run_id, mitigate)) is not None:
+        return out
     ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)
     mitigate = facts["mitigate"]
     mode, est = next(iter(ests.items()))

@@ -68,6 +68,24 @@ def service(monkeypatch):
             return job
 
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_sampler", Sampler)
+    real_estimator = runtime.runtime_estimator
+    svc.estimator_options = []  # the options object of every IBM Estimator job
+
+    class Estimator:  # the same for Runtime's Estimator
+        def __init__(self, mode, options=None, implementation=None):
+            self.inner = real_estimator(mode, options, implementation)
+            self.options = self.inner.options
+
+        def run(self, pubs):
+            if not self.options.environment.job_tags:  # a fake_<device> run
+                return self.inner.run(pubs)
+            svc.submitted += 1
+            svc.estimator_options.append(self.options)
+            job = FakeJob(self.inner.run(pubs), self.options.environment.job_tags, svc.final)
+            svc.by_id[job.job_id()] = job
+            return job
+
+    monkeypatch.setattr("hwadapt.backends.runtime.runtime_estimator", Estimator)
     monkeypatch.setattr(drive, "POLL_S", 0.0)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", "SECRET-TOKEN-abc123")
     return svc

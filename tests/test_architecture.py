@@ -23,7 +23,7 @@ LAYERS = {  # module prefix -> layer (longest prefix wins); docs/ARCHITECTURE.md
     "hwadapt.adapters": 3,
     "hwadapt.backends": 4, "hwadapt.execution": 4, "hwadapt.spec": 4,
     "hwadapt.estimate": 5, "hwadapt.mitigation": 5, "hwadapt.compare": 5,
-    "hwadapt.downstream": 5, "hwadapt.sweep": 5,
+    "hwadapt.downstream": 5, "hwadapt.sweep": 5, "hwadapt.expectations": 5,
     "hwadapt.training": 6, "hwadapt.quantum": 6,
     "hwadapt.cli": 7, "hwadapt.__main__": 7,  # `python -m hwadapt`
 }

@@ -33,7 +33,12 @@ from hwadapt.backends.noise import (
     restricted_noise_model,
     restricted_target,
 )
-from hwadapt.backends.runtime import ibm_credentials_available, ibm_service, runtime_sampler
+from hwadapt.backends.runtime import (
+    ibm_credentials_available,
+    ibm_service,
+    runtime_estimator,
+    runtime_sampler,
+)
 from hwadapt.errors import InputError
 
 KINDS: list[type[Backend]] = [ExactBackend, AerBackend, AerNoisyBackend, FakeBackend,
@@ -71,5 +76,6 @@ __all__ = [
     "Backend", "BackendInfo", "ExactBackend", "FakeBackend", "IBMBackend", "active_qubits",
     "compact_circuit", "device_info", "fake_backend", "fake_device_names", "get_backend",
     "ibm_credentials_available", "ibm_service", "list_backends", "map_target",
-    "normalise_status", "restricted_noise_model", "restricted_target", "runtime_sampler",
+    "normalise_status", "restricted_noise_model", "restricted_target", "runtime_estimator",
+    "runtime_sampler",
 ]

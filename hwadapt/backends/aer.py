@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.threads import aer_options
 
 
@@ -14,6 +14,7 @@ class AerBackend(Backend):
     kind: ClassVar[str] = "aer"
     names: ClassVar[str] = "aer"
     readout_noise: ClassVar[bool] = False
+    estimator_shared_shots: ClassVar[bool] = False  # Aer: independent Gaussian noise per value
 
     @classmethod
     def create(cls, name: str, noise_from: str | None = None, service=None) -> AerBackend:
@@ -35,3 +36,17 @@ class AerBackend(Backend):
         from qiskit_aer.primitives import SamplerV2
 
         return SamplerV2.from_backend(self.simulator(), seed=seed).run(pubs)
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        """Aer's EstimatorV2: exact expectation values plus Gaussian noise of std
+        ``1/sqrt(shots)`` (its ``precision``; every value independently), seeded."""
+        return aer_estimate(self.simulator(), estimator_pubs(pubs), seed, shots)
+
+
+def aer_estimate(simulator, pubs: list, seed: int, shots: int):
+    """Run Estimator ``pubs`` on an ``AerSimulator`` with precision ``1/sqrt(shots)``."""
+    from qiskit_aer.primitives import EstimatorV2
+
+    est = EstimatorV2.from_backend(simulator, options={
+        "default_precision": shots ** -0.5, "run_options": {"seed_simulator": seed}})
+    return est.run(pubs)

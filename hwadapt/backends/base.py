@@ -37,6 +37,14 @@ _STATUS_ALIASES = {"INITIALIZING": "QUEUED", "VALIDATING": "QUEUED", "QUEUED": "
                    "CANCELLED": "CANCELLED", "CANCELED": "CANCELLED"}
 
 
+def estimator_pubs(pubs: list) -> list[tuple]:
+    """``[(circuit, observables (K,), values (B, P))]`` -> Qiskit Estimator PUBs whose results
+    are ``(B, K)``: observables shaped ``(1, K)``, values ``(B, 1, P)`` (broadcast)."""
+    import numpy as np
+
+    return [(c, [list(obs)], np.asarray(v, float)[:, None, :]) for c, obs, v in pubs]
+
+
 def normalise_status(status: object) -> str:
     """Map a job status (``JobStatus`` enum locally, a string from IBM) to one upper-case word.
 
@@ -67,6 +75,7 @@ class Backend:
     service: object | None = None
     noise_scale: float = 1.0  # aer_noisy: factor on the device's errors (backends.noise)
     sampler_options: dict = field(default_factory=dict)  # Runtime SamplerV2 (fake_*, ibm_*)
+    estimator_options: dict = field(default_factory=dict)  # Runtime EstimatorV2 (ibm_*)
 
     kind: ClassVar[str] = ""
     names: ClassVar[str] = ""
@@ -80,6 +89,10 @@ class Backend:
     readout_at_submit: ClassVar[bool] = False
     """Whether ``submit`` calibrates readout with the run (:meth:`calibrate_readout` on the
     run's measured qubits, stored with it): devices, whose readout drifts."""
+    estimator_shared_shots: ClassVar[bool] = True
+    """Whether the expectation values of one Estimator PUB are estimated from the same shots
+    (correlated; :func:`hwadapt.expectations.shot_correlation`), False where each value
+    carries its own independent noise (Aer's Gaussian ``precision``) or none (exact)."""
 
     @classmethod
     def matches(cls, name: str) -> bool:
@@ -104,6 +117,14 @@ class Backend:
         (ignored by IBM); ``tag`` labels IBM jobs so orphans can be found by tag.
         """
         raise NotImplementedError
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        """Submit Estimator ``pubs`` ``[(isa_circuit, observables, values (B, P)), ...]``
+        (``observables``: ``SparsePauliOp`` list on the ISA circuit's qubits); return a job
+        whose ``result()[i].data.evs``/``.stds`` are ``(B, len(observables))``. ``shots`` per
+        binding (Runtime ``default_shots``; Aer: precision ``1/sqrt(shots)``)."""
+        raise InputError(f"backend {self.name} has no Estimator: use exact, aer, aer_noisy, "
+                         "fake_<device> or ibm_<device>")
 
     def job(self, job_id: str):
         """Retrieve a submitted job by id (retrievable backends only)."""

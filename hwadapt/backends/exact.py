@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 
 
 class ExactBackend(Backend):
@@ -13,6 +13,7 @@ class ExactBackend(Backend):
     kind: ClassVar[str] = "exact"
     names: ClassVar[str] = "exact"
     readout_noise: ClassVar[bool] = False
+    estimator_shared_shots: ClassVar[bool] = False  # exact values: no noise at all
 
     @classmethod
     def info(cls) -> list[BackendInfo]:
@@ -24,3 +25,8 @@ class ExactBackend(Backend):
         from hwadapt.execution.exact_sampler import ExactSampler
 
         return ExactSampler(seed=seed).run(pubs)
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        from hwadapt.execution.exact_estimator import ExactEstimator
+
+        return ExactEstimator().run(estimator_pubs(pubs))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from hwadapt.backends import runtime
-from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.backends.devices import device_info, fake_backend, fake_device_names
 from hwadapt.backends.noise import restricted_noise_model
 
@@ -38,3 +38,12 @@ class FakeBackend(Backend):
         sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
         sampler.options.simulator.seed_simulator = seed
         return sampler.run(pubs)
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        """Runtime Estimator in local mode: the spec's resilience/twirling/DD options are
+        dropped by Runtime with a warning (:func:`~hwadapt.backends.runtime.runtime_estimator`);
+        ``shots`` per binding, seeded."""
+        est = runtime.runtime_estimator(self.transpile_target,
+                                        {**self.estimator_options, "default_shots": shots})
+        est.options.simulator.seed_simulator = seed
+        return est.run(estimator_pubs(pubs))

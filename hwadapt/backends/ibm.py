@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from hwadapt.backends import runtime
-from hwadapt.backends.base import Backend, BackendInfo
+from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 
 
 class IBMBackend(Backend):
@@ -40,6 +40,14 @@ class IBMBackend(Backend):
         sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
         sampler.options.environment.job_tags = [tag]
         return sampler.run(pubs)
+
+    def estimate(self, pubs: list, seed: int, tag: str, shots: int):
+        """Runtime Estimator on the device with the spec's options (resilience level, TREX,
+        ZNE, twirling, DD) and ``shots`` per binding, tagged ``tag``."""
+        est = runtime.runtime_estimator(self.transpile_target,
+                                        {**self.estimator_options, "default_shots": shots})
+        est.options.environment.job_tags = [tag]
+        return est.run(estimator_pubs(pubs))
 
     def calibrate_readout(self, qubits: tuple[int, ...], seed: int, shots: int,
                           device_job: bool = False):

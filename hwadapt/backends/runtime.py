@@ -1,4 +1,5 @@
-"""Qiskit Runtime: the sampler class (local testing mode and IBM) and the IBM account."""
+"""Qiskit Runtime: the sampler and estimator classes (local testing mode and IBM) and the IBM
+account."""
 
 from __future__ import annotations
 
@@ -29,6 +30,58 @@ def runtime_sampler(mode, options: dict | None = None):
     if options:
         sampler.options.update(**options)
     return sampler
+
+
+ESTIMATOR_IMPLEMENTATION = "legacy"
+"""Which Runtime Estimator :func:`runtime_estimator` builds: ``"legacy"`` (``EstimatorV2``,
+server-side processing) or ``"executor"`` (``executor_estimator.Estimator``, client-side)."""
+ESTIMATOR_IMPLEMENTATIONS = ("legacy", "executor")
+
+
+def runtime_estimator(mode, options: dict | None = None, implementation: str | None = None):
+    """The ONE place that picks Qiskit Runtime's estimator class.
+
+    ``options``: nested Estimator options, e.g. ``{"resilience_level": 1, "resilience":
+    {"measure_mitigation": True, "zne": {"noise_factors": [1, 3, 5]}}, "twirling":
+    {"enable_gates": True}, "default_shots": 4096}`` (a spec's
+    :attr:`hwadapt.spec.ObservableSpec.options`). ``implementation`` (default
+    :data:`ESTIMATOR_IMPLEMENTATION`):
+
+    - ``"legacy"``: ``qiskit_ibm_runtime.EstimatorV2`` (deprecated in 0.50, its warning
+      silenced here). IBM devices apply every option server-side; local testing mode
+      (``fake_*``) drops the resilience, twirling and DD options with a warning ("The
+      resilience_level option has no effect in local testing mode") and samples the noisy
+      circuit with ``default_shots``.
+    - ``"executor"``: ``qiskit_ibm_runtime.executor_estimator.Estimator`` (0.50+): the same
+      options, processed client-side (TREX/ZNE/twirling run here, also in local mode), its
+      own options model (``options_models.EstimatorOptions``).
+
+    The next Runtime release that retires ``EstimatorV2`` changes
+    :data:`ESTIMATOR_IMPLEMENTATION` only.
+    """
+    impl = implementation or ESTIMATOR_IMPLEMENTATION
+    if impl not in ESTIMATOR_IMPLEMENTATIONS:
+        raise InputError(f"estimator implementation {impl!r} is not known: use "
+                         f"{' or '.join(ESTIMATOR_IMPLEMENTATIONS)}")
+    if impl == "executor":
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+    else:
+        from qiskit_ibm_runtime import EstimatorV2 as Estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        estimator = Estimator(mode=mode)
+    set_options(estimator.options, options or {})
+    return estimator
+
+
+def set_options(target, options: dict) -> None:
+    """Set nested ``options`` (dicts of dicts) on a Runtime options object attribute by
+    attribute (works for both options models)."""
+    for key, value in options.items():
+        if isinstance(value, dict):
+            set_options(getattr(target, key), value)
+        else:
+            setattr(target, key, value)
 
 
 def ibm_credentials_available() -> bool:

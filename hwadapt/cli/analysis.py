@@ -38,6 +38,10 @@ def compare(
 
     run_id = resolve_run(ledger, run)
     out = compare_run(ledger, run_id, mitigate=mitigate, plot=plot)
+    if out.get("estimator"):  # an Estimator run: observables vs exact
+        if not emit(out, as_json):
+            _print_observables(run_id, out)
+        return
     if emit({k: v for k, v in out.items() if k not in ("estimate", "exact")}, as_json):
         return
     a = out["aggregate"]
@@ -78,6 +82,27 @@ def compare(
                                 for v in out["by_mode"].values()))
         console.print(side)
     console.print(f"wrote {out['path']}" + "".join(f", {p}" for p in out.get("plots", [])))
+
+
+def _print_observables(run_id: str, out: dict) -> None:
+    """Table of an Estimator run's compare (:func:`hwadapt.expectations.
+    compare_estimator_run`): per observable, then overall, then what the ± covers."""
+    a = out["aggregate"]
+    table = Table(title=f"{run_id} on {out['backend']}: observables vs exact "
+                        f"({a['inputs']} inputs, {out['shots']} shots each)")
+    for col in ("observable", "mean |error|", "max |z|", "within 2σ"):
+        table.add_column(col)
+
+    def fmt(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    for row in [*out["by_observable"], {"name": "all", **a}]:
+        table.add_row(row["name"], fmt(row["mean_abs_error"], ".4f"),
+                      fmt(row["max_abs_z"], ".2f"), fmt(row["coverage_2se"], ".1%"))
+    console.print(table)
+    console.print(f"postselection rate <P0> (obs / ideal): {a['rate']:.4f} / "
+                  f"{a['rate_ideal']:.4f}; ± = {out['error_bars']}", highlight=False)
+    console.print(f"wrote {out['path']}")
 
 
 @command

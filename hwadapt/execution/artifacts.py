@@ -4,6 +4,7 @@ when it was written. Ledger and numpy only (no Qiskit, no torch), so ``status`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,28 @@ def verify_run(ledger: Ledger, run_id: str) -> None:
     for name in json.loads(ledger.run(run_id)["artifacts"]):
         artifact(ledger, run_id, name)
     verify_results(ledger, run_id)
+
+
+def run_files(ledger: Ledger, run_id: str) -> tuple[list, list[dict], list[np.ndarray]]:
+    """``(circuits, meta, values)`` of a run: every artifact verified against its checksum,
+    the ISA circuits of ``circuits.qpy`` (Qiskit imported here only) and ``families.npz``'s
+    family meta and binding arrays."""
+    from qiskit import qpy
+
+    for name in json.loads(ledger.run(run_id)["artifacts"]):
+        artifact(ledger, run_id, name)
+    with open(artifact(ledger, run_id, "circuits.qpy"), "rb") as f:
+        circuits = qpy.load(f)
+    meta, values = family_meta(ledger, run_id, values=True)
+    return circuits, meta, values
+
+
+def stored_results(ledger: Ledger, run_id: str) -> Iterator[tuple]:
+    """``(batch, arrays)`` for every batch of ``run_id`` with a stored result: its
+    checksum-verified result file opened with ``np.load`` (valid until the next item)."""
+    for b in ledger.batches(run_id):
+        row = ledger.result(b.id)
+        if row is None:
+            continue
+        with np.load(ledger.result_path(row)) as z:
+            yield b, z

@@ -109,7 +109,7 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
                 continue
             pending = [b for b in batches if b.status in ("planned", "submitted")]
             if not pending:
-                if not _plan_round(ledger, run, batches):
+                if not _plan(ledger, run, batches):
                     continue
                 crash_point("after_plan")
                 continue
@@ -126,6 +126,25 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
     if row["status"] == "failed":
         raise JobFailed(f"run {run.run_id} failed: {row['reason']}")
     return row["status"]
+
+
+def _plan(ledger: Ledger, run, batches: list) -> bool:
+    """Plan the next round: the run's own planner where it brings one (Estimator runs,
+    :class:`hwadapt.execution.estimator_run.EstimatorRunData`), else :func:`_plan_round`."""
+    own = getattr(run, "plan_round", None)
+    return own(ledger, batches) if own else _plan_round(ledger, run, batches)
+
+
+def _submit(run, batch, tag: str):
+    """Submit ``batch``: the run's own primitive where it brings one, else the Sampler."""
+    own = getattr(run, "submit", None)
+    return own(batch, tag) if own else run.backend.run(_pubs(run, batch), batch.seed, tag)
+
+
+def _save(ledger: Ledger, run, batch, tag: str, result) -> None:
+    """Store ``result``: the run's own way where it brings one, else :func:`_store`."""
+    own = getattr(run, "store", None)
+    return own(ledger, batch, tag, result) if own else _store(ledger, run, batch, tag, result)
 
 
 def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
@@ -212,19 +231,19 @@ def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> No
         crash_point("after_tag")
         if backend.local:
             job = None
-            result = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag).result())
+            result = with_retry(lambda: _submit(run, batch, tag).result())
             crash_point("after_submit")
             ledger.set_job(tag, None, "DONE")
-            _store(ledger, run, batch, tag, result)
+            _save(ledger, run, batch, tag, result)
             return
-        job = with_retry(lambda: backend.run(_pubs(run, batch), batch.seed, tag))
+        job = with_retry(lambda: _submit(run, batch, tag))
         crash_point("after_submit")
         ledger.set_job(tag, job.job_id(), "QUEUED")
     if detach:
         return
     status = _wait(ledger, job, tag, beat)
     if status == "DONE":
-        _store(ledger, run, batch, tag, with_retry(job.result))
+        _save(ledger, run, batch, tag, with_retry(job.result))
     else:
         reason = f"job {job.job_id()} {status}"
         msg = getattr(job, "error_message", None)

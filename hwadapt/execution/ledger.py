@@ -7,6 +7,10 @@ Tables (schema version in ``PRAGMA user_version``; WAL journal; foreign keys enf
   job is submitted, ``job_id`` recorded right after.
 - ``results``: at most one row per batch (primary key): the stored counts file (NPZ under
   ``<ledger dir>/runs/<run_id>/``), its SHA-256 and an accepted-shots summary.
+- ``estimates``: Estimator runs, one row per stored PUB (batch, pub index): ``evs``, ``stds``
+  (JSON lists), the primitive ``options`` used and the PUB's ``metadata`` (JSON); made by
+  :func:`hwadapt.execution.estimator_run.store_estimates` in older ledgers the first time
+  it is needed (an additive migration: schema version unchanged).
 - ``leases``: at most one driver per run (owner pid, host, process start time, heartbeat),
   taken in a transaction; a lease whose owner died is taken over.
 No model, circuit or token is stored here; circuits live in the run directory.
@@ -94,6 +98,19 @@ CREATE TABLE IF NOT EXISTS results (
     stored REAL NOT NULL
 );
 """ + _LEASES
+
+ESTIMATES_TABLE = """
+CREATE TABLE IF NOT EXISTS estimates (
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    pub INTEGER NOT NULL,
+    evs TEXT NOT NULL,
+    stds TEXT NOT NULL,
+    options TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (batch_id, pub)
+);
+"""
+_SCHEMA += ESTIMATES_TABLE
 
 LEASE_STALE_S = 600.0  # another host's lease without a heartbeat for this long is stale
 

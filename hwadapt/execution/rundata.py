@@ -3,7 +3,6 @@ needs, checksum-verified by :func:`load_run`) and its merged counts (:func:`run_
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.circuits.lcu import postselect
-from hwadapt.execution.artifacts import artifact, family_meta
+from hwadapt.execution.artifacts import family_meta, run_files, stored_results
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.shots import stored_shots
 from hwadapt.spec import sampler_options
@@ -41,16 +40,15 @@ class RunData:
 
 
 def load_run(ledger: Ledger, run_id: str, service=None) -> RunData:
-    """Read a run's artifacts back, verifying their checksums."""
-    from qiskit import qpy
+    """Read a run's artifacts back, verifying their checksums (an Estimator run gives its
+    :class:`~hwadapt.execution.estimator_run.EstimatorRunData`)."""
+    from hwadapt.execution.estimator_run import is_estimator_run, load_estimator_run
 
+    if is_estimator_run(ledger, run_id):
+        return load_estimator_run(ledger, run_id, service=service)
     row = ledger.run(run_id)
     run_dir = ledger.runs_dir / run_id
-    for name in json.loads(row["artifacts"]):
-        artifact(ledger, run_id, name)
-    with open(artifact(ledger, run_id, "circuits.qpy"), "rb") as f:
-        circuits = qpy.load(f)
-    meta, values = family_meta(ledger, run_id, values=True)
+    circuits, meta, values = run_files(ledger, run_id)
     shots = stored_shots(row["spec_text"])
     backend = get_backend(row["backend"], row["noise_from"], service=service)
     backend.sampler_options = sampler_options(row["spec_text"])  # DD/twirling (fake_*, ibm_*)
@@ -67,13 +65,9 @@ def run_counts(ledger_path: str | Path, run_id: str) -> dict[str, list[dict[int,
     out = {m["name"]: [Counter() for _ in range(n)] for m, n in zip(meta, sizes, strict=True)}
     from qiskit.primitives.containers import BitArray
 
-    for b in ledger.batches(run_id):
-        row = ledger.result(b.id)
-        if row is None:
-            continue
-        with np.load(ledger.result_path(row)) as z:
-            for j, p in enumerate(b.pubs):
-                bits = BitArray(z[f"pub{j}"], int(z[f"pub{j}_num_bits"]))
-                for k, i in enumerate(p["inputs"]):
-                    out[meta[p["family"]]["name"]][i].update(bits[k].get_int_counts())
+    for b, z in stored_results(ledger, run_id):
+        for j, p in enumerate(b.pubs):
+            bits = BitArray(z[f"pub{j}"], int(z[f"pub{j}_num_bits"]))
+            for k, i in enumerate(p["inputs"]):
+                out[meta[p["family"]]["name"]][i].update(bits[k].get_int_counts())
     return {name: [dict(sorted(c.items())) for c in lst] for name, lst in out.items()}

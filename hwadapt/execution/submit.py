@@ -205,6 +205,17 @@ def check_width(families: list[Family], backend: Backend) -> None:
                          "circuit.qubits or pick a larger device (`hwadapt backends`)")
 
 
+def _backend_and_ledger(backend_name: str, ledger_path: str | Path, noise_from: str | None,
+                        detach: bool, service) -> tuple[Backend, Ledger | None]:
+    """The run's backend (``--detach`` refused on local ones) and its ledger if one exists
+    (checked now; a new one is created only once the spec's circuits have built)."""
+    backend = get_backend(backend_name, noise_from, service=service)
+    if detach and backend.local:
+        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
+                         "locally: drop --detach")
+    return backend, Ledger(ledger_path) if Path(ledger_path).exists() else None
+
+
 def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
            noise_from: str | None = None, detach: bool = False, progress: bool = False,
            service=None, on_created=None, force: bool = False) -> str:
@@ -214,13 +225,12 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
     ``force`` lifts the planned-work limits of :func:`check_work`.
     """
     spec = load_spec(spec_path)
+    if spec.observables is not None:
+        return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
+                                service, on_created)
     check_work(spec, force)
-    backend = get_backend(backend_name, noise_from, service=service)
-    if detach and backend.local:
-        raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
-                         "locally: drop --detach")
-    # an existing ledger is checked now; a new one is created only once the spec has built
-    ledger = Ledger(ledger_path) if Path(ledger_path).exists() else None
+    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
+                                          service)
     bar = ProgressBar(progress, "building circuits")
     try:
         families = build_families(spec)
@@ -256,6 +266,45 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
         cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
+    return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
+                             detach, progress, service, on_created)
+
+
+def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
+                     noise_from: str | None = None, detach: bool = False,
+                     progress: bool = False, service=None, on_created=None) -> str:
+    """Create an Estimator run for a spec with ``[observables]`` and drive it
+    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit`."""
+    from hwadapt.circuits.observables import postselected_operators
+    from hwadapt.execution import estimator_run as er
+    from hwadapt.spec import estimator_family, observables
+
+    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
+                                          service)
+    family = estimator_family(spec)
+    check_width([family], backend)
+    try:
+        ops, index = postselected_operators(observables(spec), family.n_ancilla)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    ledger = ledger or Ledger(ledger_path)
+    isa = transpile(family.circuit, backend, spec.optimization_level, spec.seed)
+    exact = er.exact_values(family, ops, index)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = ledger.runs_dir / run_id
+    artifacts = _write_artifacts(run_dir, [isa], [family], [exact["accepted"].tolist()],
+                                 run_metadata(spec), spec.referenced_files)
+    artifacts[er.ESTIMATOR_FILE] = er.write_estimator_file(
+        run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
+        spec.observables.options, exact)
+    return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
+                             detach, progress, service, on_created)
+
+
+def _create_and_drive(ledger: Ledger, run_id: str, spec, backend_name: str,
+                      noise_from: str | None, artifacts: dict, detach: bool, progress: bool,
+                      service, on_created) -> str:
+    """Enter the run in the ledger (with its driver lease), tell ``on_created``, drive it."""
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
     if on_created:

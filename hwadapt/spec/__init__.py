@@ -43,6 +43,11 @@ Schema (documented for users in ``jobs/README.md``)::
     optimization_level = 1        # transpiler preset level 0..3
     dynamical_decoupling = "XY4"  # off (default) | XX | XpXm | XY4: Runtime sampler option
     twirling = true               # Pauli-twirl gates and measurements (Runtime sampler)
+    [observables]                 # optional: an Estimator run (hwadapt.spec.observables)
+    observables = ["Z0", "unary:1", "parity"]  # on the data register (qubit i = data i)
+    shots = 4096                  # per input
+    [estimator]                   # Runtime EstimatorV2 options (ibm_*; local mode drops them)
+    resilience_level = 1          # 0 | 1 | 2; measure_mitigation, zne_mitigation, zne, twirling
 
 Constructions (``circuit.construction``) are the registry :mod:`hwadapt.circuits.constructions`
 (one module each: efficient, textbook, dilation, spectral); every family is built with ONE
@@ -80,13 +85,15 @@ from hwadapt.spec.model import (
     JobSpec,
     sign_references,
 )
+from hwadapt.spec.observables import ObservableSpec, estimator_family, observables
 from hwadapt.spec.parameters import adapter_parameters, calibration_vectors, input_vectors
 from hwadapt.spec.parse import load_spec, parse_spec, sampler_options
 
 __all__ = [
     "ALPHA_RANGE", "DD_SEQUENCES", "ENCODINGS", "FAMILIES", "LAYOUTS", "MAX_FRAME_QUBITS",
     "MAX_QUBITS", "MODES", "SOURCES", "CalibrationSpec", "CircuitSpec", "Family", "InputSpec",
-    "JobSpec", "adapter_parameters", "build_families", "calibration_vectors", "check_alphas",
-    "input_vectors", "load_spec", "parse_spec", "reference_vectors", "run_metadata",
-    "sampler_options", "sign_reference", "sign_references",
+    "JobSpec", "ObservableSpec", "adapter_parameters", "build_families", "calibration_vectors",
+    "check_alphas", "estimator_family", "input_vectors", "load_spec", "observables",
+    "parse_spec", "reference_vectors", "run_metadata", "sampler_options", "sign_reference",
+    "sign_references",
 ]

@@ -14,7 +14,7 @@ from hwadapt.spec.model import ALPHA_RANGE
 
 _ALLOWED = {
     "": {"name", "seed", "circuit", "inputs", "shots", "execution", "calibration",
-         "mitigation"},
+         "mitigation", "observables", "estimator"},
     "circuit": {"qubits", "encoding", "layout", "terms", "alphas", "angles", "angle_scale",
                 "angle_seed", "checkpoint", "layer", "families", "construction", "mode"},
     "inputs": {"count", "source", "seed", "path"},
@@ -22,6 +22,9 @@ _ALLOWED = {
     "execution": {"optimization_level", "dynamical_decoupling", "twirling"},
     "calibration": {"inputs", "shots", "seed", "kind"},
     "mitigation": {"zne"},
+    "observables": {"observables", "shots"},
+    "estimator": {"resilience_level", "measure_mitigation", "zne_mitigation", "zne",
+                  "twirling"},
 }
 
 

@@ -7,6 +7,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hwadapt.circuits import constructions
 from hwadapt.circuits.constructions.base import Construction
@@ -76,6 +77,7 @@ class JobSpec:
     base_dir: Path = Path(".")
     calibration: CalibrationSpec | None = None
     zne_factors: tuple[int, ...] | None = None  # [mitigation] zne: odd fold factors, 1 first
+    observables: Any = None  # spec.observables.ObservableSpec: an Estimator run
 
     @property
     def family_names(self) -> list[str]:

@@ -26,6 +26,7 @@ from hwadapt.spec.model import (
     JobSpec,
     _sampler_options,
 )
+from hwadapt.spec.observables import observable_spec
 
 
 def load_spec(path: str | Path) -> JobSpec:
@@ -54,11 +55,13 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
     shots = _shots(data.get("shots", {}))
     seed = _int(data, "", "seed", 0, 0, 2**63 - 1)
     calibration = _calibration(data["calibration"], seed) if "calibration" in data else None
-    _check_budget(circuit, inputs, shots, calibration)
     dd = e.get("dynamical_decoupling", "off")
     if dd not in DD_SEQUENCES:
         raise InputError(f"execution.dynamical_decoupling = {dd!r} is not supported: use one "
                          f"of {', '.join(DD_SEQUENCES)}")
+    observables = observable_spec(data, circuit.qubits, circuit.families, circuit.modes, dd)
+    if observables is None:  # an Estimator run has no [shots] budget
+        _check_budget(circuit, inputs, shots, calibration)
     twirling = e.get("twirling", False)
     if not isinstance(twirling, bool):
         raise InputError(f"execution.twirling must be true or false, got {twirling!r}")
@@ -69,7 +72,8 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
                    inputs=inputs, shots=shots,
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
                    dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir,
-                   calibration=calibration, zne_factors=_zne(data.get("mitigation", {})))
+                   calibration=calibration, zne_factors=_zne(data.get("mitigation", {})),
+                   observables=observables)
 
 
 def _tables(text: str, where: str) -> dict:
@@ -79,7 +83,8 @@ def _tables(text: str, where: str) -> dict:
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where} is not valid TOML ({e}): fix the syntax") from None
     _check_keys(data, "")
-    for section in ("circuit", "inputs", "shots", "execution", "calibration", "mitigation"):
+    for section in ("circuit", "inputs", "shots", "execution", "calibration", "mitigation",
+                    "observables", "estimator"):
         if section in data and not isinstance(data[section], dict):
             raise InputError(f"{section!r} must be a table: write [{section}]")
         _check_keys(data.get(section, {}), section)
