@@ -45,11 +45,14 @@ MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --
 
 
 def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
-    """ISA circuit for ``backend`` (unchanged for ``exact``, which takes any circuit)."""
+    """ISA circuit for ``backend``; ``exact`` (no transpile target) takes the logical circuit
+    as it is: :mod:`hwadapt.simulate` runs its RBS/FBS and (multi-)controlled gates on the
+    reachable support at any width, where a decomposed circuit passes through states outside
+    the Hamming-weight sector (a ``2^N`` support: ~20 qubits at most)."""
     from hwadapt.circuits.transpile import transpile_for
 
     if backend.transpile_target is None:
-        return circuit.decompose(reps=4)
+        return circuit
     return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
 
 
