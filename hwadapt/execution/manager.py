@@ -7,7 +7,8 @@ do each job (this module only re-exports them):
   ``exact_calibration``, ``load_metadata``, planned-work limits);
 - :mod:`hwadapt.execution.drive`: drive its rounds of batches, ``resume``, ``fetch``,
   ``cancel``, retries and the ``HWADAPT_CRASH_AT`` test hook (crash safety is described
-  there); its poll and retry settings (``POLL_S``, ``RETRY_BASE_S``) live there;
+  there); its poll setting ``POLL_S`` lives there, retries in
+  :mod:`hwadapt.execution.remote`;
 - :mod:`hwadapt.execution.rundata`: a run read back (``RunData``, ``load_run``,
   ``run_counts``).
 """
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 from hwadapt.execution.artifacts import verify_results, verify_run
 from hwadapt.execution.drive import (
-    RETRIES,
     _inputs_below,  # noqa: F401  (tests use it)
     cancel,
     crash_point,
     drive,
     fetch,
     resume,
-    with_retry,
 )
 from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.remote import RETRIES, with_retry
 from hwadapt.execution.rundata import RunData, load_run, run_counts
 from hwadapt.execution.submit import (
     EXACT_RATE_MAX_QUBITS,

@@ -15,6 +15,7 @@ import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
+from hwadapt.execution import usage
 from hwadapt.execution.artifacts import artifact
 from hwadapt.execution.drive import drive
 from hwadapt.execution.exact_sampler import clbit_distribution
@@ -22,6 +23,8 @@ from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.modes import check_mode
+from hwadapt.execution.plan import check_qpu_seconds, family_records, first_round_estimate
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
@@ -43,11 +46,14 @@ MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --
 
 
 def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
-    """ISA circuit for ``backend`` (unchanged for ``exact``, which takes any circuit)."""
+    """ISA circuit for ``backend``; ``exact`` (no transpile target) takes the logical circuit
+    as it is: :mod:`hwadapt.simulate` runs its RBS/FBS and (multi-)controlled gates on the
+    reachable support at any width, where a decomposed circuit passes through states outside
+    the Hamming-weight sector (a ``2^N`` support: ~20 qubits at most)."""
     from hwadapt.circuits.transpile import transpile_for
 
     if backend.transpile_target is None:
-        return circuit.decompose(reps=4)
+        return circuit
     return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
 
 
@@ -137,11 +143,7 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: li
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
     cal = calibration or {}
-    meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
-            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
-                                      split or [1] * len(families), strict=True)]
+    meta = family_records(families, rates, calibration, survival, split)
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -211,32 +213,18 @@ def _backend_and_ledger(backend_name: str, ledger_path: str | Path, noise_from: 
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
+    backend.check_available()
     return backend, Ledger(ledger_path) if Path(ledger_path).exists() else None
 
 
-def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
-           noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, on_created=None, force: bool = False) -> str:
-    """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
-
-    Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
-    ``force`` lifts the planned-work limits of :func:`check_work`.
-    """
-    mark("submit: imports done")
-    spec = load_spec(spec_path)
-    if spec.observables is not None:
-        return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
-                                service, on_created)
-    check_work(spec, force)
-    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
-                                          service)
-    mark("submit: backend ready")
+def _build(spec, backend: Backend, progress: bool) -> dict:
+    """Everything a run of ``spec`` on ``backend`` stores, computed in memory (nothing is
+    written): ``families``, ``isa``, ``rates``, ``split``, ``calibration``, ``survival``."""
     bar = ProgressBar(progress, "building circuits")
     try:
         families = build_families(spec)
         mark("submit: circuits built")
         check_width(families, backend)
-        ledger = ledger or Ledger(ledger_path)
         isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed)
                for f in families]
         mark("submit: transpiled")
@@ -260,25 +248,76 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
                                      for f, d in zip(families, dists, strict=True)]}
     finally:
         bar.close()
+    return {"families": families, "isa": isa, "rates": rates, "split": split,
+            "calibration": calibration,
+            "survival": [predicted_survival(c, backend) for c in isa]}
+
+
+def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
+              service=None, force: bool = False) -> dict:
+    """``hwadapt submit --dry-run``: build and plan the first round without submitting or
+    writing anything (no ledger, no run folder); returns :func:`first_round_estimate` with
+    ``backend``, ``spec`` and ``max_qpu_seconds``."""
+    spec = load_spec(spec_path)
+    if spec.observables is not None:
+        raise InputError("--dry-run plans Sampler runs; an Estimator run ([observables]) has "
+                         "no QPU-time estimate yet: drop --dry-run")
+    check_work(spec, force)
+    backend = get_backend(backend_name, noise_from, service=service)
+    backend.check_available()
+    est = first_round_estimate(spec, backend, _build(spec, backend, False))
+    return {"spec": spec.name, "backend": backend_name, **est,
+            "max_qpu_seconds": spec.max_qpu_seconds}
+
+
+def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
+           noise_from: str | None = None, detach: bool = False, progress: bool = False,
+           service=None, on_created=None, force: bool = False, mode: str | None = None,
+           max_qpu_seconds: float | None = None) -> str:
+    """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
+
+    Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
+    ``force`` lifts the planned-work limits of :func:`check_work`. ``mode``: Runtime
+    execution mode ``job``/``batch``/``session`` (default: the spec's ``[execution] mode``,
+    else batch when the run has several jobs; local backends ignore it). ``max_qpu_seconds``
+    (default: the spec's): refuse, before anything is written or submitted, a run whose first
+    round is estimated above it (:func:`check_qpu_seconds`).
+    """
+    mark("submit: imports done")
+    spec = load_spec(spec_path)
+    mode = check_mode(mode or spec.mode)
+    limit = max_qpu_seconds if max_qpu_seconds is not None else spec.max_qpu_seconds
+    if spec.observables is not None:
+        return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
+                                service, on_created, mode)
+    check_work(spec, force)
+    backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
+                                          service)
+    mark("submit: backend ready")
+    built = _build(spec, backend, progress)
+    if limit is not None:
+        check_qpu_seconds(first_round_estimate(spec, backend, built), limit)
+    ledger = ledger or Ledger(ledger_path)
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    survival = [predicted_survival(c, backend) for c in isa]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, families, rates,
-                                 run_metadata(spec), spec.referenced_files, calibration,
-                                 survival, split)
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, built["isa"], built["families"],
+                                 built["rates"], run_metadata(spec), spec.referenced_files,
+                                 built["calibration"], built["survival"], built["split"])
     if backend.readout_at_submit:  # device readout, measured with the run
-        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
+        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, built["isa"], spec.seed)
         if cals is not None:
             artifacts[cals.name] = sha256_file(cals)
     mark("submit: artifacts written")
     return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
-                             detach, progress, service, on_created)
+                             detach, progress, service, on_created, mode, limit)
 
 
 def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
                      noise_from: str | None = None, detach: bool = False,
-                     progress: bool = False, service=None, on_created=None) -> str:
+                     progress: bool = False, service=None, on_created=None,
+                     mode: str | None = None) -> str:
     """Create an Estimator run for a spec with ``[observables]`` and drive it
-    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit`."""
+    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit` (no QPU-time
+    estimate yet: ``max_qpu_seconds`` does not apply to Estimator runs)."""
     from hwadapt.circuits.observables import postselected_operators
     from hwadapt.execution import estimator_run as er
     from hwadapt.spec import estimator_family, observables
@@ -302,15 +341,19 @@ def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
         run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
         spec.observables.options, exact)
     return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
-                             detach, progress, service, on_created)
+                             detach, progress, service, on_created, mode)
 
 
 def _create_and_drive(ledger: Ledger, run_id: str, spec, backend_name: str,
                       noise_from: str | None, artifacts: dict, detach: bool, progress: bool,
-                      service, on_created) -> str:
-    """Enter the run in the ledger (with its driver lease), tell ``on_created``, drive it."""
+                      service, on_created, mode: str | None = None,
+                      limit: float | None = None) -> str:
+    """Enter the run in the ledger (with its driver lease) and its mode and QPU-seconds
+    limit, tell ``on_created``, drive it."""
     token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
                               spec.digest, spec.seed, artifacts, lease=True)
+    if mode is not None or limit is not None:
+        usage.set_execution(ledger, run_id, mode, limit)
     if on_created:
         on_created(run_id)
     drive(ledger, load_run(ledger, run_id, service=service), detach=detach, progress=progress,
@@ -322,7 +365,7 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
                     run_id: str, shots: int, seed: int, name: str = "families",
                     noise_from: str | None = None, isa: list | None = None,
                     optimization_level: int = 1, progress: bool = False,
-                    service=None) -> str:
+                    service=None, backend: Backend | None = None) -> str:
     """Create a run from ready-made circuit families and drive it to the end; idempotent.
 
     Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
@@ -332,6 +375,9 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
     :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
     batches (and the transpiler when it runs here).
+
+    ``backend``: the :class:`Backend` object to run on (default: one made from
+    ``backend_name``), e.g. one whose Runtime mode the caller keeps open across runs.
 
     If ``run_id`` is already in the ledger nothing is created: an active run is driven on
     (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
@@ -346,8 +392,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     try:
         if not any(r["id"] == run_id for r in ledger.runs()):
             if isa is None:
-                backend = get_backend(backend_name, noise_from, service=service)
-                isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
+                target = backend or get_backend(backend_name, noise_from, service=service)
+                isa = [transpile(f.circuit, target, optimization_level, seed) for f in families]
             text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
                     f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n")
             # rates None: the first (only) round gives every binding `pilot` raw shots
@@ -359,7 +405,10 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
         else:
             token = None
         if ledger.run(run_id)["status"] == "active":
-            drive(ledger, load_run(ledger, run_id, service=service), progress=progress,
+            run = load_run(ledger, run_id, service=service)
+            if backend is not None:  # the caller's, with its open mode (the caller closes it)
+                run.backend = backend
+            drive(ledger, run, progress=progress,
                   lease=token)
         return run_id
     finally:

@@ -14,6 +14,7 @@ from hwadapt.errors import InputError
 from hwadapt.execution.artifacts import family_meta
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.shots import stored_shots
+from hwadapt.execution.usage import modes, run_usage
 
 
 def tally(ledger: Ledger, run_id: str, run: Any = None,
@@ -65,9 +66,11 @@ def simulation_methods(ledger: Ledger, run_id: str, batches: list | None = None)
 def summary(ledger: Ledger, run_id: str) -> dict:
     """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
 
-    A run whose folder is missing or damaged gets ``status`` ``"damaged"`` and the problem
-    as ``reason`` (the ledger row is unchanged); ``driver`` names another live process
-    driving the run (else None).
+    ``qpu_seconds``: estimated (model), IBM-estimated and used QPU seconds
+    (:func:`hwadapt.execution.usage.run_usage`); ``modes``: the Runtime Batch/Session ids the
+    run used (:func:`hwadapt.execution.usage.modes`). A run whose folder is missing or damaged
+    gets ``status`` ``"damaged"`` and the problem as ``reason`` (the ledger row is
+    unchanged); ``driver`` names another live process driving the run (else None).
     """
     row = ledger.run(run_id)
     batches = ledger.batches(run_id)
@@ -86,6 +89,8 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "rounds": len({b.round for b in batches}),
         "target_accepted": target,
         "simulated_with": simulation_methods(ledger, run_id, batches),
+        "qpu_seconds": run_usage(ledger, run_id),
+        "modes": modes(ledger, run_id),
         "families": [{"name": f["name"], "raw_shots": sum(f["raw"]),
                       "accepted": f["accepted"],
                       "inputs_at_target": sum(a >= target for a in f["accepted"][
