@@ -249,7 +249,8 @@ def _hwadapt_imports(path):
 
 
 def test_maths_stays_below_everything():
-    """hwadapt/linalg/ imports only itself (and, lazily, the compiled kernels); the kernels
+    """hwadapt/linalg/ imports only itself, the base layer's torch->numpy coercion
+    (``hwadapt.arrays``) and, lazily, the compiled kernels; the kernels
     import only the subset helpers; the circuits' layouts come from linalg, not the reverse."""
     from pathlib import Path
 
@@ -259,7 +260,8 @@ def test_maths_stays_below_everything():
     root = Path(__file__).resolve().parents[1] / "hwadapt"
     for path in (root / "linalg").glob("*.py"):
         bad = {m for m in _hwadapt_imports(path)
-               if not m.startswith("hwadapt.linalg") and m != "hwadapt.kernels"}
+               if not m.startswith("hwadapt.linalg") and m not in ("hwadapt.kernels",
+                                                                    "hwadapt.arrays")}
         assert not bad, f"{path.name} imports {bad}"
     kernel_imports = set().union(*map(_hwadapt_imports, (root / "kernels").glob("*.py")))
     assert {m for m in kernel_imports if not m.startswith("hwadapt.kernels")} == {
@@ -284,3 +286,19 @@ def test_givens_matrix_numpy_path_equals_the_torch_reference(layout):
         want = _givens_torch(n, torch.as_tensor(th), pairs).numpy()
         np.testing.assert_allclose(got, want, atol=1e-12)
         np.testing.assert_allclose(givens_matrix(n, th[0, 0], layout), want[0, 0], atol=1e-12)
+
+
+def test_circuit_side_of_linalg_imports_no_torch():
+    """Subsets, layouts and the numpy Givens paths (what circuit building and a dry run use)
+    load without torch; the torch-side names still resolve, to the functions (not modules)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from hwadapt.linalg import combination_matrix, layout_pairs, subset_indices\n"
+            "M = combination_matrix(np.zeros((2, 6)), [0.5, 0.5], 4)\n"
+            "assert np.allclose(M, np.eye(4)) and 'torch' not in sys.modules\n"
+            "import hwadapt.linalg as L\n"
+            "assert callable(L.compounds) and callable(L.subsets) and 'torch' in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

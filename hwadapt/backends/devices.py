@@ -142,9 +142,10 @@ def device_data(name: str) -> tuple:
     return cached_pickle("devices", f"{name}-{device_key(name)}", build)
 
 
-def target_backend(target, name: str = "hwadapt_target"):
-    """Minimal ``BackendV2`` carrying ``target``: what transpiling and
-    ``NoiseModel.from_backend`` read; it cannot run circuits."""
+def target_backend(target, name: str = "hwadapt_target", rep_delay: float | None = None):
+    """Minimal ``BackendV2`` carrying ``target`` (and the device's ``default_rep_delay`` in
+    seconds, when given): what transpiling, ``NoiseModel.from_backend`` and the QPU-time
+    estimate read; it cannot run circuits."""
     from qiskit.providers import BackendV2, Options
 
     class TargetBackend(BackendV2):
@@ -158,6 +159,10 @@ def target_backend(target, name: str = "hwadapt_target"):
         @property
         def max_circuits(self):
             return None
+
+        @property
+        def default_rep_delay(self):
+            return rep_delay
 
         @classmethod
         def _default_options(cls):
@@ -173,5 +178,7 @@ def target_backend(target, name: str = "hwadapt_target"):
 def device_backend(name: str):
     """Fake device ``name`` as a :func:`target_backend` of its cached ``Target``
     (:func:`device_data`): transpiles exactly as the fake device does, without importing
-    ``qiskit_ibm_runtime``."""
-    return target_backend(device_data(name)[0], name)
+    ``qiskit_ibm_runtime``. Its ``default_rep_delay`` comes from the shipped configuration
+    (microseconds there, seconds here, as on the fake device)."""
+    delay = device_conf(name).get("default_rep_delay")
+    return target_backend(device_data(name)[0], name, None if delay is None else delay * 1e-6)

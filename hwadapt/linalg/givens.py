@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from hwadapt.arrays import to_numpy
 from hwadapt.linalg.layouts import layout_pairs, pyramid_layers
 from hwadapt.linalg.subsets import _num_qubits
+
+if TYPE_CHECKING:  # torch is imported by the torch paths only: circuit building needs numpy
+    import torch
 
 
 def givens_matrix(
@@ -75,6 +79,8 @@ def _givens_torch(n: int, angles: torch.Tensor, pairs: tuple[tuple[int, int], ..
                   ) -> torch.Tensor:
     """Pure-torch :func:`givens_matrix` (reference for the kernel; any device, full autograd):
     all ``m`` Givens matrices at once, then a balanced product tree (log2 m batched matmuls)."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     D, S = _givens_basis(n, pairs, angles.dtype, angles.device)
     eye = torch.eye(n, dtype=angles.dtype, device=angles.device)
     c, s = torch.cos(angles)[..., None, None], torch.sin(angles)[..., None, None]
@@ -91,6 +97,8 @@ def _givens_basis(
     n: int, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``D, S (m, n, n)``: ``G_i = I + (cos θ_i - 1) D_i + sin θ_i S_i`` (see givens_matrix)."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     D = torch.zeros(len(pairs), n, n, dtype=dtype)
     S = torch.zeros_like(D)
     for g, (a, b) in enumerate(pairs):
@@ -122,6 +130,8 @@ def _givens_masks(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(M, S)``, each ``(m, 2^n)``: ``M`` = 1 where bits a, b of the index differ;
     ``S`` = ``+(-1)^p`` where bit a = 1, bit b = 0, ``-(-1)^p`` where a = 0, b = 1, else 0."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     idx = torch.arange(1 << n)
     bits = (idx[None, :] >> torch.arange(n)[:, None]) & 1  # (n, 2^n)
     M = torch.zeros(len(pairs), 1 << n, dtype=torch.float64)
@@ -159,6 +169,8 @@ def givens_apply(
         ``hamming_weight_matrix(givens_matrix(n, angles, layout), "computational") @ x`` for
         every layout. Cost ``O(m·2^n)``; autograd flows to ``x`` and ``angles``.
     """
+    import torch  # lazy: circuit building uses the numpy paths only
+
     nq = _num_qubits(x.shape[-1], n)
     pairs = _layout_pairs(nq, layout)
     if angles.shape[-1] != len(pairs):
@@ -179,9 +191,7 @@ def givens_apply(
 def combination_matrix(angles, alphas: Sequence[float], n: int, layout: str = "pyramid"
                        ) -> np.ndarray:
     """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``, shape ``(n, n)`` (float64)."""
-    if isinstance(angles, torch.Tensor):
-        angles = angles.detach().cpu()
-    th = np.asarray(angles, dtype=float)  # the numpy path of givens_matrix: no kernel compile
+    th = to_numpy(angles, float)  # the numpy path of givens_matrix: no kernel compile
     al = np.asarray(alphas, dtype=float)
     if th.ndim != 2 or al.shape != (th.shape[0],):
         raise ValueError(f"need angles (R, m) and one alpha per row: angles "

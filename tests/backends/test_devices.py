@@ -92,3 +92,23 @@ def test_noise_model_read_from_the_cache_equals_a_fresh_build(cache):
         assert len(list((cache / "noise").glob("fake_lagos-*.pickle"))) == 2
     finally:
         noise.restricted_noise_model.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["fake_torino", "fake_sherbrooke"])
+def test_fake_kind_transpiles_the_demo_as_the_fake_device_does(cache, name):
+    """``fake_*`` transpiles for the cached Target (no runtime import before the first job):
+    the demo's ISA circuits and the QPU-time inputs equal the fake device's own."""
+    from pathlib import Path
+
+    from hwadapt.backends import get_backend
+    from hwadapt.circuits.transpile import transpile_for
+    from hwadapt.spec import build_families, load_spec
+
+    backend = get_backend(name)
+    fake = devices.fake_backend(name)
+    assert backend.transpile_target.default_rep_delay == fake.default_rep_delay
+    spec = load_spec(Path("jobs/demo.toml"))
+    for fam in build_families(spec):
+        want = transpile_for(fam.circuit, fake, 1, spec.seed)
+        got = transpile_for(fam.circuit, backend.transpile_target, 1, spec.seed)
+        assert got[0] == want[0] and got[1] == want[1], fam.name
