@@ -18,10 +18,14 @@ no ∂x) and ``input_grad`` (x.requires_grad, as for every later layer: ∂x = g
 control). Rounds are interleaved (each round runs every variant: one untimed step, then
 PER_ROUND timed); a variant's ratio is taken per round against LoRA r=8 in the same round,
 and the JSON holds the median and spread (min, quartiles, max) over the rounds plus the
-machine load (1-minute load average) before and after each width.
+machine load (1-minute load average) before and after each width. ``--clock cpu`` times
+with the thread's CPU time instead of wall time (CPU only, --threads 1): on a machine
+shared with other work it leaves out the time the process waits for a core, so ratios move
+less with the load (cache sharing still counts); the JSON records the clock.
 
     .venv/bin/python benchmarks/adapters.py [--threads 1] [--widths 256 1024 4096]
-        [--device cuda]  (on a GPU: the device-generic torch path; no numba)
+        [--clock wall|cpu] [--device cuda]  (on a GPU: the device-generic torch path; no
+        numba)
 """
 
 from __future__ import annotations
@@ -72,14 +76,19 @@ class NaiveHamming(nn.Module):
         return nn.functional.linear(x, lay.base_layer.weight + dW, lay.base_layer.bias)
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+_clock = CLOCKS["wall"]
+
+
 def _step(layer: nn.Module, x: torch.Tensor) -> float:
-    """Seconds of one forward + backward (sum of outputs); gradients cleared after."""
+    """Seconds of one forward + backward (sum of outputs) on ``_clock``; gradients cleared
+    after."""
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     sync()
-    t0 = time.perf_counter()
+    t0 = _clock()
     layer(x).sum().backward()
     sync()
-    dt = time.perf_counter() - t0
+    dt = _clock() - t0
     for p in layer.parameters():
         p.grad = None
     x.grad = None
@@ -145,8 +154,15 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 1024, 4096])
     ap.add_argument("--rounds", type=int, default=None, help="override ROUNDS (>= 10 recorded)")
     ap.add_argument("--device", default="cpu", help="cuda: the device-generic torch path")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="cpu: the thread's CPU time (CPU, --threads 1 only)")
     ap.add_argument("--out", default="results/benchmarks/adapters.json")
     args = ap.parse_args()
+    if args.clock == "cpu" and (args.device != "cpu" or args.threads != 1):
+        ap.error("--clock cpu times one thread on the CPU: use it with --threads 1 and no "
+                 "--device")
+    global _clock
+    _clock = CLOCKS[args.clock]
     # every pool (hwadapt.threads); threadpoolctl limits only libraries already loaded, hence
     # the scipy.linalg import (SciPy's OpenBLAS, which numba's np.dot in the dense kernel's
     # backward calls, is otherwise loaded later, at 2 threads)
@@ -168,7 +184,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        batch=BATCH, threads=args.threads, device=args.device, torch=torch.__version__,
+        batch=BATCH, threads=args.threads, device=args.device, clock=args.clock,
+        torch=torch.__version__,
         cpus=os.cpu_count(),
         note="shared 2-core machine: 7 engineers building and testing at the same time "
              "(load average recorded per width); ratios are per round, same process",

@@ -32,8 +32,9 @@ METHODS = ("automatic", "density_matrix", "statevector", "matrix_product_state")
 TRAJECTORIES = ("statevector", "matrix_product_state")
 
 
-def case(n: int):
-    """The demo at ``n`` data qubits: (aer_noisy backend, one pub, full shots)."""
+def case(n: int, bindings: int = 1):
+    """The demo at ``n`` data qubits: (aer_noisy backend, one pub of its first ``bindings``
+    inputs, full shots)."""
     text = re.sub(r"(?m)^qubits = \d+", f"qubits = {n}", (ROOT / "jobs/demo.toml").read_text())
     spec = parse_spec(text, base_dir=ROOT / "jobs")
     fam = build_families(spec)[0]
@@ -42,7 +43,7 @@ def case(n: int):
     rates = manager.exact_rates(fam)
     shots = batching.first_round_shots(rates, spec.shots.target_accepted, spec.shots.pilot,
                                        len(fam.values))
-    pub = (isa, fam.values[:1], int(batching.round_shots(int(shots.max()))))
+    pub = (isa, fam.values[:bindings], int(batching.round_shots(int(shots.max()))))
     backend.noise_model(backend.plan([pub])[0])  # built once (cached): not in the timings
     return backend, pub
 

@@ -12,8 +12,10 @@ evaluates every row with the code ``hwadapt compare`` runs
 (:func:`hwadapt.mitigation.learned.learned_estimate`):
 
 - ``none``: no mitigation; σ = shot noise ⊕ the cross-validated systematic term;
-- ``readout``: the exact inverse of the model's readout matrices on every circuit's
-  frequencies (clipped at 0): an upper bound on what mthree can do;
+- ``readout``: mthree on every circuit's counts, calibrated and applied as ``hwadapt compare
+  --mitigate readout`` does on an ``aer_noisy`` run (the backend's ``calibrate_readout`` on
+  the active qubits, spec seed, :data:`hwadapt.execution.readout.CAL_SHOTS` shots per
+  calibration circuit, then :func:`hwadapt.estimate.mitigate_readout`);
 - ``learned``: response map from the calibration inputs (affine, 64 inputs);
 - ``learned, equal total shots``: the targets get half the unmitigated run's raw shots and
   the calibration inputs share the other half (calibration counted inside the budget);
@@ -31,8 +33,10 @@ The exact noisy distributions are cached in ``results/benchmarks/.cache`` (git-i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -40,10 +44,11 @@ import numpy as np
 
 from hwadapt.backends import active_qubits, compact_circuit, get_backend, restricted_noise_model
 from hwadapt.compare import exact_reference
-from hwadapt.estimate import kept_fractions, tally
+from hwadapt.estimate import kept_fractions, mitigate_readout, tally
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.manager import predicted_survival, transpile
+from hwadapt.execution.readout import CAL_SHOTS, measured_qubits
 from hwadapt.linalg import subset_indices
 from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
 from hwadapt.mitigation.zne import fold_two_qubit_gates
@@ -54,20 +59,28 @@ OUT = ROOT / "results" / "benchmarks"
 CACHE = OUT / ".cache"
 CALIBRATION = "\n[calibration]\ninputs = 64\nshots = 4096\nseed = 11\nkind = \"random\"\n"
 CONFIGS = ("fake_torino:8", "fake_torino:4", "fake_sherbrooke:4", "fake_sherbrooke:8")
+NOTES = """Rows: `readout` is mthree exactly as `hwadapt compare --mitigate readout` runs it
+(backend calibration on the active qubits, then `mitigate_readout`). `zne (1, 3), same shots`
+splits the unmitigated row's target and calibration shots over fold factors 1 and 3
+(Richardson): extrapolation multiplies the shot-noise variance by Σw² = 2.5, so at equal shots
+it loses to the learned map everywhere and its 10–90% spread is the widest of all rows (it may
+still beat no mitigation where the device bias is large). n = 8 ZNE rows need the folded
+density-matrix simulations (about an hour on a loaded 2-core machine):
+`benchmarks/mitigation.py --configs fake_torino:8,fake_sherbrooke:8 --zne --merge --rows
+"zne (1, 3), same shots"` adds them. `learned, equal total shots` counts the calibration shots
+inside the unmitigated row's budget (384 shots per calibration input at n = 8). σ_sys is the
+one-sided upper bound of the cross-validated systematic term; it reads 0 where the held-out
+calibration residuals are smaller than their bootstrap spread (few calibration shots). Sign
+references: the demo's two term references lighten a term (β = -min|α_k|,
+`hwadapt.circuits.constructions.efficient.term_beta`).
+"""
 TARGETS = {"rel_l2": 0.12, "coverage_2se": 0.90, "tvd": 0.045, "sign_agreement": 0.95}
 
 
 def demo_spec(n: int):
     text = (ROOT / "jobs" / "demo.toml").read_text().replace("qubits = 8", f"qubits = {n}")
+    text = re.sub(r"(?ms)^\[calibration\].*?(?=^\[|\Z)", "", text)  # ours replaces the demo's
     return parse_spec(text + CALIBRATION, base_dir=ROOT / "jobs")
-
-
-def _measured(isa) -> list[int]:
-    q = [-1] * isa.num_clbits
-    for inst in isa.data:
-        if inst.operation.name == "measure":
-            q[isa.find_bit(inst.clbits[0]).index] = isa.find_bit(inst.qubits[0]).index
-    return q
 
 
 def _apply_bits(p: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
@@ -80,16 +93,24 @@ def _apply_bits(p: np.ndarray, mats: list[np.ndarray]) -> np.ndarray:
     return t.reshape(-1)
 
 
+def _family_key(spec, device: str, fam, fold: int) -> Path:
+    """Cache file of one family's distributions: device, width, spec, the family's circuit
+    (its gates and PREPARE weights, so a changed sign reference is recomputed) and ``fold``."""
+    c = fam.circuit.assign_parameters(fam.values[0]).decompose(reps=6)
+    text = "\n".join(f"{i.operation.name}{[round(float(p), 12) for p in i.operation.params]}"
+                     f"{[c.find_bit(q).index for q in i.qubits]}" for i in c.data)
+    h = hashlib.sha256(text.encode()).hexdigest()[:12]
+    n = spec.circuit.qubits
+    return CACHE / f"{device}-n{n}-{spec.digest[:12]}-{fam.name}-{h}-fold{fold}.npz"
+
+
 def noisy_distributions(spec, device: str, fold: int = 1) -> dict:
     """Per family ``(rows, 2^clbits)`` exact noisy outcome distributions (clbit i = bit i),
-    readout matrices per clbit, exact rates, predicted survival; cached on disk. ``fold``:
-    two-qubit gates folded by that factor (:func:`hwadapt.mitigation.zne.fold_two_qubit_gates`)."""
+    readout matrices per clbit, exact rates, predicted survival; cached on disk per family.
+    ``fold``: two-qubit gates folded by that factor
+    (:func:`hwadapt.mitigation.zne.fold_two_qubit_gates`)."""
     from qiskit_aer import AerSimulator
 
-    key = CACHE / f"{device}-n{spec.circuit.qubits}-{spec.digest[:12]}-fold{fold}.npz"
-    if key.is_file():
-        with np.load(key, allow_pickle=False) as z:
-            return json.loads(str(z["meta"])) | {k: z[k] for k in z.files if k != "meta"}
     backend = get_backend("aer_noisy", device)
     fams = build_families(spec)
     isa = [fold_two_qubit_gates(transpile(f.circuit, backend, spec.optimization_level,
@@ -98,25 +119,33 @@ def noisy_distributions(spec, device: str, fold: int = 1) -> dict:
     noise = restricted_noise_model(device, qubits)
     sim = AerSimulator(method="density_matrix", noise_model=noise)
     ro = noise._local_readout_errors  # {(j,): ReadoutError} of the restricted model
-    out, meta = {}, {"families": [f.name for f in fams], "survival": [], "qubits": len(qubits)}
+    out, meta = {}, {"families": [f.name for f in fams], "survival": [], "qubits": len(qubits),
+                     "physical": list(qubits), "measured": []}
     for j, (f, c) in enumerate(zip(fams, isa, strict=True)):
+        meta["survival"].append(predicted_survival(c, backend))
         small = compact_circuit(c, qubits)
-        meas = _measured(small)
+        meas = measured_qubits(small)  # clbit i -> index into qubits (the calibrated order)
+        meta["measured"].append(meas)
+        key = _family_key(spec, device, f, fold)
+        if key.is_file():
+            with np.load(key, allow_pickle=False) as z:
+                out |= {f"{k}{j}": z[k] for k in ("noisy", "ideal", "readout")}
+            continue
         mats = [np.asarray(ro[(q,)].probabilities) if (q,) in ro else np.eye(2) for q in meas]
         dm = small.remove_final_measurements(inplace=False)
         dm.save_probabilities(qubits=meas)
         res = sim.run([dm.assign_parameters(v) for v in f.values]).result()
-        out[f"noisy{j}"] = np.stack([
+        z = {"noisy": np.stack([
             _apply_bits(np.clip(np.asarray(res.data(k)["probabilities"]), 0, None), mats)
-            for k in range(len(f.values))])
-        out[f"ideal{j}"] = np.stack([outcome_probabilities(f.circuit.assign_parameters(v))
-                                     for v in f.values])
-        out[f"readout{j}"] = np.stack(mats)
-        meta["survival"].append(predicted_survival(c, backend))
-        print(f"  {device} n={spec.circuit.qubits} {f.name}: {len(f.values)} bindings, "
-              f"{len(qubits)} qubits", flush=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(key, meta=np.array(json.dumps(meta)), **out)
+            for k in range(len(f.values))]),
+            "ideal": np.stack([outcome_probabilities(f.circuit.assign_parameters(v))
+                               for v in f.values]),
+            "readout": np.stack(mats)}
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(key, **z)
+        out |= {f"{k}{j}": v for k, v in z.items()}
+        print(f"  {device} n={spec.circuit.qubits} fold {fold} {f.name}: {len(f.values)} "
+              f"bindings, {len(qubits)} qubits", flush=True)
     return meta | out
 
 
@@ -128,16 +157,48 @@ def planned_shots(ideal: np.ndarray, n: int, survival: float, target: int) -> np
     return np.array([batching.round_shots(s) for s in raw])
 
 
-def _draw(P: np.ndarray, shots: np.ndarray, rng, inverse: list[np.ndarray] | None = None):
+def _draw(P: np.ndarray, shots: np.ndarray, rng, readout: tuple | None = None):
+    """Counts per row of ``P``; ``readout = (m3, measured)``: corrected as ``compare
+    --mitigate readout`` does (:func:`hwadapt.estimate.mitigate_readout`)."""
     counts = rng.multinomial(shots, P / P.sum(axis=1, keepdims=True))
-    if inverse is not None:  # readout correction of the frequencies, clipped
-        counts = np.stack([np.clip(_apply_bits(c.astype(float), inverse), 0, None)
-                           for c in counts])
-    return [{int(k): float(c[k]) for k in np.flatnonzero(c)} for c in counts]
+    out = [{int(k): int(c[k]) for k in np.flatnonzero(c)} for c in counts]
+    if readout is not None:
+        out = [mitigate_readout(c, *readout) for c in out]
+    return out
 
 
-def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int,
-             folded: dict | None = None) -> list[dict]:
+def _observe(dist: dict, source: str, names: list[str], shots: dict, cal_shots: int, N: int,
+             m: int, n: int, rng, readout_of: dict | None, refs: tuple) -> tuple:
+    """One repeat's ``(targets, calibration)`` :class:`Observed` drawn from ``source``."""
+    t_obs, c_obs = {}, {}
+    for j, f in enumerate(names):
+        P = dist[f"{source}{j}"]
+        ro = readout_of[f] if readout_of else None
+        t_obs[f] = kept_fractions([tally(c, n) for c in _draw(P[:N], shots[f], rng, ro)])
+        c_obs[f] = kept_fractions([tally(c, n) for c in _draw(P[N:], np.full(m, cal_shots),
+                                                                rng, ro)])
+    return tuple(Observed({f: v[0] for f, v in o.items()}, {f: v[1] for f, v in o.items()}, r)
+                 for o, r in ((t_obs, refs[0]), (c_obs, refs[1])))
+
+
+def _row_metrics(res, y: np.ndarray) -> dict:
+    """The compare aggregates of one mitigated estimate against the exact ``y``."""
+    err = res.y - y
+    exact_p = y**2 / (y**2).sum(axis=1, keepdims=True)
+    return {
+        "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(y)),
+        "rel_l2_magnitudes": float(np.linalg.norm(np.abs(res.y) - np.abs(y))
+                                   / np.linalg.norm(y)),
+        "coverage_2se": float(np.mean(np.abs(err) <= 2 * res.stderr)),
+        "coverage_2se_stat": float(np.mean(np.abs(err) <= 2 * res.stderr_stat)),
+        "tvd": float(np.mean(0.5 * np.abs(res.probs - exact_p).sum(axis=1))),
+        "sign_agreement": float(np.mean(np.sign(res.y) == np.sign(y))),
+        "systematic": res.systematic,
+    }
+
+
+def evaluate(spec, device: str, dist: dict, repeats: int, boots: int, seed: int,
+             folded: dict | None = None, only: set[str] | None = None) -> list[dict]:
     """Rows of the module docstring; with ``folded`` (distributions at fold factor 3) also
     ``zne (1, 3), same shots``: each factor gets half the unmitigated shots (calibration
     rows too), kept fractions extrapolated, systematic term from the calibration inputs."""
@@ -159,7 +220,9 @@ def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int,
     half = {f: np.array([batching.round_shots(s // 2) for s in v]) for f, v in base.items()}
     cal_equal = batching.round_shots((total_t - sum(int(v.sum()) for v in half.values()))
                                      // (m * len(names)))
-    inverse = {f: [np.linalg.inv(mm) for mm in dist[f"readout{j}"]] for j, f in enumerate(names)}
+    m3 = get_backend("aer_noisy", device).calibrate_readout(tuple(dist["physical"]), spec.seed,
+                                                             CAL_SHOTS)
+    readout_of = {f: (m3, dist["measured"][j]) for j, f in enumerate(names)}
     rows_def = [  # name, source, target shots, calibration shots, learned, readout
         ("none", "noisy", base, 4096, False, False),
         ("readout", "noisy", base, 4096, False, True),
@@ -173,25 +236,14 @@ def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int,
     if folded is not None:
         rows_def.append(("zne (1, 3), same shots", "zne", half, 2048, False, False))
         dist = dist | {f"fold{j}": folded[f"noisy{j}"] for j in range(len(names))}
+    rows_def = [r for r in rows_def if only is None or r[0] in only]
     rng = np.random.default_rng(seed)
     results = {r[0]: [] for r in rows_def}
     for rep in range(repeats):
         for name, src, shots, cal_shots, learned, readout in rows_def:
-            per_factor = []
-            for source in (("noisy", "fold") if src == "zne" else (src,)):
-                t_obs, c_obs = {}, {}
-                for j, f in enumerate(names):
-                    P = dist[f"{source}{j}"]
-                    inv = inverse[f] if readout else None
-                    t_cnt = _draw(P[:N], shots[f], rng, inv)
-                    c_cnt = _draw(P[N:], np.full(m, cal_shots), rng, inv)
-                    t_obs[f] = kept_fractions([tally(c, n) for c in t_cnt])
-                    c_obs[f] = kept_fractions([tally(c, n) for c in c_cnt])
-                per_factor.append((
-                    Observed({f: v[0] for f, v in t_obs.items()},
-                             {f: v[1] for f, v in t_obs.items()}, refs),
-                    Observed({f: v[0] for f, v in c_obs.items()},
-                             {f: v[1] for f, v in c_obs.items()}, refs_cal)))
+            per_factor = [_observe(dist, source, names, shots, cal_shots, N, m, n, rng,
+                                   readout_of if readout else None, (refs, refs_cal))
+                          for source in (("noisy", "fold") if src == "zne" else (src,))]
             if src == "zne":
                 targets = zne_observed([t for t, _ in per_factor], [1, 3])
                 cal = zne_observed([c for _, c in per_factor], [1, 3])
@@ -199,18 +251,7 @@ def evaluate(spec, dist: dict, repeats: int, boots: int, seed: int,
                 targets, cal = per_factor[0]
             res = learned_estimate(targets, cal, cal_exact, y_cal, K0=ex.K, beta=ex.beta,
                                    mitigate=learned, boots=boots, seed=seed + rep)
-            err = res.y - ex.y
-            exact_p = ex.y**2 / (ex.y**2).sum(axis=1, keepdims=True)
-            results[name].append({
-                "rel_l2": float(np.linalg.norm(err) / np.linalg.norm(ex.y)),
-                "rel_l2_magnitudes": float(np.linalg.norm(np.abs(res.y) - np.abs(ex.y))
-                                           / np.linalg.norm(ex.y)),
-                "coverage_2se": float(np.mean(np.abs(err) <= 2 * res.stderr)),
-                "coverage_2se_stat": float(np.mean(np.abs(err) <= 2 * res.stderr_stat)),
-                "tvd": float(np.mean(0.5 * np.abs(res.probs - exact_p).sum(axis=1))),
-                "sign_agreement": float(np.mean(np.sign(res.y) == np.sign(ex.y))),
-                "systematic": res.systematic,
-            })
+            results[name].append(_row_metrics(res, ex.y))
         print(f"    repeat {rep + 1}/{repeats}", flush=True)
     out = []
     for name, src, shots, cal_shots, _, _ in rows_def:
@@ -271,7 +312,7 @@ def table(data: dict) -> str:
                 f"{r['coverage_2se_stat']:.2f} | {r['systematic']:.4f} | {r['tvd']:.3f} | "
                 f"{r['sign_agreement']:.3f} | {r['shots']['targets']:,} + "
                 f"{r['shots']['calibration']:,} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + NOTES
 
 
 def main() -> None:
@@ -281,10 +322,18 @@ def main() -> None:
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--out", default=str(OUT / "mitigation.json"))
     ap.add_argument("--zne", action="store_true", help="add the ZNE row (3x deeper circuits)")
+    ap.add_argument("--rows", default="", help="only these rows (';'-separated names), "
+                    "merged into the config's stored rows (with --merge)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other configs already in --out (re-run only --configs)")
     args = ap.parse_args()
     path = Path(args.out)
     data = {"repeats": args.repeats, "bootstrap": args.boots, "targets_fake_torino_n8": TARGETS,
             "load": list(os.getloadavg()), "configs": {}}
+    if args.merge and path.is_file():
+        old = json.loads(path.read_text())
+        data["configs"] = {k: v for k, v in old["configs"].items()
+                           if args.rows or k not in args.configs.split(",")}
     for cfg in args.configs.split(","):
         device, n = cfg.split(":")
         spec = demo_spec(int(n))
@@ -293,11 +342,20 @@ def main() -> None:
         dist = noisy_distributions(spec, device)
         t1 = time.time()
         folded = noisy_distributions(spec, device, fold=3) if args.zne else None
-        rows = evaluate(spec, dist, args.repeats, args.boots, seed=2024, folded=folded)
-        data["configs"][cfg] = {"qubits_active": dist["qubits"],
+        only = set(args.rows.split(";")) if args.rows else None
+        rows = evaluate(spec, device, dist, args.repeats, args.boots, seed=2024, folded=folded,
+                        only=only)
+        if only and cfg in data["configs"]:  # replace those rows, keep the others
+            new = {r["row"]: r for r in rows}
+            old_rows = data["configs"][cfg]["rows"]
+            rows = [new.pop(r["row"], r) for r in old_rows] + list(new.values())
+        zne = args.zne or data["configs"].get(cfg, {}).get("zne", False) if only else args.zne
+        data["configs"][cfg] = {"zne": zne, "qubits_active": dist["qubits"],
                                 "survival": dist["survival"], "rows": rows,
                                 "seconds": {"distributions": t1 - t0,
                                             "repeats": time.time() - t1}}
+        order = [*CONFIGS, *sorted(set(data["configs"]) - set(CONFIGS))]
+        data["configs"] = {k: data["configs"][k] for k in order if k in data["configs"]}
         path.write_text(json.dumps(data, indent=1))
         for r in rows:
             print(f"  {r['row']:28s} L2 {r['rel_l2']:.3f} cov {r['coverage_2se']:.2f} "

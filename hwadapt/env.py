@@ -6,6 +6,8 @@
 - ``HWADAPT_CRASH_AT``: test hook ``<point>[:<nth>]``
   (:func:`hwadapt.execution.manager.crash_point`).
 - ``HWADAPT_LEDGER``: the ledger file (read by the CLI's ``--ledger`` option).
+- ``HWADAPT_CACHE``: the per-user cache folder (:func:`hwadapt.backends.devices.cache_dir`).
+- ``HWADAPT_TRACE``: start-up timing lines on stderr (:mod:`hwadapt.trace`).
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ reference family only ``|y|`` is known (sign reported +, confidence 0.5).
   subspace is assumed to hit every outcome proportionally; ideal runs are unaffected.
 - Postselection rate of the ``"magnitude"`` family with a Wilson 95% interval.
 
-Readout mitigation: :func:`mitigate_readout` turns counts into mthree quasi-counts (floats)
-that every function here accepts in place of counts.
+Readout mitigation: :func:`mitigate_readout` (:mod:`hwadapt.mitigation.readout`) turns
+counts into mthree quasi-counts (floats) that every function here accepts in place of counts.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ from hwadapt.circuits.lcu import postselect
 from hwadapt.counts import CountsLike, int_counts
 from hwadapt.errors import InputError
 from hwadapt.linalg import subset_indices
+from hwadapt.mitigation.readout import mitigate_readout
 
 WILSON_Z = 1.959963984540054  # 95%
-
 
 
 @dataclass(frozen=True)
@@ -329,24 +329,6 @@ def estimate(
 def tvd(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Total variation distance ``½ Σ|p - q|`` along the last axis."""
     return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(axis=-1)
-
-
-def mitigate_readout(counts: CountsLike, m3: Any, qubits: Sequence[int]) -> dict[int, float]:
-    """mthree readout correction of one circuit's counts → quasi-counts ``{index: float}``.
-
-    ``qubits[i]`` is the physical qubit measured into classical bit ``i``; ``m3`` is a
-    calibrated ``mthree.M3Mitigation`` (``cals_from_system(qubits)`` done). The quasi
-    distribution is projected onto the nearest probability distribution (mthree's
-    ``nearest_probability_distribution``: no negative "counts", so square roots stay real
-    even when a qubit's readout is nearly random) and scaled by the shot count so it can
-    stand in for counts.
-    """
-    c = int_counts(counts)
-    nbits = len(qubits)
-    shots = sum(c.values())
-    as_str = {format(k, f"0{nbits}b"): v for k, v in c.items()}
-    quasi = m3.apply_correction(as_str, list(qubits)).nearest_probability_distribution()
-    return {int(k, 2): float(v) * shots for k, v in quasi.items()}
 
 
 def ideal_probabilities(y: np.ndarray, K: float) -> np.ndarray:

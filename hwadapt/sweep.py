@@ -154,8 +154,9 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, exec
     here as each arrives), then drive all active ones together on it; the per-setting loop
     then finds them finished and only compares."""
     from hwadapt.execution import manager
+    from hwadapt.execution.build import build_task
     from hwadapt.execution.parallel import drive_runs
-    from hwadapt.execution.submit import build_task, record_run
+    from hwadapt.execution.submit import record_run
     from hwadapt.progress import ProgressBar
 
     todo = [s for s in state["settings"] if s["run"] is None]

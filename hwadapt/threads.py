@@ -66,6 +66,10 @@ def set_threads(n: int | None = None) -> int:
     _current = n
     for var in _LIBRARY_ENV:
         os.environ[var] = str(n)
+    if "numba" in sys.modules:
+        # numba re-reads NUMBA_NUM_THREADS at each compile and refuses a value other than the
+        # one its launched pool has: keep that one, and cap the threads in use instead
+        os.environ["NUMBA_NUM_THREADS"] = str(sys.modules["numba"].config.NUMBA_NUM_THREADS)
     os.environ[ENV] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)

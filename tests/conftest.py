@@ -9,10 +9,22 @@ from hwadapt.execution import drive
 
 
 class FakeJob:
-    """What the service boundary returns: string statuses, result(), cancel()."""
+    """What the service boundary returns: string statuses, result(), cancel(), the QPU-time
+    accessors (``usage_estimation``, ``usage()``, ``metrics()``) and its mode's id."""
 
-    def __init__(self, local_job, tags, final="DONE"):
+    USAGE_ESTIMATION_S = 3.5  # what the double's IBM "estimates" per job
+    USAGE_S = 2.0  # and bills once done
+
+    def __init__(self, local_job, tags, final="DONE", session_id=None):
         self.local, self.tags, self.final, self.polls = local_job, set(tags), final, 0
+        self.session_id = session_id
+        self.usage_estimation = {"quantum_seconds": self.USAGE_ESTIMATION_S}
+
+    def usage(self):
+        return self.USAGE_S if self.final == "DONE" and self.polls >= 2 else 0
+
+    def metrics(self):
+        return {"usage": {"quantum_seconds": self.usage(), "seconds": self.usage()}}
 
     def job_id(self):
         return "ibm-" + self.local.job_id()
@@ -33,10 +45,42 @@ class FakeJob:
         self.final = "CANCELLED"
 
 
+class FakeMode:
+    """A Runtime ``Batch``/``Session`` at the service boundary: an id, its jobs, close()."""
+
+    def __init__(self, kind, session_id):
+        self.kind, self.session_id, self.jobs, self.closed = kind, session_id, [], False
+
+    def close(self):
+        self.closed = True
+
+    def status(self):
+        return "Closed" if self.closed else "In progress, accepting new jobs"
+
+
+REFUSAL = ("'403 Client Error: Forbidden. You are not authorized to run a session when using "
+           "the open plan.'")
+
+
 class FakeService:
-    def __init__(self, final="DONE"):
+    """``open_plan``: sessions are refused as IBM refuses them on the Open plan (True: when
+    the session is opened; ``"at_run"``: at its first job)."""
+
+    def __init__(self, final="DONE", open_plan=False):
         self.device, self.by_id, self.submitted, self.final = fake_backend("fake_lagos"), {}, 0, \
             final
+        self.open_plan, self.modes = open_plan, {}
+
+    def open_mode(self, kind, mode_id=None):
+        if mode_id is not None:
+            if mode_id not in self.modes:
+                raise RuntimeError(f"Session not found: {mode_id}")
+            return self.modes[mode_id]
+        if kind == "session" and self.open_plan is True:
+            raise RuntimeError(REFUSAL)
+        mode = FakeMode(kind, f"{kind}-{len(self.modes)}")
+        self.modes[mode.session_id] = mode
+        return mode
 
     def backend(self, name):
         return self.device
@@ -55,25 +99,40 @@ def service(monkeypatch):
 
     class Sampler:  # records what Runtime would see, then runs in local testing mode
         def __init__(self, mode, options=None):
-            self.inner = real(mode, options)
+            self.mode = mode if isinstance(mode, FakeMode) else None
+            self.inner = real(svc.device if self.mode else mode, options)
             self.options = self.inner.options
 
         def run(self, pubs):
             tags = self.options.environment.job_tags
             if not tags:  # a fake_<device> run (only the IBM path tags its jobs)
                 return self.inner.run(pubs)
+            if self.mode is not None and self.mode.closed:
+                raise RuntimeError(f"{self.mode.kind} {self.mode.session_id} is closed")
+            if self.mode is not None and self.mode.kind == "session" and \
+                    svc.open_plan == "at_run":
+                raise RuntimeError(REFUSAL)
             svc.submitted += 1
-            job = FakeJob(self.inner.run(pubs), tags, svc.final)
+            job = FakeJob(self.inner.run(pubs), tags, svc.final,
+                          self.mode.session_id if self.mode else None)
+            if self.mode is not None:
+                self.mode.jobs.append(job.job_id())
             svc.by_id[job.job_id()] = job
             return job
 
+    svc.sampler_class = Sampler
     monkeypatch.setattr("hwadapt.backends.runtime.runtime_sampler", Sampler)
+    monkeypatch.setattr("hwadapt.backends.runtime.runtime_mode",
+                        lambda kind, backend, service, mode_id=None:
+                        service.open_mode(kind, mode_id))
     real_estimator = runtime.runtime_estimator
     svc.estimator_options = []  # the options object of every IBM Estimator job
 
     class Estimator:  # the same for Runtime's Estimator
         def __init__(self, mode, options=None, implementation=None):
-            self.inner = real_estimator(mode, options, implementation)
+            self.mode = mode if isinstance(mode, FakeMode) else None
+            self.inner = real_estimator(svc.device if self.mode else mode, options,
+                                        implementation)
             self.options = self.inner.options
 
         def run(self, pubs):
@@ -81,7 +140,10 @@ def service(monkeypatch):
                 return self.inner.run(pubs)
             svc.submitted += 1
             svc.estimator_options.append(self.options)
-            job = FakeJob(self.inner.run(pubs), self.options.environment.job_tags, svc.final)
+            job = FakeJob(self.inner.run(pubs), self.options.environment.job_tags, svc.final,
+                          self.mode.session_id if self.mode else None)
+            if self.mode is not None:
+                self.mode.jobs.append(job.job_id())
             svc.by_id[job.job_id()] = job
             return job
 

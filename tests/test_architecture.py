@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "hwadapt"
 LAYERS = {  # module prefix -> layer (longest prefix wins); docs/ARCHITECTURE.md explains them
     "hwadapt": 0,  # the package itself (__version__)
     "hwadapt.errors": 0, "hwadapt.env": 0, "hwadapt.threads": 0, "hwadapt.progress": 0,
-    "hwadapt.fileio": 0, "hwadapt.arrays": 0, "hwadapt.counts": 0,
+    "hwadapt.fileio": 0, "hwadapt.arrays": 0, "hwadapt.counts": 0, "hwadapt.trace": 0,
     "hwadapt.training.data": 0,  # MNIST loading: a leaf data module
     "hwadapt.linalg": 1, "hwadapt.kernels": 1,
     "hwadapt.circuits": 2, "hwadapt.simulate": 2,

@@ -74,6 +74,27 @@ def test_kernel_backward_equals_autograd_of_torch_recursion(n):
         assert a1.grad.abs().max() > 1e-2
 
 
+def test_reverse_rows_are_the_forward_rows_level_by_level_downwards():
+    """``back`` (the reverse mode's order) holds exactly the forward rows, levels from the
+    top down (a level reads only the gradient of the level above), sorted by source row
+    within a level; at n = 8 the backward still equals the torch recursion's autograd."""
+    from hwadapt.linalg.subsets import compound_offsets as offsets
+
+    for n in (3, 5, 8):
+        plan = kernels._plan(n, n)
+        assert sorted(map(tuple, plan.back.tolist())) == sorted(map(tuple, plan.terms.tolist()))
+        level = np.searchsorted(np.array(offsets(n, n)), plan.back[:, 0], side="right") - 1
+        assert (np.diff(level) <= 0).all() and level[0] == n
+        same = np.diff(level) == 0
+        assert (np.diff(plan.back[:, 1])[same] >= 0).all()
+    A = _rand((8, 8), 33).requires_grad_(True)
+    up = _rand((compound_offsets(8, 8)[-1],), 34)
+    g, = torch.autograd.grad((kernels.compounds_flat(A[None], 8)[0] * up).sum(), A)
+    ref = torch.cat([B.flatten() for B in _compounds_torch(A, 8)])
+    gref, = torch.autograd.grad((ref * up).sum(), A)
+    torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-9)
+
+
 def test_kernel_gradcheck_and_once_differentiable():
     A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))
@@ -112,20 +133,33 @@ def test_compounds_dispatch_shapes_and_edge_cases():
 def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     n = 4
     g, x = _rand((7, d_out), 80), _rand((7, d_in), 81)
-    full = torch.nn.functional.pad(g, (0, 16 - d_out)).T @ \
-        torch.nn.functional.pad(x, (0, 16 - d_in))
     perm, sizes = kernels.hw_colex_order(n)
     assert sorted(perm.tolist()) == list(range(16))
     assert [bin(int(c)).count("1") for c in perm] == sorted(bin(c).count("1") for c in range(16))
-    want = torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
-                      for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
+
+    def blocks(g, x):
+        full = torch.nn.functional.pad(g, (0, 16 - d_out)).T @ \
+            torch.nn.functional.pad(x, (0, 16 - d_in))
+        return torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
+                          for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
+
+    want = blocks(g, x)
     ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
     gB, xB = kernels._to_blocks(g, ix.src_out), kernels._to_blocks(x, ix.src_in)
     torch.testing.assert_close(xB, torch.nn.functional.pad(x, (0, 16 - d_in))[:, perm])
-    got = kernels._block_gram(gB, xB, ix)
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
-    got = kernels._block_gram_compiled(g.numpy(), x.numpy(), perm, sizes)
+    # the compiled gather equals the torch one, also on strided inputs (an expanded upstream
+    # gradient, a transposed x), which it reads in place
+    gs, xs = g[:1].expand(7, d_out), x.T.contiguous().T
+    for a, src in [(g, ix.src_out), (x, ix.src_in), (gs, ix.src_out), (xs, ix.src_in)]:
+        torch.testing.assert_close(torch.from_numpy(kernels._gather_blocks(a.numpy(), perm)),
+                                   kernels._to_blocks(a, src), rtol=0, atol=0)
+    got = kernels._block_gram(gB.numpy(), xB.numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-12)
+    gsB, xsB = (kernels._gather_blocks(a.numpy(), perm) for a in (gs, xs))
+    got = kernels._block_gram(gsB, xsB, sizes)
+    torch.testing.assert_close(torch.from_numpy(got), blocks(gs, xs), rtol=0, atol=1e-12)
+    got32 = kernels._block_gram(gB.float().numpy(), xB.float().numpy(), sizes)
+    torch.testing.assert_close(torch.from_numpy(got32), want.float(), rtol=1e-5, atol=1e-5)
     # the block action and its transpose against the dense block-diagonal matrix
     v = _rand((len(want),), 82)
     D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split(ix.squares), ix.sizes,

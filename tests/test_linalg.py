@@ -249,7 +249,8 @@ def _hwadapt_imports(path):
 
 
 def test_maths_stays_below_everything():
-    """hwadapt/linalg/ imports only itself (and, lazily, the compiled kernels); the kernels
+    """hwadapt/linalg/ imports only itself, the base layer's torch->numpy coercion
+    (``hwadapt.arrays``) and, lazily, the compiled kernels; the kernels
     import only the subset helpers; the circuits' layouts come from linalg, not the reverse."""
     from pathlib import Path
 
@@ -259,9 +260,45 @@ def test_maths_stays_below_everything():
     root = Path(__file__).resolve().parents[1] / "hwadapt"
     for path in (root / "linalg").glob("*.py"):
         bad = {m for m in _hwadapt_imports(path)
-               if not m.startswith("hwadapt.linalg") and m != "hwadapt.kernels"}
+               if not m.startswith("hwadapt.linalg") and m not in ("hwadapt.kernels",
+                                                                    "hwadapt.arrays")}
         assert not bad, f"{path.name} imports {bad}"
     kernel_imports = set().union(*map(_hwadapt_imports, (root / "kernels").glob("*.py")))
     assert {m for m in kernel_imports if not m.startswith("hwadapt.kernels")} == {
         "hwadapt.linalg.subsets"}
     assert circuit_layouts.layout_pairs is maths_layouts.layout_pairs
+
+
+@pytest.mark.parametrize("layout", ["pyramid", "butterfly", "brick", [(0, 3), (2, 5), (0, 5)]])
+def test_givens_matrix_numpy_path_equals_the_torch_reference(layout):
+    """Numpy angles (circuit building: no torch kernel, no numba) give the same matrix as the
+    pure-torch product tree, over random batched angles."""
+    from hwadapt.linalg.givens import _givens_torch, _layout_pairs
+
+    rng = np.random.default_rng(5)
+    for n in (2, 4, 8):  # butterfly: powers of two
+        if not isinstance(layout, str) and n < 6:
+            continue
+        pairs = _layout_pairs(n, layout)
+        th = rng.uniform(-np.pi, np.pi, (3, 2, len(pairs)))
+        got = givens_matrix(n, th, layout)
+        assert isinstance(got, np.ndarray) and got.shape == (3, 2, n, n)
+        want = _givens_torch(n, torch.as_tensor(th), pairs).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-12)
+        np.testing.assert_allclose(givens_matrix(n, th[0, 0], layout), want[0, 0], atol=1e-12)
+
+
+def test_circuit_side_of_linalg_imports_no_torch():
+    """Subsets, layouts and the numpy Givens paths (what circuit building and a dry run use)
+    load without torch; the torch-side names still resolve, to the functions (not modules)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from hwadapt.linalg import combination_matrix, layout_pairs, subset_indices\n"
+            "M = combination_matrix(np.zeros((2, 6)), [0.5, 0.5], 4)\n"
+            "assert np.allclose(M, np.eye(4)) and 'torch' not in sys.modules\n"
+            "import hwadapt.linalg as L\n"
+            "assert callable(L.compounds) and callable(L.subsets) and 'torch' in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

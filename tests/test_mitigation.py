@@ -65,6 +65,28 @@ def test_kfold_and_systematic():
     assert systematic(np.array([0.3, -0.3]), np.array([0.1, 0.1])) == pytest.approx(
         np.sqrt(0.09 - 0.01))
     assert systematic(np.array([0.01]), np.array([0.1])) == 0.0  # floored
+    assert systematic(np.array([0.3, -0.3]), np.array([0.1, 0.1]), z=0) == pytest.approx(
+        np.sqrt(0.08))
+
+
+def test_systematic_is_an_upper_bound_when_shot_noise_hides_the_bias():
+    """A bias of 0.02 under shot noise of 0.1 per component: the point estimate of σ_sys² is
+    noise and, floored, reads 0 about half the time; the upper bound is never 0 there, covers
+    the true bias in most draws, and tightens towards it as calibration inputs grow."""
+    rng = np.random.default_rng(5)
+
+    def draw(m, z):
+        s = np.full((m, 8), 0.1)
+        r = 0.02 * rng.choice([-1.0, 1.0], size=(m, 8)) + rng.normal(0, 0.1, (m, 8))
+        return systematic(r, s, z=z)
+
+    point = np.array([draw(64, 0) for _ in range(200)])
+    upper = np.array([draw(64, 1.0) for _ in range(200)])
+    assert (point == 0).mean() > 0.15 and (upper == 0).mean() < 0.1
+    assert (upper >= 0.02).mean() > 0.7
+    many = np.array([draw(4096, 1.0) for _ in range(50)])
+    assert np.median(many) < 0.8 * np.median(upper)
+    assert abs(np.median(many) - 0.02) < 0.005
     with pytest.raises(ValueError):
         kfold(3, 4)
 

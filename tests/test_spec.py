@@ -268,3 +268,16 @@ def test_sampler_options_from_execution_table():
     assert spec.sampler_options == {
         "dynamical_decoupling": {"enable": True, "sequence_type": "XY4"},
         "twirling": {"enable_gates": True, "enable_measure": True}}
+
+
+def test_execution_mode_and_max_qpu_seconds():
+    spec = parse_spec(GOOD)
+    assert spec.mode is None and spec.max_qpu_seconds is None
+    spec = parse_spec(GOOD + '[execution]\nmode = "session"\nmax_qpu_seconds = 30\n')
+    assert spec.mode == "session" and spec.max_qpu_seconds == 30.0
+    with pytest.raises(InputError, match="execution.mode = 'dedicated' is not supported"):
+        parse_spec(GOOD + '[execution]\nmode = "dedicated"\n')
+    with pytest.raises(InputError, match="execution.max_qpu_seconds = 0 is out of range"):
+        parse_spec(GOOD + "[execution]\nmax_qpu_seconds = 0\n")
+    with pytest.raises(InputError, match="execution.max_qpu_seconds must be a number"):
+        parse_spec(GOOD + '[execution]\nmax_qpu_seconds = "ten"\n')

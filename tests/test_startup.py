@@ -1,5 +1,7 @@
 """Fixed cost: reading the ledger (`status`, `runs`) and listing backends import neither
-Qiskit nor torch. Checked by the modules loaded in a fresh interpreter, not by timing."""
+Qiskit nor torch (nor numpy); a submit on aer_noisy loads no qiskit_ibm_runtime and compiles
+no numba kernel before its first shot. Checked by the modules loaded in a fresh interpreter,
+not by timing."""
 
 import json
 import subprocess
@@ -7,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("qiskit", "torch", "qiskit_aer", "qiskit_ibm_runtime", "scipy", "numba")
+HEAVY = ("qiskit", "torch", "qiskit_aer", "qiskit_ibm_runtime", "scipy", "numba", "numpy")
 
 PROBE = r"""
 import json, sys
@@ -51,3 +53,45 @@ def test_listing_backends_imports_no_qiskit_or_torch():
     names = {b["name"] for b in json.loads(got["outputs"][0])}
     assert {"exact", "aer", "aer_noisy", "fake_torino", "ibm_<device>"} <= names
     assert got["loaded"] == []
+
+
+SUBMIT_PROBE = r"""
+import json, sys
+from hwadapt.backends import get_backend
+from hwadapt.execution.build import exact_distribution, transpile
+from hwadapt.spec import build_families, calibration_vectors, load_spec, run_metadata
+
+spec = load_spec(sys.argv[1])
+backend = get_backend("aer_noisy")
+fams = build_families(spec)
+run_metadata(spec)
+calibration_vectors(spec)
+assert exact_distribution(fams[0]) is not None
+isa = transpile(fams[0].circuit, backend, spec.optimization_level, spec.seed)
+backend.noise_model(backend.plan([(isa, fams[0].values[:1], 100)])[0])
+loaded = sorted(m for m in ("numba", "qiskit_ibm_runtime") if m in sys.modules)
+from hwadapt.backends import fake_backend  # now with every translation plugin loaded:
+from hwadapt.circuits.transpile import transpile_for
+
+same = transpile_for(fams[0].circuit, fake_backend("fake_torino"), spec.optimization_level,
+                     spec.seed)[0] == isa
+print(json.dumps({"loaded": loaded, "same_isa": same}))
+"""
+
+
+@pytest.mark.slow
+def test_submit_on_aer_noisy_needs_no_runtime_or_numba(tmp_path):
+    """Up to its first shot, a demo submit on aer_noisy (device from the cache, Givens
+    matrices in numpy, the exact simulator's torch path, Qiskit's own translation plugins
+    only) loads neither qiskit_ibm_runtime nor numba, and its ISA circuit is the one the fake
+    device with every plugin loaded gives."""
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "HWADAPT_CACHE": str(tmp_path)}
+    demo = str(Path(__file__).parents[1] / "jobs" / "demo.toml")
+    runs = [subprocess.run([sys.executable, "-c", SUBMIT_PROBE, demo], capture_output=True,
+                           text=True, env=env, timeout=600) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    got = json.loads(runs[1].stdout.strip().splitlines()[-1])  # the device cache is warm
+    assert got == {"loaded": [], "same_isa": True}

@@ -4,6 +4,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import textwrap
 
 import pytest
 
@@ -91,3 +93,27 @@ def test_bad_environment_is_one_line_exit_2(monkeypatch):
     res = CliRunner().invoke(app, ["backends", "--json"])
     assert res.exit_code == 2 and "HWADAPT_THREADS" in res.output
     assert "Traceback" not in res.output
+
+
+def test_numba_still_compiles_after_set_threads_once_its_pool_runs():
+    """numba refuses a NUMBA_NUM_THREADS other than its launched pool's at the next compile:
+    set_threads must cap the threads in use without changing that variable."""
+    code = textwrap.dedent("""
+        import numba, numpy as np
+        from hwadapt.threads import set_threads
+        @numba.njit(parallel=True)
+        def total(x):
+            s = 0.0
+            for i in numba.prange(x.size):
+                s += x[i]
+            return s
+        assert total(np.ones(10)) == 10.0  # launches the pool
+        set_threads(1)
+        @numba.njit
+        def later(x):
+            return x.sum()
+        assert later(np.ones(3)) == 3.0 and numba.get_num_threads() == 1
+    """)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "NUMBA_CACHE_DIR": tempfile.mkdtemp()}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]

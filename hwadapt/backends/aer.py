@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.threads import aer_options
+from hwadapt.trace import mark
 
 
 class AerBackend(Backend):
@@ -35,7 +36,9 @@ class AerBackend(Backend):
     def run(self, pubs: list, seed: int, tag: str):
         from qiskit_aer.primitives import SamplerV2
 
-        return SamplerV2.from_backend(self.simulator(), seed=seed).run(pubs)
+        sampler = SamplerV2.from_backend(self.simulator(), seed=seed)
+        mark("first shot")
+        return sampler.run(pubs)
 
     def estimate(self, pubs: list, seed: int, tag: str, shots: int):
         """Aer's EstimatorV2: exact expectation values plus Gaussian noise of std

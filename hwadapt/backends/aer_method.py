@@ -19,6 +19,15 @@ qubits density matrix statevector matrix product st.
   parallel up to :func:`hwadapt.threads.threads`): the ratio to the density matrix fell 3x
   per 2 qubits, so density matrix while ``q <= 9 + 2 log3(shots / 128)`` (q <= 13 at 1,536
   shots), and never above :data:`DENSITY_MATRIX_MAX_QUBITS` (memory ``16 * 4^q`` bytes);
+- re-measured with ``benchmarks/fixed_cost.py`` (CPU seconds per binding, so load-independent;
+  1 thread, the demo's magnitude circuit, 1,536 shots): 9 qubits (8 data) density matrix
+  0.42, statevector 5.3, statevector with Aer's shot branching 10, matrix product state 104;
+  11 qubits (10 data) density matrix 7.0, statevector 30. The density matrix stays the right
+  choice there, and the 10-data-qubit demo costs ~17x the 8-qubit one: the state grows 16x and
+  the circuit 1.4x. No Aer method meets "10 qubits within 2x of 8" (trajectories grow 4x per
+  2 qubits and carry more overhead per shot); that needs a simulator that uses the circuits'
+  structure (few Hamming-weight sectors, line gates: an MPO density matrix), not a method
+  switch. ``runtime_parameter_bind_enable`` saved 2-4% (16 bindings, 8 data qubits): not used;
 - matrix-product-state trajectories: per-gate cost independent of ``q`` for a circuit whose
   two-qubit gates lie on a line (Hamming-weight-1 states have bond dimension 2; noise raises
   it), but 7-17x slower than statevector at 9-13 qubits here, the gap halving per 2 qubits:

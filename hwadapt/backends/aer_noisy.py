@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from hwadapt.backends.aer_method import choose_method, line_order
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
-from hwadapt.backends.devices import device_info, fake_backend
+from hwadapt.backends.devices import device_backend, device_info
 from hwadapt.backends.noise import (
     active_qubits,
     compact_circuit,
@@ -16,6 +16,7 @@ from hwadapt.backends.noise import (
     restricted_noise_model,
 )
 from hwadapt.threads import aer_options
+from hwadapt.trace import mark
 
 DEFAULT_NOISE_DEVICE = "fake_torino"
 """Device whose noise model ``aer_noisy`` uses unless ``--noise-from`` says otherwise."""
@@ -38,7 +39,7 @@ class AerNoisyBackend(Backend):
     @classmethod
     def create(cls, name: str, noise_from: str | None = None, service=None) -> AerNoisyBackend:
         device, scale = parse_noise_source(noise_from or DEFAULT_NOISE_DEVICE)
-        return cls(name, transpile_target=fake_backend(device), device=device,
+        return cls(name, transpile_target=device_backend(device), device=device,
                    noise_scale=scale)
 
     @classmethod
@@ -82,6 +83,7 @@ class AerNoisyBackend(Backend):
             c = compact_circuit(circuit, qubits)
             c.metadata = {**(circuit.metadata or {}), "aer_method": method}
             small.append((c, *rest))
+        mark("first shot")
         return sampler.run(small)
 
     def estimate(self, pubs: list, seed: int, tag: str, shots: int):

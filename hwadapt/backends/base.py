@@ -75,6 +75,7 @@ class Backend:
     service: object | None = None
     noise_scale: float = 1.0  # aer_noisy: factor on the device's errors (backends.noise)
     sampler_options: dict = field(default_factory=dict)  # Runtime SamplerV2 (fake_*, ibm_*)
+    mode: object | None = None  # open Runtime Batch/Session jobs go to (ibm_*), else None
     estimator_options: dict = field(default_factory=dict)  # Runtime EstimatorV2 (ibm_*)
 
     kind: ClassVar[str] = ""
@@ -134,6 +135,21 @@ class Backend:
         """Jobs carrying ``tag`` (retrievable backends): adopts a job submitted just before a
         crash. Local backends have none."""
         return []
+
+    def check_available(self) -> None:
+        """:class:`InputError` naming the fix when this backend cannot run new jobs (a
+        retired device); jobs already submitted may still be retrievable."""
+
+    def open_mode(self, kind: str, mode_id: str | None = None) -> tuple[str, str | None]:
+        """Open a Runtime execution mode (``job``/``batch``/``session``) for the jobs that
+        follow, or with ``mode_id`` reattach to one; returns ``(kind used, mode id)``. Local
+        kinds accept and ignore modes (Runtime ignores them in local mode): ``("local",
+        None)``."""
+        return "local", None
+
+    def close_mode(self) -> None:
+        """Close the open mode (no new jobs; submitted ones still finish)."""
+        self.mode = None
 
     def noise_model(self, qubits: tuple[int, ...]):
         """Aer ``NoiseModel`` of this backend on physical ``qubits`` (renumbered ``0..len-1``),

@@ -7,12 +7,16 @@ from typing import ClassVar
 
 from hwadapt.backends import runtime
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
-from hwadapt.backends.devices import device_info, fake_backend, fake_device_names
+from hwadapt.backends.devices import device_backend, device_info, fake_backend, fake_device_names
 from hwadapt.backends.noise import restricted_noise_model
 
 
 class FakeBackend(Backend):
-    """Runtime ``SamplerV2`` in local mode; seeded through ``options.simulator``."""
+    """Runtime ``SamplerV2`` in local mode; seeded through ``options.simulator``.
+
+    Circuits are transpiled for the device's cached ``Target`` (:func:`device_backend`: the
+    same ISA circuits, without importing ``qiskit_ibm_runtime``); the fake device itself is
+    built when a job runs."""
 
     kind: ClassVar[str] = "fake"
     names: ClassVar[str] = "fake_<device>"
@@ -24,7 +28,7 @@ class FakeBackend(Backend):
 
     @classmethod
     def create(cls, name: str, noise_from: str | None = None, service=None) -> FakeBackend:
-        return cls(name, transpile_target=fake_backend(name), device=name)
+        return cls(name, transpile_target=device_backend(name), device=name)
 
     @classmethod
     def info(cls) -> list[BackendInfo]:
@@ -35,7 +39,7 @@ class FakeBackend(Backend):
         return restricted_noise_model(self.device, qubits)
 
     def run(self, pubs: list, seed: int, tag: str):
-        sampler = runtime.runtime_sampler(self.transpile_target, self.sampler_options)
+        sampler = runtime.runtime_sampler(fake_backend(self.device), self.sampler_options)
         sampler.options.simulator.seed_simulator = seed
         return sampler.run(pubs)
 
@@ -43,7 +47,7 @@ class FakeBackend(Backend):
         """Runtime Estimator in local mode: the spec's resilience/twirling/DD options are
         dropped by Runtime with a warning (:func:`~hwadapt.backends.runtime.runtime_estimator`);
         ``shots`` per binding, seeded."""
-        est = runtime.runtime_estimator(self.transpile_target,
+        est = runtime.runtime_estimator(fake_backend(self.device),
                                         {**self.estimator_options, "default_shots": shots})
         est.options.simulator.seed_simulator = seed
         return est.run(estimator_pubs(pubs))

@@ -21,11 +21,12 @@ reads, docs/QISKIT_FACTS.md):
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from functools import cache
 
-from hwadapt.backends.devices import fake_backend
+from hwadapt.backends.devices import cached_pickle, device_data, device_key, target_backend
 from hwadapt.errors import InputError
 
 READOUT_ERROR_MAX = 0.5
@@ -163,32 +164,6 @@ def restricted_target(target, qubits: tuple[int, ...]):
     return map_target(target, qubits)
 
 
-def _target_backend(target):
-    """Minimal BackendV2 carrying ``target``: enough for ``NoiseModel.from_backend``."""
-    from qiskit.providers import BackendV2, Options
-
-    class TargetBackend(BackendV2):
-        def __init__(self):
-            super().__init__(name="hwadapt_restricted")
-
-        @property
-        def target(self):
-            return target
-
-        @property
-        def max_circuits(self):
-            return None
-
-        @classmethod
-        def _default_options(cls):
-            return Options()
-
-        def run(self, run_input, **options):
-            raise NotImplementedError("a noise-model source only")
-
-    return TargetBackend()
-
-
 @cache
 def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 1.0):
     """Aer ``NoiseModel`` of fake ``device`` restricted to physical ``qubits`` (renumbered),
@@ -199,19 +174,29 @@ def restricted_noise_model(device: str, qubits: tuple[int, ...], scale: float = 
     ``p(1|0), p(0|1)`` from its properties (the ``Target`` only holds their mean, so a model
     built from it alone symmetrises them; scaled by :func:`scale_readout`).
     Built once per (device, qubits, scale) and cached: the full 133-qubit model costs seconds
-    to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md).
+    to build and to serialise on every run, the restricted one milliseconds (docs/QISKIT_FACTS.md);
+    kept per process and in the per-user cache (:func:`~hwadapt.backends.devices.cached_pickle`:
+    reading it back costs a quarter of building it).
     """
-    from qiskit_aer.noise import NoiseModel, ReadoutError
-    from qiskit_aer.noise.device import readout_error_values
+    import qiskit_aer
 
-    fake = fake_backend(device)
-    sub = restricted_target(fake.target, qubits)
+    key = repr((device_key(device), qiskit_aer.__version__, qubits, float(scale)))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cached_pickle("noise", f"{device}-{digest}",
+                         lambda: _build_noise_model(device, qubits, scale))
+
+
+def _build_noise_model(device: str, qubits: tuple[int, ...], scale: float):
+    """:func:`restricted_noise_model` built from the device's cached data."""
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+
+    target, readout = device_data(device)
+    sub = restricted_target(target, qubits)
     if scale != 1.0:
         sub = scale_target(sub, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = NoiseModel.from_backend(_target_backend(sub))
-    readout = readout_error_values(fake.properties())
+        model = NoiseModel.from_backend(target_backend(sub, "hwadapt_restricted"))
     for j, q in enumerate(qubits):
         if readout[q] is None:
             continue  # no readout data: the Target's (symmetric) error stays

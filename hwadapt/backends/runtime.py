@@ -32,6 +32,29 @@ def runtime_sampler(mode, options: dict | None = None):
     return sampler
 
 
+MODES = ("job", "batch", "session")
+"""Runtime execution modes: ``job`` (each job on its own), ``batch``, ``session``."""
+
+SESSION_REFUSED = "not authorized to run a session"
+"""What IBM answers an Open-plan account that opens a session."""
+
+
+def runtime_mode(kind: str, backend, service, mode_id: str | None = None):
+    """The ONE place that opens a Runtime ``Batch``/``Session`` on IBM ``backend``, or with
+    ``mode_id`` reattaches to an existing one (``from_id``; raises if it is unknown)."""
+    from qiskit_ibm_runtime import Batch, Session
+
+    cls = {"batch": Batch, "session": Session}[kind]
+    if mode_id is not None:
+        return cls.from_id(mode_id, service)
+    return cls(backend=backend)
+
+
+def session_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is IBM refusing a session to an Open-plan account."""
+    return SESSION_REFUSED in str(exc).lower()
+
+
 ESTIMATOR_IMPLEMENTATION = "legacy"
 """Which Runtime Estimator :func:`runtime_estimator` builds: ``"legacy"`` (``EstimatorV2``,
 server-side processing) or ``"executor"`` (``executor_estimator.Estimator``, client-side)."""

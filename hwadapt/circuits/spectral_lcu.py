@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from qiskit.circuit import QuantumCircuit
 from scipy.linalg import schur
 
@@ -73,7 +72,7 @@ def spectral_split(W: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.nda
     D = Q.T @ W @ Q
     pairs = rotation_pairs(n)
     phi = np.array([np.arctan2(D[a, b], D[a, a]) for a, b in pairs])
-    expect = givens_matrix(n, torch.as_tensor(phi), pairs).numpy()
+    expect = givens_matrix(n, np.asarray(phi, float), pairs)
     if np.abs(D - expect).max() > 1e-7:
         raise ValueError("W is not diagonalised into rotations on adjacent pairs "
                          f"(residual {np.abs(D - expect).max():.1e})")
@@ -89,7 +88,7 @@ def spectral_basis(angles, n: int, layout: Layout = "pyramid"
     (``unary_angles(x @ Q)`` for a batch of rows), which folds ``P(Qᵀ)`` into the loader.
     """
     th = to_numpy(angles, float)
-    O = givens_matrix(n, torch.as_tensor(th, dtype=torch.float64), layout).numpy()
+    O = givens_matrix(n, th, layout)
     Q, phi = spectral_split(O[0].T @ O[1])
     return Q, phi, O[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from qiskit.circuit import QuantumCircuit
@@ -23,6 +25,40 @@ class TranspileReport:
         return asdict(self)
 
 
+TRANSLATION_PLUGINS = "qiskit.transpiler.translation"
+"""Entry-point group of Qiskit's translation-stage plugins (stevedore)."""
+
+
+@contextmanager
+def _builtin_translation_only(backend) -> Iterator[None]:
+    """While building a preset pass manager for a ``backend`` that names no translation
+    plugin of its own (fake devices, local simulators: not ``IBMBackend``), leave out the
+    translation plugins other packages register: Qiskit loads every registered plugin
+    whether used or not, and loading qiskit_ibm_runtime's imports that whole package
+    (~1 s of a submit's start-up). The pass manager is the same: the default translation
+    stage is Qiskit's own."""
+    import importlib.metadata
+    import sys
+
+    import stevedore
+
+    if hasattr(backend, "get_translation_stage_plugin") or "qiskit_ibm_runtime" in sys.modules:
+        yield  # the backend may need a plugin, or the package is loaded anyway
+        return
+    cache = stevedore.ExtensionManager.ENTRY_POINT_CACHE
+    before = cache.get(TRANSLATION_PLUGINS)
+    found = list(importlib.metadata.entry_points(group=TRANSLATION_PLUGINS)) \
+        if before is None else before
+    cache[TRANSLATION_PLUGINS] = [ep for ep in found if ep.value.startswith("qiskit.")]
+    try:
+        yield
+    finally:
+        if before is None:
+            cache.pop(TRANSLATION_PLUGINS, None)
+        else:
+            cache[TRANSLATION_PLUGINS] = before
+
+
 def transpile_for(
     circuit: QuantumCircuit, backend, optimization_level: int = 1, seed: int | None = 0,
     initial_layout: list[int] | None = None,
@@ -40,8 +76,10 @@ def transpile_for(
     if circuit.num_qubits > backend.num_qubits:
         raise ValueError(f"circuit needs {circuit.num_qubits} qubits, {backend.name} has "
                          f"{backend.num_qubits}")
-    pm = generate_preset_pass_manager(optimization_level=optimization_level, backend=backend,
-                                      seed_transpiler=seed, initial_layout=initial_layout)
+    with _builtin_translation_only(backend):
+        pm = generate_preset_pass_manager(optimization_level=optimization_level,
+                                          backend=backend, seed_transpiler=seed,
+                                          initial_layout=initial_layout)
     swaps = 0
 
     def count_swaps(dag, **_):

@@ -50,7 +50,8 @@ def compare(
         return
     a = out["aggregate"]
     mitigate = out["mitigate"]
-    table = Table(title=f"{run_id} on {out['backend']} vs exact"
+    sim = f" ({', '.join(out['simulated_with'])})" if out.get("simulated_with") else ""
+    table = Table(title=f"{run_id} on {out['backend']}{sim} vs exact"
                         f"{' (' + mitigate + ' mitigation)' if mitigate else ''}")
     for col in ("metric", "value"):
         table.add_column(col)

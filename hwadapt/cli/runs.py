@@ -62,6 +62,17 @@ def submit(
                                          "collect later with fetch/resume.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run even above the planned-work "
                                         "limits (jobs/README.md).")] = False,
+    mode: Annotated[str | None, typer.Option(
+        help="IBM execution mode: job, batch or session (default: the spec's [execution] "
+        "mode, else batch when the run has several jobs; local backends ignore it; a refused "
+        "session falls back to batch).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Plan the first round and print jobs, PUBs, shots, payload and the "
+        "estimated QPU time (docs/IBM.md); submit and write nothing.")] = False,
+    max_qpu_seconds: Annotated[float | None, typer.Option(
+        "--max-qpu-seconds", min=0.001, help="Refuse the run, before anything is submitted, "
+        "if its estimated QPU time exceeds this (default: [execution] max_qpu_seconds)."
+        )] = None,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
     executor: ExecutorOpt = None,
@@ -72,14 +83,43 @@ def submit(
     batches on --executor/--workers; the driver alone writes the ledger)."""
     from hwadapt.execution import manager
 
+    if dry_run:
+        _dry_run(spec, backend, noise_from, force, max_qpu_seconds, as_json)
+        return
+
     def created(run_id: str) -> None:
         err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
 
     with executor_from(executor, workers, ray_address) as ex:
         run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
                                 progress=not as_json, on_created=created, force=force,
-                                executor=ex)
+                                mode=mode, max_qpu_seconds=max_qpu_seconds, executor=ex)
     _show_runs([manager.summary(manager.Ledger(ledger, readonly=True), run_id)], as_json)
+
+
+def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
+             limit: float | None, as_json: bool) -> None:
+    """``submit --dry-run``: print the first round's plan and QPU-time estimate; exit 2 if it
+    exceeds the limit. Nothing is written."""
+    from hwadapt.execution.plan import check_qpu_seconds
+    from hwadapt.execution.submit import plan_only
+
+    plan = plan_only(spec, backend, noise_from, force=force)
+    plan["max_qpu_seconds"] = limit if limit is not None else plan["max_qpu_seconds"]
+    if not emit(plan, as_json):
+        secs = plan["qpu_seconds"]
+        console.print(
+            f"dry run: {plain(plan['spec'])} on {plain(backend)}, first round (max_rounds "
+            f"{plan['max_rounds']}); nothing submitted\n"
+            f"  jobs {plan['jobs']}, PUBs {plan['pubs']}, raw shots {plan['shots']:,}, "
+            f"payload {plan['payload_bytes'] / 1e6:.2f} MB\n  QPU time: " +
+            ("no durations (a simulator without device timing)" if secs is None else
+             f"{secs:.1f} s estimated (circuits {max(plan['circuit_seconds']) * 1e6:.1f} us "
+             f"+ rep_delay {plan['rep_delay_s'] * 1e6:.0f} us per shot, "
+             f"+ {plan['job_overhead_s']:g} s per job)") +
+            ("" if plan["max_qpu_seconds"] is None else
+             f"\n  max_qpu_seconds {plan['max_qpu_seconds']:g}"), highlight=False)
+    check_qpu_seconds(plan, plan["max_qpu_seconds"])
 
 
 def _default_ledger(ledger: Path) -> bool:
@@ -167,7 +207,8 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
     # ids are copied into fetch/compare: never cut, whatever the terminal's width
     table.add_column("run", no_wrap=True, overflow="fold",
                      min_width=max((len(s["run"]) for s in summaries), default=3))
-    for col in ("name", "backend", "status", "batches", "accepted (min/target)", "note"):
+    for col in ("name", "backend", "status", "batches", "accepted (min/target)",
+                "QPU s (est/used)", "note"):
         table.add_column(col)
     for s in summaries:
         acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
@@ -176,6 +217,19 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
         note = s["reason"] or ""
         if s.get("driver"):
             note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
-        table.add_row(*(plain(c) for c in (s["run"], s["name"], s["backend"], s["status"],
-                                            batches, acc, note)))
+        sim = s.get("simulated_with")  # the Aer method(s), where a simulator recorded one
+        backend = s["backend"] + (f" ({', '.join(sim)})" if sim else "")
+        table.add_row(*(plain(c) for c in (s["run"], s["name"], backend, s["status"],
+                                            batches, acc, _qpu(s.get("qpu_seconds")), note)))
     console.print(table)
+
+
+def _qpu(q: dict | None) -> str:
+    """``estimated/used`` QPU seconds of a run ("-" where unknown; IBM's own estimate in
+    brackets when it has one)."""
+    if not q or q["estimated"] is None and q["used"] is None:
+        return ""
+    est = "-" if q["estimated"] is None else f"{q['estimated']:.1f}"
+    ibm = "" if q["ibm_estimated"] is None else f" (IBM {q['ibm_estimated']:.1f})"
+    used = "-" if q["used"] is None else f"{q['used']:.1f}"
+    return f"{est}{ibm}/{used}"

@@ -19,28 +19,26 @@ name before renaming it into place.
 
 from __future__ import annotations
 
-import io
 import os
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from hwadapt.backends import FINAL_STATUSES, get_backend, normalise_status
+from hwadapt.backends import FINAL_STATUSES, get_backend
 from hwadapt.env import crash_at, env_seconds
 from hwadapt.errors import InputError, JobFailed, RunBusy
-from hwadapt.execution import batching
+from hwadapt.execution import batching, qpu_time, usage
 from hwadapt.execution.artifacts import verify_results, verify_run
 from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.modes import close_run_modes, ensure_mode
+from hwadapt.execution.remote import collect, record_submitted, with_retry
 from hwadapt.execution.rundata import RunData, load_run
 from hwadapt.execution.sampled import compact_result
 from hwadapt.execution.summary import summary, tally
 from hwadapt.fileio import atomic_write
 from hwadapt.progress import ProgressBar
 
-RETRIES = 4
-RETRY_BASE_S: float | None = None  # None: HWADAPT_RETRY_BASE_S, default 1 s
 POLL_S: float | None = None  # None: HWADAPT_POLL_S, default 5 s
 
 _crash_hits: Counter = Counter()
@@ -54,24 +52,6 @@ def crash_point(name: str) -> None:
     _crash_hits[name] += 1
     if _crash_hits[name] >= nth:
         os._exit(137)
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError | TimeoutError) or \
-        type(exc).__name__ in ("RequestsApiError", "IBMRuntimeError_Transient")
-
-
-def with_retry(fn, retries: int = RETRIES, base_s: float | None = None):
-    """Call ``fn()``; retry transient errors (network, timeouts) with exponential backoff."""
-    base = base_s if base_s is not None else RETRY_BASE_S if RETRY_BASE_S is not None else \
-        env_seconds("HWADAPT_RETRY_BASE_S")
-    for attempt in range(retries + 1):
-        try:
-            return fn()
-        except Exception as e:
-            if not _transient(e) or attempt == retries:
-                raise
-            time.sleep(base * 2**attempt)
 
 
 def drive(ledger: Ledger, run: RunData, detach: bool = False, progress: bool = False,
@@ -114,14 +94,17 @@ def _drive(ledger: Ledger, run: RunData, detach: bool, progress: bool, beat) -> 
                 crash_point("after_plan")
                 continue
             bar.update(total=len(batches), completed=sum(b.status == "done" for b in batches))
-            for b in pending:
+            if run.backend.retrievable:  # submit all, then poll them together
+                _remote_round(ledger, run, pending, detach, beat, bar.advance)
+            for b in [] if run.backend.retrievable else pending:
                 beat()
-                _execute(ledger, run, b, detach, beat)
+                _execute(ledger, run, b)
                 bar.advance()
             if detach:
                 return "active"
     finally:
         bar.close()
+        close_run_modes(ledger, run.backend, run.run_id)
     row = ledger.run(run.run_id)
     if row["status"] == "failed":
         raise JobFailed(f"run {run.run_id} failed: {row['reason']}")
@@ -155,37 +138,15 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
     counts = tally(ledger, run.run_id, run, batches)
     rnd = max((b.round for b in batches), default=-1) + 1
     used = sum(batching.executions({"shots": b.shots, "pubs": b.pubs}) for b in batches)
-    # ZNE: the folded copies share their family's target (same total shots over factors)
-    targets = [-(-run.target // f.get("split", 1)) for f in run.families]
-    if rnd == 0:  # exact rates × the noise model's predicted survival
-        shots = [batching.first_round_shots(
-            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
-            t, run.pilot, len(v))
-            for f, v, t in zip(run.families, run.values, targets, strict=True)]
-    elif rnd >= run.max_rounds:
-        shots = []
-    else:
-        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
-                 for c, t in zip(counts, targets, strict=True)]
-    for f, arr in zip(run.families, shots, strict=False):  # calibration rows: one round
-        m = f.get("calibration", 0)
-        if m:
-            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
-    shots = batching.fit_budget(shots, run.budget - used) if shots else []
-    from qiskit import qpy
-
-    pub_bytes = []
-    for c in run.circuits:
-        buf = io.BytesIO()
-        qpy.dump(c, buf)
-        pub_bytes.append(len(buf.getvalue()))
-    per_binding = [8 * v.shape[1] + 16 for v in run.values]
-    limits = batching.Limits(max_bindings=run.batch_bindings)
-    jobs = batching.plan_jobs(shots, pub_bytes, per_binding, limits) if shots else []
-    if not jobs:
+    targets = round_targets(run.families, run.target)
+    jobs = plan_round(run.families, run.values, run.circuits, targets, run.pilot,
+                      run.budget - used, rnd, run.max_rounds, counts, run.batch_bindings)
+    over = rnd > 0 and jobs and _over_qpu_limit(ledger, run, jobs)
+    if not jobs or over:
         short = _inputs_below(counts, targets, run.families)
         reason = "all targets reached" if short == 0 else (
-            f"{short} input(s) below target: budget or max_rounds reached")
+            f"{short} input(s) below target: " + ("max_qpu_seconds reached" if over else
+                                                  "budget or max_rounds reached"))
         ledger.set_run_status(run.run_id, "done", reason)
         return False
     start = max((b.idx for b in batches), default=-1) + 1
@@ -193,6 +154,50 @@ def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
         {"idx": start + k, "round": rnd, "shots": j["shots"], "pubs": j["pubs"],
          "seed": batching.batch_seed(run.spec_seed, start + k)} for k, j in enumerate(jobs)])
     return True
+
+
+def _over_qpu_limit(ledger: Ledger, run: RunData, jobs: list[dict]) -> bool:
+    """Whether a top-up round would take the run's estimated QPU seconds past its limit."""
+    limit = usage.qpu_limit(ledger, run.run_id)
+    if limit is None:
+        return False
+    more = qpu_time.estimate(jobs, run.circuits, run.backend, run.values, payload=False)
+    spent = usage.run_usage(ledger, run.run_id)["estimated"] or 0.0
+    return more["qpu_seconds"] is not None and spent + more["qpu_seconds"] > limit
+
+
+def round_targets(families: list[dict], target: int) -> list[int]:
+    """Accepted-shot target per family (ZNE: the folded copies share their family's target,
+    the same total shots over the factors)."""
+    return [-(-target // f.get("split", 1)) for f in families]
+
+
+def plan_round(families: list[dict], values: list, circuits: list, targets: list[int],
+               pilot: int, remaining: int, rnd: int, max_rounds: int,
+               counts: list[dict] | None = None, max_bindings: int = 0) -> list[dict]:
+    """The jobs (:func:`batching.plan_jobs`) of round ``rnd`` of a run: round 0 from the
+    families' exact rates × predicted survival (``families``: the ``families.npz`` metadata),
+    later rounds top up from ``counts`` (:func:`tally`); none from ``max_rounds`` on.
+    ``remaining``: raw shots left in the budget; ``max_bindings``: bindings per job at most
+    (0: no limit; spec ``[shots] batch_bindings``). Pure: :func:`hwadapt.execution.submit`'s
+    dry run plans round 0 with it before anything is stored."""
+    if rnd == 0:
+        shots = [batching.first_round_shots(
+            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
+            t, pilot, len(v))
+            for f, v, t in zip(families, values, targets, strict=True)]
+    elif rnd >= max_rounds:
+        shots = []
+    else:
+        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
+                 for c, t in zip(counts, targets, strict=True)]
+    for f, arr in zip(families, shots, strict=False):  # calibration rows: one round
+        m = f.get("calibration", 0)
+        if m:
+            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
+    shots = batching.fit_budget(shots, remaining) if shots else []
+    return batching.plan_jobs(shots, qpu_time.pub_bytes(circuits), qpu_time.binding_bytes(values),
+                              batching.Limits(max_bindings=max_bindings)) if shots else []
 
 
 def _inputs_below(counts: list[dict], targets: list[int], families: list[dict]) -> int:
@@ -211,50 +216,65 @@ def _pubs(run: RunData, batch) -> list:
             for p in batch.pubs]
 
 
-def _execute(ledger: Ledger, run: RunData, batch, detach: bool, beat=None) -> None:
-    backend = run.backend
+def _attach(ledger: Ledger, backend, batch) -> tuple[object | None, str | None]:
+    """The job of the batch's last submission if it can be retrieved (by id, or adopted by
+    its tag after a crash between submitting and recording the id), else ``(None, tag)``."""
     subs = ledger.submissions(batch.id)
-    job, tag = None, None
-    if backend.retrievable and subs:
-        last = subs[-1]
-        tag = last["tag"]
-        if last["job_id"]:
-            job = with_retry(lambda: backend.job(last["job_id"]))
-        else:  # crashed between submit and recording the job id: adopt the orphan by tag
-            found = with_retry(lambda: backend.jobs_with_tag(tag))
-            if found:
-                job = found[0]
-                ledger.set_job(tag, job.job_id(), "QUEUED")
-    if job is None:
-        tag = new_attempt(ledger, run, batch, subs)
-        if backend.local:
-            result = with_retry(lambda: _submit(run, batch, tag).result())
-            crash_point("after_submit")
-            ledger.set_job(tag, None, "DONE")
-            _save(ledger, run, batch, tag, result)
-            return
-        job = with_retry(lambda: _submit(run, batch, tag))
-        crash_point("after_submit")
-        ledger.set_job(tag, job.job_id(), "QUEUED")
-    if detach:
-        return
-    status = _wait(ledger, job, tag, beat)
-    if status == "DONE":
-        _save(ledger, run, batch, tag, with_retry(job.result))
-    else:
-        reason = f"job {job.job_id()} {status}"
-        msg = getattr(job, "error_message", None)
-        if callable(msg) and msg():
-            reason += f": {msg()}"
-        ledger.set_batch_status(batch.id, "failed" if status == "ERROR" else "cancelled",
-                                reason)
+    if not (backend.retrievable and subs):
+        return None, None
+    last = subs[-1]
+    tag = last["tag"]
+    if last["job_id"]:
+        return with_retry(lambda: backend.job(last["job_id"])), tag
+    found = with_retry(lambda: backend.jobs_with_tag(tag))
+    if found:
+        ledger.set_job(tag, found[0].job_id(), "QUEUED")
+        return found[0], tag
+    return None, tag
 
 
-def new_attempt(ledger: Ledger, run: RunData, batch, subs: list | None = None) -> str:
+def _remote_round(ledger: Ledger, run: RunData, pending: list, detach: bool, beat,
+                  advance) -> None:
+    """Submit (or reattach) every pending batch of a remote run inside its execution mode,
+    then, unless ``detach``, poll them all together until each is final."""
+    live = []
+    for b in pending:
+        beat()
+        job, tag = _attach(ledger, run.backend, b)
+        if job is None:
+            ensure_mode(ledger, run, len(pending))
+            job, tag = _submit_job(ledger, run, b)
+        live.append((b, job, tag))
+    if not detach:
+        poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
+        collect(ledger, run, live, beat, _save, advance, poll)
+
+
+def _submit_job(ledger: Ledger, run: RunData, batch) -> tuple[object, str]:
+    """Record a new tag, submit the batch, record its job id and estimated QPU time."""
+    tag = new_attempt(ledger, run, batch)
+    job = with_retry(lambda: _submit(run, batch, tag))
+    crash_point("after_submit")
+    ledger.set_job(tag, job.job_id(), "QUEUED")
+    record_submitted(ledger, run, batch, job, tag)
+    return job, tag
+
+
+def _execute(ledger: Ledger, run: RunData, batch) -> None:
+    """Run one batch of a local backend to the end in this process."""
+    tag = new_attempt(ledger, run, batch)
+    result = with_retry(lambda: _submit(run, batch, tag).result())
+    crash_point("after_submit")
+    ledger.set_job(tag, None, "DONE")
+    _save(ledger, run, batch, tag, result)
+    record_submitted(ledger, run, batch, None, tag)
+
+
+def new_attempt(ledger: Ledger, run: RunData, batch) -> str:
     """Record a new submission of ``batch`` (its tag, before submitting) and return the tag.
     On a local backend the unfinished earlier attempts are marked LOST first (a local job
     dies with its process)."""
-    subs = ledger.submissions(batch.id) if subs is None else subs
+    subs = ledger.submissions(batch.id)
     if run.backend.local:
         for s in subs:
             if s["status"] not in FINAL_STATUSES:
@@ -265,22 +285,8 @@ def new_attempt(ledger: Ledger, run: RunData, batch, subs: list | None = None) -
     return tag
 
 
-def _wait(ledger: Ledger, job, tag: str, beat=None) -> str:
-    poll = POLL_S if POLL_S is not None else env_seconds("HWADAPT_POLL_S")
-    last = None
-    while True:
-        if beat is not None:
-            beat()
-        status = normalise_status(with_retry(job.status))
-        if status != last:
-            ledger.set_job(tag, None, status)
-            last = status
-        if status in FINAL_STATUSES:
-            return status
-        time.sleep(poll)
-
-
 def _store(ledger: Ledger, run: RunData, batch, tag: str, pubs: list[dict]) -> None:
+    """Write a batch's :func:`compact_result` and its accepted shots (one transaction)."""
     from qiskit.primitives.containers import BitArray
 
     path = run.run_dir / f"batch-{batch.idx:04d}.npz"
@@ -304,6 +310,8 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
     outcomes = np.fromiter(counts, dtype=np.int64, count=len(counts))
     shots = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
     return int(shots[run.accept(f, outcomes)].sum())
+
+
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
@@ -368,11 +376,11 @@ def fetch(ledger_path: str | Path, run_id: str, service=None) -> dict:
         verify_results(ledger, run_id)
         token = ledger.acquire(run_id)
         try:
-            for b in ledger.batches(run_id):
-                if b.status == "submitted":
-                    _execute(ledger, run, b, False,
-                             lambda: ledger.heartbeat(run_id, token))
+            submitted = [b for b in ledger.batches(run_id) if b.status == "submitted"]
+            _remote_round(ledger, run, submitted, False,
+                          lambda: ledger.heartbeat(run_id, token), None)
         finally:
+            close_run_modes(ledger, run.backend, run_id)
             ledger.release(run_id, token)
     return summary(ledger, run_id)
 
@@ -394,5 +402,8 @@ def cancel(ledger_path: str | Path, run_id: str, service=None) -> dict:
                     with_retry(lambda b=backend, s=s: b.job(s["job_id"]).cancel())
                 ledger.set_job(s["tag"], None, "CANCELLED")
         ledger.set_batch_status(b.id, "cancelled", "cancelled by user")
+    if usage.open_mode(ledger, run_id) is not None:  # and close its Batch/Session
+        backend = backend or get_backend(row["backend"], row["noise_from"], service)
+        close_run_modes(ledger, backend, run_id)
     ledger.set_run_status(run_id, "cancelled", "cancelled by user")
     return summary(ledger, run_id)

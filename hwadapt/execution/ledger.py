@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwadapt.errors import InputError, LedgerDamaged, RunBusy
+from hwadapt.execution.leases import lease_owner, owner_alive, proc_start
 
 SCHEMA_VERSION = 1
 APP_ID = "hwadapt-ledger"
@@ -112,9 +113,6 @@ CREATE TABLE IF NOT EXISTS estimates (
 """
 _SCHEMA += ESTIMATES_TABLE
 
-LEASE_STALE_S = 600.0  # another host's lease without a heartbeat for this long is stale
-
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -131,11 +129,6 @@ class Batch:
     reason: str | None
 
 
-def _owner(row: sqlite3.Row) -> str:
-    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["taken"]))
-    return f"pid {row['pid']} on {row['host']} (since {since})"
-
-
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -143,31 +136,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _proc_start(pid: int) -> str:
-    """Start time of process ``pid`` (Linux ``/proc``; "" elsewhere or if it is gone), "Z" for
-    a zombie: with the pid it identifies a process even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return ""
-    return "Z" if fields[0] in ("Z", "X") else fields[19]
-
-
-def _alive(pid: int, host: str, started: str, heartbeat: float) -> bool:
-    """Whether a lease's owner still runs: its pid (same host) or a recent heartbeat."""
-    if host != socket.gethostname():
-        return time.time() - heartbeat < LEASE_STALE_S
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    now = _proc_start(pid)
-    return now != "Z" and (not started or not now or now == started)
 
 
 class Ledger:
@@ -319,14 +287,14 @@ class Ledger:
             db.execute(_LEASES)  # ledgers made before leases existed
             row = db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
             if row is not None and not (row["pid"] == me and row["host"] == socket.gethostname()
-                                        ) and _alive(row["pid"], row["host"], row["started"],
+                                        ) and owner_alive(row["pid"], row["host"], row["started"],
                                                      row["heartbeat"]):
-                raise RunBusy(f"run {run_id} is being driven by {_owner(row)}: wait for it "
+                raise RunBusy(f"run {run_id} is being driven by {lease_owner(row)}: wait for it "
                               f"(`hwadapt status {run_id}`) or stop that process; nothing was "
                               "changed")
             now = time.time()
             db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
-                       (run_id, token, me, socket.gethostname(), _proc_start(me), now, now))
+                       (run_id, token, me, socket.gethostname(), proc_start(me), now, now))
         self._has_leases = True
         return token
 
@@ -350,9 +318,9 @@ class Ledger:
         row = self.db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
         if row is None or (row["pid"] == os.getpid() and row["host"] == socket.gethostname()):
             return None
-        if not _alive(row["pid"], row["host"], row["started"], row["heartbeat"]):
+        if not owner_alive(row["pid"], row["host"], row["started"], row["heartbeat"]):
             return None
-        return _owner(row)
+        return lease_owner(row)
 
     # -- runs ------------------------------------------------------------------------
     def create_run(self, run_id: str, name: str, backend: str, noise_from: str | None,
@@ -370,7 +338,7 @@ class Ledger:
             if lease:
                 db.execute(_LEASES)
                 db.execute("INSERT INTO leases VALUES (?,?,?,?,?,?,?)",
-                           (run_id, token, me, socket.gethostname(), _proc_start(me), now, now))
+                           (run_id, token, me, socket.gethostname(), proc_start(me), now, now))
                 self._has_leases = True
         return token
 

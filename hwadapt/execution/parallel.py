@@ -16,6 +16,7 @@ from hwadapt.errors import JobFailed
 from hwadapt.execution import drive as serial
 from hwadapt.execution.artifacts import verify_results
 from hwadapt.execution.ledger import Ledger
+from hwadapt.execution.remote import record_submitted
 from hwadapt.execution.rundata import RunData
 from hwadapt.execution.tasks import batch_item, batch_task
 from hwadapt.executors import Executor
@@ -111,6 +112,7 @@ def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: b
                     ledger.heartbeat(rid, token)
                 ledger.set_job(tags[i], None, "DONE")
                 serial._store(ledger, run, b, tags[i], pubs)
+                record_submitted(ledger, run, b, None, tags[i])
                 bar.advance()
     finally:
         bar.close()

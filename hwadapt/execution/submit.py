@@ -9,116 +9,30 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
+from hwadapt.execution import usage
 from hwadapt.execution.artifacts import artifact
-from hwadapt.execution.exact_sampler import clbit_distribution
+from hwadapt.execution.build import check_width, check_work, compute_run, transpile
 from hwadapt.execution.family import Family
 from hwadapt.execution.ledger import Ledger, sha256_file
 from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
+from hwadapt.execution.modes import check_mode
 from hwadapt.execution.parallel import drive_with
+from hwadapt.execution.plan import check_qpu_seconds, family_records, first_round_estimate
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
-from hwadapt.mitigation.zne import fold_two_qubit_gates
-from hwadapt.progress import ProgressBar
-from hwadapt.simulate import SupportTooLarge, compile_circuit
 from hwadapt.spec import (
-    build_families,
-    calibration_vectors,
     load_spec,
     run_metadata,
 )
-
-EXACT_RATE_MAX_QUBITS = 62  # exact acceptance rates up to this width (int64 outcomes),
-EXACT_RATE_MAX_SUPPORT = 1 << 20  # and this many reachable basis states, else a pilot round
-MAX_BINDINGS = 20_000  # inputs x families of one run, unless --force
-MAX_PLANNED_SHOTS = 10**9  # raw shots one run may plan (lower bound), unless --force
-
-
-def transpile(circuit, backend: Backend, optimization_level: int, seed: int):
-    """ISA circuit for ``backend`` (unchanged for ``exact``, which takes any circuit)."""
-    from hwadapt.circuits.transpile import transpile_for
-
-    if backend.transpile_target is None:
-        return circuit.decompose(reps=4)
-    return transpile_for(circuit, backend.transpile_target, optimization_level, seed)[0]
-
-
-def exact_distribution(family: Family) -> tuple[list[int], np.ndarray] | None:
-    """Exact outcome distribution of every binding, ``(outcomes, probs (count, len(outcomes)))``,
-    from :mod:`hwadapt.simulate` on the circuit's reachable support (None when outcomes do not
-    fit int64 or the support is too large). One compiled plan serves all bindings."""
-    if family.circuit.num_clbits > EXACT_RATE_MAX_QUBITS:
-        return None
-    try:
-        plan = compile_circuit(family.circuit, max_support=EXACT_RATE_MAX_SUPPORT)
-    except SupportTooLarge:
-        return None
-    return clbit_distribution(plan, family.values)
-
-
-def exact_rates(family: Family, dist: tuple | None = None) -> list[float] | None:
-    """Exact acceptance probability per input (None when not exactly simulable); ``dist``:
-    the family's :func:`exact_distribution`, if already computed."""
-    dist = exact_distribution(family) if dist is None else dist
-    if dist is None:
-        return None
-    outcomes, probs = dist
-    mask = family.accept(np.array(outcomes, dtype=np.int64))
-    return [float(p) for p in probs[:, mask].sum(-1)]
-
-
-def predicted_survival(isa, backend: Backend) -> float:
-    """Noise-aware acceptance factor of an ISA circuit: ``Π (1 - ε)`` over its instructions'
-    error rates in the backend's ``Target`` (gates and measurements, scaled by ``aer_noisy``'s
-    noise scale); 1 on ideal backends. Any gate or readout error is assumed to move the shot
-    out of the accepted set (a single bit flip breaks the Hamming weight or an ancilla), so
-    the expected accepted rate is about ``survival × exact rate``: a one-round run sized by
-    it meets its target on a noisy device (slightly conservative: errors that preserve the
-    weight are kept, and counted as bias instead)."""
-    if not backend.readout_noise or backend.transpile_target is None:
-        return 1.0
-    target = backend.transpile_target.target
-    scale = backend.noise_scale
-    log_f = 0.0
-    for inst in isa.data:
-        name = inst.operation.name
-        if name in ("barrier", "delay") or name not in target.operation_names:
-            continue
-        props = target[name].get(tuple(isa.find_bit(q).index for q in inst.qubits))
-        err = getattr(props, "error", None) or 0.0
-        log_f += np.log1p(-min(scale * err, 0.999))
-    return float(np.exp(log_f))
-
-
-def exact_calibration(family: Family, dist: tuple | None = None) -> np.ndarray:
-    """Exact kept probabilities ``(calibration, C(n, k))`` of the family's calibration rows
-    (outcome: ancillas 0, data = component ``j``; per raw shot); ``dist``: the family's
-    :func:`exact_distribution`, if already computed."""
-    from hwadapt.linalg import subset_indices
-
-    dist = exact_distribution(family) if dist is None else dist
-    if dist is None:
-        raise InputError(f"[calibration] needs exactly simulable circuits: family "
-                         f"{family.name!r} ({family.circuit.num_qubits} qubits) is beyond the "
-                         "exact simulator's support limit: drop [calibration] or use fewer "
-                         "qubits")
-    outcomes, probs = dist
-    probs = probs[len(family.values) - family.calibration:]
-    where = {int(o): i for i, o in enumerate(outcomes)}
-    comps = subset_indices(family.n_data, family.weight)
-    out = np.zeros((len(probs), len(comps)))
-    for j, c in enumerate(comps):
-        if int(c) in where:
-            out[:, j] = probs[:, where[int(c)]]
-    return out
+from hwadapt.trace import mark
 
 
 def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: list,
@@ -137,11 +51,7 @@ def _write_artifacts(run_dir: Path, isa: list, families: list[Family], rates: li
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "circuits.qpy", lambda f: qpy.dump(isa, f))
     cal = calibration or {}
-    meta = [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
-             "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
-            for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
-                                      split or [1] * len(families), strict=True)]
+    meta = family_records(families, rates, calibration, survival, split)
     arrays = {f"values{j}": fam.values for j, fam in enumerate(families)}
     if cal:
         arrays["calibration_x"] = cal["x"]
@@ -170,39 +80,6 @@ def load_metadata(ledger: Ledger, run_id: str) -> RunMetadata | None:
     return RunMetadata.load(artifact(ledger, run_id, METADATA_FILE))
 
 
-def planned_work(spec) -> dict:
-    """What a spec asks for before anything runs: ``bindings`` (inputs x families: circuits
-    to bind, and to simulate exactly for acceptance rates) and ``shots`` (a lower bound on
-    the raw shots: every binding's accepted target, capped by the budget)."""
-    bindings = spec.inputs.count * len(spec.family_names)
-    return {"bindings": bindings,
-            "shots": min(spec.shots.budget, bindings * spec.shots.target_accepted)}
-
-
-def check_work(spec, force: bool = False) -> dict:
-    """:func:`planned_work`, refused above ``MAX_BINDINGS``/``MAX_PLANNED_SHOTS`` unless
-    ``force``."""
-    work = planned_work(spec)
-    if not force and (work["bindings"] > MAX_BINDINGS or work["shots"] > MAX_PLANNED_SHOTS):
-        raise InputError(
-            f"spec asks for {work['bindings']} bindings (inputs x families, limit "
-            f"{MAX_BINDINGS}) and at least {work['shots']:.3g} raw shots (limit "
-            f"{MAX_PLANNED_SHOTS:.0e}): lower inputs.count or shots.target_accepted, or pass "
-            "--force to run it anyway")
-    return work
-
-
-def check_width(families: list[Family], backend: Backend) -> None:
-    """:class:`InputError` if a family's circuit is wider than the backend's device."""
-    width = max(f.circuit.num_qubits for f in families)
-    target = backend.transpile_target
-    have = getattr(target, "num_qubits", None) if backend.kind != "aer" else None
-    if isinstance(have, int) and width > have:
-        raise InputError(f"the spec's circuits need {width} qubits but {backend.name} "
-                         f"({backend.device or backend.name}) has {have}: lower "
-                         "circuit.qubits or pick a larger device (`hwadapt backends`)")
-
-
 def _backend_and_ledger(backend_name: str, ledger_path: str | Path, noise_from: str | None,
                         detach: bool, service) -> tuple[Backend, Ledger | None]:
     """The run's backend (``--detach`` refused on local ones) and its ledger if one exists
@@ -211,116 +88,97 @@ def _backend_and_ledger(backend_name: str, ledger_path: str | Path, noise_from: 
     if detach and backend.local:
         raise InputError(f"--detach needs a remote backend (ibm_<device>); {backend_name} runs "
                          "locally: drop --detach")
+    backend.check_available()
     return backend, Ledger(ledger_path) if Path(ledger_path).exists() else None
+
+
+def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
+              service=None, force: bool = False) -> dict:
+    """``hwadapt submit --dry-run``: build and plan the first round without submitting or
+    writing anything (no ledger, no run folder); returns :func:`first_round_estimate` with
+    ``backend``, ``spec`` and ``max_qpu_seconds``."""
+    spec = load_spec(spec_path)
+    if spec.observables is not None:
+        raise InputError("--dry-run plans Sampler runs; an Estimator run ([observables]) has "
+                         "no QPU-time estimate yet: drop --dry-run")
+    check_work(spec, force)
+    backend = get_backend(backend_name, noise_from, service=service)
+    backend.check_available()
+    est = first_round_estimate(spec, backend, compute_run(spec, backend, backend_name, noise_from))
+    return {"spec": spec.name, "backend": backend_name, **est,
+            "max_qpu_seconds": spec.max_qpu_seconds}
 
 
 def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
            noise_from: str | None = None, detach: bool = False, progress: bool = False,
-           service=None, on_created=None, force: bool = False, executor=None) -> str:
+           service=None, on_created=None, force: bool = False, mode: str | None = None,
+           max_qpu_seconds: float | None = None, executor=None) -> str:
     """Create a run for the spec and drive it (to the end, or only submit with ``detach``).
 
     Returns the run id. ``on_created(run_id)`` is called once the run is in the ledger.
-    ``force`` lifts the planned-work limits of :func:`check_work`. ``executor``
-    (:mod:`hwadapt.executors`): on a local backend, the run's batches run as its tasks
-    (:mod:`hwadapt.execution.parallel`); the counts are the same.
+    ``force`` lifts the planned-work limits of :func:`check_work`. ``mode``: Runtime
+    execution mode ``job``/``batch``/``session`` (default: the spec's ``[execution] mode``,
+    else batch when the run has several jobs; local backends ignore it). ``max_qpu_seconds``
+    (default: the spec's): refuse, before anything is written or submitted, a run whose first
+    round is estimated above it (:func:`check_qpu_seconds`). ``executor``
+    (:mod:`hwadapt.executors`): on a local backend the run's batches run as its tasks
+    (:mod:`hwadapt.execution.parallel`); the counts are the same on any executor.
     """
+    mark("submit: imports done")
     spec = load_spec(spec_path)
+    mode = check_mode(mode or spec.mode)
+    limit = max_qpu_seconds if max_qpu_seconds is not None else spec.max_qpu_seconds
     if spec.observables is not None:
         return submit_estimator(spec, backend_name, ledger_path, noise_from, detach, progress,
-                                service, on_created)
-    ledger, run_id, token = prepare_run(spec_path, backend_name, ledger_path, noise_from,
-                                        detach, progress, service, force)
-    if on_created:
-        on_created(run_id)
-    drive_with(ledger, load_run(ledger, run_id, service=service), executor, progress=progress,
-               lease=token, detach=detach)
-    return run_id
-
-
-def prepare_run(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
-                noise_from: str | None = None, detach: bool = False, progress: bool = False,
-                service=None, force: bool = False) -> tuple[Ledger, str, str]:
-    """The first half of :func:`submit` (Sampler specs): build, transpile and record the
-    run, not driving it; returns ``(ledger, run id, lease token)`` (the caller drives and
-    releases the lease)."""
+                                service, on_created, mode)
+    check_work(spec, force)
     backend, ledger = _backend_and_ledger(backend_name, ledger_path, noise_from, detach,
                                           service)
-    bar = ProgressBar(progress, "building circuits")
-    try:
-        built = build_run(spec_path, backend_name, noise_from, force, backend)
-    finally:
-        bar.close()
-    return record_run(ledger or Ledger(ledger_path), built, backend)
+    mark("submit: backend ready")
+    built = compute_run(spec, backend, backend_name, noise_from, progress)
+    if limit is not None:
+        check_qpu_seconds(first_round_estimate(spec, backend, built), limit)
+    ledger = ledger or Ledger(ledger_path)
+    run_id, artifacts = _write_run(ledger, built, backend)
+    mark("submit: artifacts written")
+    return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
+                             detach, progress, service, on_created, mode, limit, executor)
 
 
-def build_run(spec_path: str | Path, backend_name: str, noise_from: str | None = None,
-              force: bool = False, backend: Backend | None = None) -> dict:
-    """What a Sampler run is made of, computed without the ledger or any file (a task on
-    an executor: plain data out): the spec, backend name and noise source, and per family
-    its ISA circuit, binding values, exact acceptance rates, predicted survival and ZNE
-    split, the calibration rows' exact outputs and the analysis metadata. ``backend``: the
-    backend ``backend_name`` already made (default: made here)."""
-    spec = load_spec(spec_path)
-    if spec.observables is not None:
-        raise InputError(f"{spec_path}: a spec with [observables] is an Estimator run, which "
-                         "`hwadapt submit` runs (not sweep): drop [observables] to sweep it")
-    check_work(spec, force)
-    backend = backend or get_backend(backend_name, noise_from)
-    families = build_families(spec)
-    check_width(families, backend)
-    isa = [transpile(f.circuit, backend, spec.optimization_level, spec.seed) for f in families]
-    dists = [exact_distribution(f) for f in families]  # one simulation per family
-    rates = [exact_rates(f, d) for f, d in zip(families, dists, strict=True)]
-    split = [1] * len(families)
-    if spec.zne_factors:  # folded copies of every ISA circuit, the shots split over factors
-        folds = [(f, c, r, d, k) for f, c, r, d in zip(families, isa, rates, dists, strict=True)
-                 for k in spec.zne_factors[1:]]
-        families += [replace(f, name=f"{f.name}@zne{k}") for f, *_, k in folds]
-        isa += [fold_two_qubit_gates(c, k) for _, c, _, _, k in folds]
-        rates += [r for _, _, r, _, _ in folds]
-        dists += [d for _, _, _, d, _ in folds]  # same logical circuit: same ideal output
-        split = [len(spec.zne_factors)] * len(families)
-    calibration = None
-    if spec.calibration is not None:
-        calibration = {"x": calibration_vectors(spec), "shots": spec.calibration.shots,
-                       "exact": [exact_calibration(f, d)
-                                 for f, d in zip(families, dists, strict=True)]}
-    return {"spec": spec, "backend": backend_name, "noise_from": noise_from, "isa": isa,
-            "families": families, "rates": rates, "calibration": calibration,
-            "survival": [predicted_survival(c, backend) for c in isa], "split": split,
-            "metadata": run_metadata(spec)}
-
-
-def build_task(item: tuple) -> dict:
-    """:func:`build_run` of ``(spec path, backend name, noise source)`` (an executor task)."""
-    return build_run(*item)
+def _write_run(ledger: Ledger, built: dict, backend: Backend | None = None
+               ) -> tuple[str, dict]:
+    """Write a :func:`build_run` result's files under a new run id (and, for backends that
+    measure readout at submit, its calibration); returns ``(run id, artifacts)``."""
+    spec = built["spec"]
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    artifacts = _write_artifacts(ledger.runs_dir / run_id, built["isa"], built["families"],
+                                 built["rates"], built["metadata"], spec.referenced_files,
+                                 built["calibration"], built["survival"], built["split"])
+    backend = backend or get_backend(built["backend"], built["noise_from"])
+    if backend.readout_at_submit:  # device readout, measured with the run
+        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, built["isa"], spec.seed)
+        if cals is not None:
+            artifacts[cals.name] = sha256_file(cals)
+    return run_id, artifacts
 
 
 def record_run(ledger: Ledger, built: dict, backend: Backend | None = None
                ) -> tuple[Ledger, str, str]:
     """Write a :func:`build_run` result as a new run (its files, then its ledger row, with
-    the lease taken); returns ``(ledger, run id, lease token)``. ``backend``: the run's
-    backend when already made (needed only for backends measuring readout at submit)."""
-    spec, isa = built["spec"], built["isa"]
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    artifacts = _write_artifacts(ledger.runs_dir / run_id, isa, built["families"],
-                                 built["rates"], built["metadata"], spec.referenced_files,
-                                 built["calibration"], built["survival"], built["split"])
-    backend = backend or get_backend(built["backend"], built["noise_from"])
-    if backend.readout_at_submit:  # device readout, measured with the run
-        cals = calibrate_run_readout(ledger.runs_dir / run_id, backend, isa, spec.seed)
-        if cals is not None:
-            artifacts[cals.name] = sha256_file(cals)
-    token = ledger.create_run(run_id, spec.name, built["backend"], built["noise_from"],
-                              spec.text, spec.digest, spec.seed, artifacts, lease=True)
-    return ledger, run_id, token
+    the lease taken) without driving it; returns ``(ledger, run id, lease token)``."""
+    run_id, artifacts = _write_run(ledger, built, backend)
+    spec = built["spec"]
+    return ledger, run_id, _create_run(ledger, run_id, spec, built["backend"],
+                                       built["noise_from"], artifacts)
 
 
 def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
                      noise_from: str | None = None, detach: bool = False,
-                     progress: bool = False, service=None, on_created=None) -> str:
+                     progress: bool = False, service=None, on_created=None,
+                     mode: str | None = None) -> str:
     """Create an Estimator run for a spec with ``[observables]`` and drive it
-    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit`."""
+    (:mod:`hwadapt.execution.estimator_run`); arguments as :func:`submit` (no QPU-time
+    estimate yet: ``max_qpu_seconds`` does not apply to Estimator runs)."""
     from hwadapt.circuits.observables import postselected_operators
     from hwadapt.execution import estimator_run as er
     from hwadapt.spec import estimator_family, observables
@@ -344,18 +202,30 @@ def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
         run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
         spec.observables.options, exact)
     return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
-                             detach, progress, service, on_created)
+                             detach, progress, service, on_created, mode)
+
+
+def _create_run(ledger: Ledger, run_id: str, spec, backend_name: str,
+                noise_from: str | None, artifacts: dict, mode: str | None = None,
+                limit: float | None = None) -> str:
+    """Enter the run in the ledger with its driver lease (returned) and its mode and
+    QPU-seconds limit."""
+    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
+                              spec.digest, spec.seed, artifacts, lease=True)
+    if mode is not None or limit is not None:
+        usage.set_execution(ledger, run_id, mode, limit)
+    return token
 
 
 def _create_and_drive(ledger: Ledger, run_id: str, spec, backend_name: str,
                       noise_from: str | None, artifacts: dict, detach: bool, progress: bool,
-                      service, on_created) -> str:
-    """Enter the run in the ledger (with its driver lease), tell ``on_created``, drive it."""
-    token = ledger.create_run(run_id, spec.name, backend_name, noise_from, spec.text,
-                              spec.digest, spec.seed, artifacts, lease=True)
+                      service, on_created, mode: str | None = None,
+                      limit: float | None = None, executor=None) -> str:
+    """:func:`_create_run`, tell ``on_created``, drive it (on ``executor``)."""
+    token = _create_run(ledger, run_id, spec, backend_name, noise_from, artifacts, mode, limit)
     if on_created:
         on_created(run_id)
-    drive_with(ledger, load_run(ledger, run_id, service=service), None, progress=progress,
+    drive_with(ledger, load_run(ledger, run_id, service=service), executor, progress=progress,
                lease=token, detach=detach)
     return run_id
 
@@ -364,7 +234,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
                     run_id: str, shots: int, seed: int, name: str = "families",
                     noise_from: str | None = None, isa: list | None = None,
                     optimization_level: int = 1, progress: bool = False,
-                    service=None, batch_bindings: int = 0, executor=None) -> str:
+                    service=None, backend: Backend | None = None, batch_bindings: int = 0,
+                    executor=None) -> str:
     """Create a run from ready-made circuit families and drive it to the end; idempotent.
 
     Every binding of every family gets ``shots`` raw shots (rounded up to the planner's grid,
@@ -373,8 +244,12 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     already transpiled for the backend (one per family; ``family.values`` must then follow
     each ISA circuit's ``parameters`` order), e.g. from a caller's transpile cache; default:
     :func:`transpile` each ``family.circuit`` here. ``seed`` seeds the
-    batches (and the transpiler when it runs here). ``batch_bindings``: at most this many
-    bindings per batch (0: no limit), so that ``executor`` runs the batches in parallel.
+    batches (and the transpiler when it runs here).
+
+    ``backend``: the :class:`Backend` object to run on (default: one made from
+    ``backend_name``), e.g. one whose Runtime mode the caller keeps open across runs.
+    ``batch_bindings``: at most this many bindings per batch (0: no limit), so that
+    ``executor`` runs the batches in parallel (local backends).
 
     If ``run_id`` is already in the ledger nothing is created: an active run is driven on
     (resumed after a crash), a finished one is left as it is. Returns ``run_id``; read the
@@ -389,8 +264,8 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
     try:
         if not any(r["id"] == run_id for r in ledger.runs()):
             if isa is None:
-                backend = get_backend(backend_name, noise_from, service=service)
-                isa = [transpile(f.circuit, backend, optimization_level, seed) for f in families]
+                target = backend or get_backend(backend_name, noise_from, service=service)
+                isa = [transpile(f.circuit, target, optimization_level, seed) for f in families]
             text = (f'name = "{name}"\nseed = {seed}\n[shots]\ntarget_accepted = 1\n'
                     f"budget = {10**15}\nmax_rounds = 1\npilot = {shots}\n"
                     + (f"batch_bindings = {batch_bindings}\n" if batch_bindings else ""))
@@ -403,8 +278,10 @@ def submit_families(families: list[Family], backend_name: str, ledger_path: str 
         else:
             token = None
         if ledger.run(run_id)["status"] == "active":
-            drive_with(ledger, load_run(ledger, run_id, service=service), executor,
-                       progress=progress, lease=token)
+            run = load_run(ledger, run_id, service=service)
+            if backend is not None:  # the caller's, with its open mode (the caller closes it)
+                run.backend = backend
+            drive_with(ledger, run, executor, progress=progress, lease=token)
         return run_id
     finally:
         ledger.close()

@@ -1,5 +1,6 @@
 """What a run has so far, read from the ledger alone: shots per family and input, and the
-summary ``hwadapt status`` shows. Imports neither Qiskit nor torch (``status`` stays fast)."""
+summary ``hwadapt status`` shows. Imports neither Qiskit nor torch, nor numpy for the summary
+(``status`` stays fast: :func:`tally`'s arrays are built from :func:`tally_lists`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hwadapt.errors import InputError
 from hwadapt.execution.artifacts import family_meta
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.shots import stored_shots
+from hwadapt.execution.usage import modes, run_usage
 
 
 def tally(ledger: Ledger, run_id: str, run: Any = None,
@@ -24,12 +24,22 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
 
     ``run``: a loaded :class:`hwadapt.execution.manager.RunData` (its ``families`` and
     ``values`` spare reading ``families.npz``), or None."""
+    import numpy as np  # the summary (status) needs none: tally_lists
+
+    return [{**f, "raw": np.asarray(f["raw"], np.int64),
+             "accepted": np.asarray(f["accepted"], np.int64)}
+            for f in tally_lists(ledger, run_id, run, batches)]
+
+
+def tally_lists(ledger: Ledger, run_id: str, run: Any = None,
+                batches: list | None = None) -> list[dict]:
+    """:func:`tally` with Python lists of ints for ``raw`` and ``accepted``."""
     batches = ledger.batches(run_id) if batches is None else batches
     if run is None:
         meta, sizes = family_meta(ledger, run_id)
     else:
         meta, sizes = run.families, [len(v) for v in run.values]
-    out = [{"name": m["name"], "raw": np.zeros(n, np.int64), "accepted": np.zeros(n, np.int64),
+    out = [{"name": m["name"], "raw": [0] * n, "accepted": [0] * n,
             "calibration": m.get("calibration", 0)}
            for m, n in zip(meta, sizes, strict=True)]
     for b in batches:
@@ -38,23 +48,35 @@ def tally(ledger: Ledger, run_id: str, run: Any = None,
             continue
         for p in json.loads(row["summary"])["pubs"]:
             fam = out[p["family"]]
-            fam["raw"][p["inputs"]] += p["shots"]
-            fam["accepted"][p["inputs"]] += np.asarray(p["accepted"])
+            for i, a in zip(p["inputs"], p["accepted"], strict=True):
+                fam["raw"][i] += p["shots"]
+                fam["accepted"][i] += int(a)
     return out
+
+
+def simulation_methods(ledger: Ledger, run_id: str, batches: list | None = None) -> list[str]:
+    """The Aer methods that simulated the run's stored results (sorted; empty for runs on
+    devices and on backends that do not record one), from each pub's ``aer_method``."""
+    batches = ledger.batches(run_id) if batches is None else batches
+    rows = (ledger.result(b.id) for b in batches)
+    return sorted({p["aer_method"] for r in rows if r is not None
+                   for p in json.loads(r["summary"])["pubs"] if p.get("aer_method")})
 
 
 def summary(ledger: Ledger, run_id: str) -> dict:
     """JSON-ready view of a run: status, batches by status, accepted/raw shots per family.
 
-    A run whose folder is missing or damaged gets ``status`` ``"damaged"`` and the problem
-    as ``reason`` (the ledger row is unchanged); ``driver`` names another live process
-    driving the run (else None).
+    ``qpu_seconds``: estimated (model), IBM-estimated and used QPU seconds
+    (:func:`hwadapt.execution.usage.run_usage`); ``modes``: the Runtime Batch/Session ids the
+    run used (:func:`hwadapt.execution.usage.modes`). A run whose folder is missing or damaged
+    gets ``status`` ``"damaged"`` and the problem as ``reason`` (the ledger row is
+    unchanged); ``driver`` names another live process driving the run (else None).
     """
     row = ledger.run(run_id)
     batches = ledger.batches(run_id)
     status, reason = row["status"], row["reason"]
     try:
-        fams = tally(ledger, run_id, batches=batches)
+        fams = tally_lists(ledger, run_id, batches=batches)
     except InputError as e:
         fams, status, reason = [], "damaged", str(e)
     target = stored_shots(row["spec_text"])["target"]
@@ -66,11 +88,13 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "batches": dict(Counter(b.status for b in batches)),
         "rounds": len({b.round for b in batches}),
         "target_accepted": target,
-        "families": [{"name": f["name"], "raw_shots": int(f["raw"].sum()),
-                      "accepted": f["accepted"].tolist(),
-                      "inputs_at_target": int((f["accepted"][:len(f["accepted"])
-                                                              - f["calibration"]]
-                                               >= target).sum()),
+        "simulated_with": simulation_methods(ledger, run_id, batches),
+        "qpu_seconds": run_usage(ledger, run_id),
+        "modes": modes(ledger, run_id),
+        "families": [{"name": f["name"], "raw_shots": sum(f["raw"]),
+                      "accepted": f["accepted"],
+                      "inputs_at_target": sum(a >= target for a in f["accepted"][
+                          :len(f["accepted"]) - f["calibration"]]),
                       "calibration_inputs": f["calibration"]} for f in fams],
     }
 

@@ -19,12 +19,12 @@ from hwadapt.kernels.hamming import (
     HammingDense,
     _block_apply,
     _block_gram,
-    _block_gram_compiled,
+    _gather_blocks,
     _to_blocks,
     block_index,
     hw_colex_order,
 )
 
 __all__ = ["DTYPES", "BlockIndex", "GivensMatrix", "HammingBlocks", "HammingDense",
-           "_block_apply", "_block_gram", "_block_gram_compiled", "_plan", "_to_blocks",
+           "_block_apply", "_block_gram", "_gather_blocks", "_plan", "_to_blocks",
            "block_index", "compounds_flat", "hw_colex_order", "supported"]

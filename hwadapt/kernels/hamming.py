@@ -17,6 +17,8 @@ from functools import cache
 import numpy as np
 import torch
 from numba import njit
+from numba.extending import overload
+from numba.np.linalg import _BLAS, get_blas_kind
 
 from hwadapt.kernels.compounds import _FASTMATH, _colex, _forward_colex, _numpy, _plan, _reverse
 from hwadapt.linalg.subsets import block_entries
@@ -42,7 +44,8 @@ class BlockIndex:
     positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
     ``to_out (d_out,)``: block position of each input / output feature. ``pos (C(2n,n),)``
     int64 numpy: flat position in ``W0 (d_out, d_in)`` of each colex block entry, ``-1``
-    outside the crop. ``terms``: the compound recursion (:func:`_plan` ``(n, n)``);
+    outside the crop. ``terms``/``back``: the compound recursion (:func:`_plan` ``(n, n)``,
+    forward / reverse order);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
@@ -54,6 +57,7 @@ class BlockIndex:
     to_out: torch.Tensor
     pos: np.ndarray
     terms: np.ndarray
+    back: np.ndarray
     perm: np.ndarray
     block_sizes: np.ndarray
 
@@ -62,6 +66,7 @@ class BlockIndex:
 def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockIndex:
     """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in`` on ``device``."""
     perm, sizes = hw_colex_order(n)
+    plan = _plan(n, n)
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
     rows, cols = block_entries(perm, sizes)
@@ -72,7 +77,7 @@ def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockInd
 
     return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
                       dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
-                      dev(inv[:d_in]), dev(inv[:d_out]), pos, _plan(n, n).terms, perm, sizes)
+                      dev(inv[:d_in]), dev(inv[:d_out]), pos, plan.terms, plan.back, perm, sizes)
 
 
 def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
@@ -81,18 +86,6 @@ def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
     if x.shape[1] < len(src):
         x = torch.nn.functional.pad(x, (0, 1))
     return x.index_select(1, src)
-
-
-def _block_gram(gB: torch.Tensor, xB: torch.Tensor, ix: BlockIndex) -> torch.Tensor:
-    """The diagonal blocks of ``gBᵀ xB`` (both ``(B, 2^n)`` in block order), flat
-    ``(C(2n,n),)``, each block row-major: one torch gemm per block (torch's thread pool;
-    numba's ``np.dot`` ran on SciPy's own OpenBLAS pool and was ~10x slower at ``n = 12``),
-    ``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``."""
-    out = gB.new_empty(sum(ix.squares))
-    for gk, xk, ok, m in zip(gB.split(ix.sizes, 1), xB.split(ix.sizes, 1),
-                             out.split(ix.squares), ix.sizes, strict=True):
-        torch.mm(gk.T, xk, out=ok.view(m, m))
-    return out
 
 
 def _block_apply(v: torch.Tensor, zB: torch.Tensor, ix: BlockIndex,
@@ -107,31 +100,64 @@ def _block_apply(v: torch.Tensor, zB: torch.Tensor, ix: BlockIndex,
     return out
 
 
+def _gemm_tn(g, x, out, m, nb, ld):
+    """``out (m*m,)`` row-major ``= Gᵀ X`` for ``G``, ``X`` the ``(nb, m)`` column blocks
+    starting at flat ``g[0]`` / ``x[0]`` of row-major matrices with row stride ``ld``
+    (compiled code calls the overload below; this is the interpreted reference)."""
+    def block(a):
+        return np.lib.stride_tricks.as_strided(a, (nb, m), (ld * a.itemsize, a.itemsize))
+
+    out[:] = (block(g).T @ block(x)).ravel()
+
+
+@overload(_gemm_tn)
+def _gemm_tn_compiled(g, x, out, m, nb, ld):  # pragma: no cover - compiled
+    """One BLAS gemm through numba's own cached binding to SciPy's BLAS (``numba_xxgemm``):
+    the strided column blocks go to BLAS as they are (no transposed gather, no copy).
+    Column-major, ``outᵀ = X_blkᵀ G_blk`` is ``gemm('N', 'T', m, m, nb, X, ld, G, ld)``."""
+    gemm = _BLAS().numba_xxgemm(g.dtype)
+    kind = ord(get_blas_kind(g.dtype))
+
+    def impl(g, x, out, m, nb, ld):
+        scal = np.zeros(2, dtype=g.dtype)
+        scal[0] = 1
+        gemm(kind, ord("n"), ord("t"), m, m, nb, scal[:1].ctypes, x.ctypes, ld, g.ctypes, ld,
+             scal[1:].ctypes, out.ctypes, m)
+
+    return impl
+
+
 @njit(cache=True, nogil=True)
-def _block_gram_compiled(g, x, perm, sizes):  # pragma: no cover - compiled
-    """:func:`_block_gram` from ``g (B, d_out)``, ``x (B, d_in)`` (gathered here, block
-    order ``perm`` with ``sizes``) inside numba, for the dense path's small blocks
-    (``n <= 10``), where torch's per-call overhead over ``n + 1`` gemms cost more than the
-    gemms at ``n = 8``; numba's ``np.dot`` runs on SciPy's OpenBLAS pool (threadpoolctl sets
-    it, ``torch.set_num_threads`` does not) and is ~10x slower than torch at ``n = 12``."""
-    nb, dim = g.shape[0], perm.shape[0]
-    gT = np.zeros((dim, nb), dtype=g.dtype)  # block order; zero columns = padding
-    xB = np.zeros((nb, dim), dtype=g.dtype)
-    for t in range(nb):
-        for p in range(dim):
-            c = perm[p]
-            if c < g.shape[1]:
-                gT[p, t] = g[t, c]
-            if c < x.shape[1]:
-                xB[t, p] = x[t, c]
+def _gather_blocks(a, perm):  # pragma: no cover - compiled
+    """``a (B, d)`` (any strides: an expanded upstream gradient is read in place) ->
+    ``(B, 2^n)`` in block order ``perm``, zero columns outside the crop (``perm >= d``)."""
+    out = np.zeros((a.shape[0], perm.shape[0]), dtype=a.dtype)
+    for t in range(a.shape[0]):
+        at, ot = a[t], out[t]
+        for p in range(perm.shape[0]):
+            if perm[p] < at.shape[0]:
+                ot[p] = at[perm[p]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
+    """The diagonal blocks of ``gBᵀ xB`` (both ``(B, 2^n)`` in block order, block sizes
+    ``sizes``), flat ``(C(2n,n),)``, each block row-major: ``Σ_k C(n,k)^2·B`` multiply-adds
+    instead of ``4^n·B``. One BLAS gemm per block on the strided column blocks
+    (:func:`_gemm_tn`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
+    ``torch.set_num_threads`` does not); from numba because torch's per-call overhead over
+    ``n + 1`` gemms cost more than the gemms at ``n = 8``."""
+    nb, dim = gB.shape
     total = 0
     for k in range(sizes.shape[0]):
         total += sizes[k] * sizes[k]
-    out = np.empty(total, dtype=g.dtype)
+    out = np.empty(total, dtype=gB.dtype)
+    gf, xf = gB.ravel(), xB.ravel()
     o, s = 0, 0
-    for k in range(sizes.shape[0]):  # one BLAS gemm per block
+    for k in range(sizes.shape[0]):
         m = sizes[k]
-        out[o:o + m * m] = np.dot(gT[s:s + m], np.ascontiguousarray(xB[:, s:s + m])).ravel()
+        _gemm_tn(gf[s:], xf[s:], out[o:o + m * m], m, nb, dim)
         o += m * m
         s += m
     return out
@@ -164,14 +190,15 @@ def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, g, x, perm, sizes, terms):  # pragma: no cover - compiled
-    """:func:`_hw_reverse` of :func:`_block_gram_compiled` in one compiled call."""
-    return _hw_reverse(A, alpha, F, _block_gram_compiled(g, x, perm, sizes), terms)
+def _hw_backward(A, alpha, F, gB, xB, sizes, back):  # pragma: no cover - compiled
+    """:func:`_hw_reverse` of :func:`_block_gram` (``gB``, ``xB`` in block order)."""
+    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_reverse(A, alpha, F, gv, terms):  # pragma: no cover - compiled
-    """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``."""
+def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``;
+    ``back``: the plan's reverse-mode rows."""
     R, N = F.shape[0], F.shape[1]
     gA = np.zeros_like(A)
     galpha = np.zeros(R, dtype=A.dtype)
@@ -183,7 +210,7 @@ def _hw_reverse(A, alpha, F, gv, terms):  # pragma: no cover - compiled
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), terms)
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back)
     return gA, galpha
 
 
@@ -191,8 +218,8 @@ class HammingDense(torch.autograd.Function):
     """``F.linear(x, W0 + ΔW, b)`` with ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))`` in computational
     order: forward builds all compounds and adds ``ΔW`` into a copy of ``W0`` in one compiled
     call (no ``R x 2^n x 2^n`` tensor); backward forms only the ``C(2n,n)`` block entries of
-    ``gᵀ x`` (:func:`_block_gram_compiled`) and runs the recursion in reverse for ``∂A``,
-    ``∂α``, in one compiled call.
+    ``gᵀ x`` (:func:`_gather_blocks`, :func:`_block_gram`) and runs the recursion in reverse
+    for ``∂A``, ``∂α`` (:func:`_hw_backward`).
     ``∂x = g (W0 + ΔW)``, ``∂W0 = gᵀ x``, ``∂b = Σ g`` only when required. First order
     only (once_differentiable).
 
@@ -216,8 +243,10 @@ class HammingDense(torch.autograd.Function):
         need, ix = ctx.needs_input_grad, ctx.ix
         gA = galpha = None
         if need[1] or need[2]:
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, _numpy(g), _numpy(x), ix.perm,
-                                      ix.block_sizes, ix.terms)
+            # g, x as they are (an expanded upstream gradient is not copied)
+            gB = _gather_blocks(g.detach().numpy(), ix.perm)
+            xB = _gather_blocks(x.detach().numpy(), ix.perm)
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, xB, ix.block_sizes, ix.back)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None
@@ -254,8 +283,8 @@ class HammingBlocks(torch.autograd.Function):
         gB = _to_blocks(g, ix.src_out)
         gA = galpha = gx = None
         if need[1] or need[2]:
-            gv = _block_gram(gB, ctx.xB, ix)
-            gA, galpha = _hw_reverse(ctx.An, ctx.al, ctx.F, gv.numpy(), ix.terms)
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB.numpy(), ctx.xB.numpy(),
+                                      ix.block_sizes, ix.back)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0

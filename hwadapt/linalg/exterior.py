@@ -10,7 +10,7 @@ from functools import cache
 
 import torch
 
-from hwadapt.linalg.compounds import compounds
+from hwadapt.linalg.compound_matrices import compounds
 from hwadapt.linalg.subsets import _num_qubits, subset_indices, subsets
 
 

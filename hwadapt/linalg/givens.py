@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from hwadapt.arrays import to_numpy
 from hwadapt.linalg.layouts import layout_pairs, pyramid_layers
 from hwadapt.linalg.subsets import _num_qubits
 
+if TYPE_CHECKING:  # torch is imported by the torch paths only: circuit building needs numpy
+    import torch
+
 
 def givens_matrix(
-    n: int, angles: torch.Tensor, layout: str | list[tuple[int, int]] = "pyramid"
-) -> torch.Tensor:
+    n: int, angles: torch.Tensor | np.ndarray, layout: str | list[tuple[int, int]] = "pyramid"
+) -> torch.Tensor | np.ndarray:
     """Orthogonal ``O(θ) = G_m ⋯ G_1`` from Givens rotations on the pairs of ``layout``.
 
     ``G_i`` on pair ``(a, b)`` is the identity except ``G[a,a] = G[b,b] = cos θ_i``,
@@ -32,11 +36,15 @@ def givens_matrix(
     Returns:
         ``(..., n, n)`` orthogonal matrix. CPU float32/float64 angles use the compiled
         :class:`hwadapt.kernels.GivensMatrix` (first derivatives only); other devices and
-        dtypes the pure-torch product tree (:func:`_givens_torch`, the reference).
+        dtypes the pure-torch product tree (:func:`_givens_torch`, the reference). Numpy
+        angles give a float64 numpy matrix (:func:`_givens_numpy`: row updates, no numba
+        compile, what circuit building uses).
     """
     pairs = _layout_pairs(n, layout)  # validated: the kernel does not bounds-check
     if angles.shape[-1] != len(pairs):
         raise ValueError(f"layout has {len(pairs)} gates but {angles.shape[-1]} angles were given")
+    if isinstance(angles, np.ndarray):
+        return _givens_numpy(n, angles, pairs)
     from hwadapt import kernels  # lazy: numba is imported on first use only
 
     if kernels.supported(angles) and pairs:
@@ -44,6 +52,22 @@ def givens_matrix(
         O = kernels.GivensMatrix.apply(angles.reshape(-1, len(pairs)), _pairs_array(pairs), n)
         return O.reshape(*batch, n, n)
     return _givens_torch(n, angles, pairs)
+
+
+def _givens_numpy(n: int, angles: np.ndarray, pairs: tuple[tuple[int, int], ...]
+                  ) -> np.ndarray:
+    """Numpy :func:`givens_matrix`: ``O = I``, then per gate ``i`` on ``(a, b)`` rows ``a, b``
+    of ``O`` become ``c·O_a + s·O_b`` and ``-s·O_a + c·O_b`` (``G_i O``, later gates on the
+    left). ``(..., m)`` angles -> ``(..., n, n)`` float64."""
+    th = np.asarray(angles, dtype=np.float64)
+    O = np.broadcast_to(np.eye(n), (*th.shape[:-1], n, n)).copy()
+    c, s = np.cos(th), np.sin(th)
+    for g, (a, b) in enumerate(pairs):
+        ra, rb = O[..., a, :].copy(), O[..., b, :]
+        cg, sg = c[..., g, None], s[..., g, None]
+        O[..., a, :] = cg * ra + sg * rb
+        O[..., b, :] = cg * rb - sg * ra
+    return O
 
 
 @cache
@@ -55,6 +79,8 @@ def _givens_torch(n: int, angles: torch.Tensor, pairs: tuple[tuple[int, int], ..
                   ) -> torch.Tensor:
     """Pure-torch :func:`givens_matrix` (reference for the kernel; any device, full autograd):
     all ``m`` Givens matrices at once, then a balanced product tree (log2 m batched matmuls)."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     D, S = _givens_basis(n, pairs, angles.dtype, angles.device)
     eye = torch.eye(n, dtype=angles.dtype, device=angles.device)
     c, s = torch.cos(angles)[..., None, None], torch.sin(angles)[..., None, None]
@@ -71,6 +97,8 @@ def _givens_basis(
     n: int, pairs: tuple[tuple[int, int], ...], dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``D, S (m, n, n)``: ``G_i = I + (cos θ_i - 1) D_i + sin θ_i S_i`` (see givens_matrix)."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     D = torch.zeros(len(pairs), n, n, dtype=dtype)
     S = torch.zeros_like(D)
     for g, (a, b) in enumerate(pairs):
@@ -102,6 +130,8 @@ def _givens_masks(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(M, S)``, each ``(m, 2^n)``: ``M`` = 1 where bits a, b of the index differ;
     ``S`` = ``+(-1)^p`` where bit a = 1, bit b = 0, ``-(-1)^p`` where a = 0, b = 1, else 0."""
+    import torch  # lazy: circuit building uses the numpy paths only
+
     idx = torch.arange(1 << n)
     bits = (idx[None, :] >> torch.arange(n)[:, None]) & 1  # (n, 2^n)
     M = torch.zeros(len(pairs), 1 << n, dtype=torch.float64)
@@ -139,6 +169,8 @@ def givens_apply(
         ``hamming_weight_matrix(givens_matrix(n, angles, layout), "computational") @ x`` for
         every layout. Cost ``O(m·2^n)``; autograd flows to ``x`` and ``angles``.
     """
+    import torch  # lazy: circuit building uses the numpy paths only
+
     nq = _num_qubits(x.shape[-1], n)
     pairs = _layout_pairs(nq, layout)
     if angles.shape[-1] != len(pairs):
@@ -159,12 +191,12 @@ def givens_apply(
 def combination_matrix(angles, alphas: Sequence[float], n: int, layout: str = "pyramid"
                        ) -> np.ndarray:
     """``M = Σ_i α_i givens_matrix(n, θ_i, layout)``, shape ``(n, n)`` (float64)."""
-    th = torch.as_tensor(np.asarray(angles, dtype=float))
+    th = to_numpy(angles, float)  # the numpy path of givens_matrix: no kernel compile
     al = np.asarray(alphas, dtype=float)
     if th.ndim != 2 or al.shape != (th.shape[0],):
         raise ValueError(f"need angles (R, m) and one alpha per row: angles "
                          f"{tuple(th.shape)}, alphas {al.shape}")
-    return np.einsum("i,ijk->jk", al, givens_matrix(n, th, layout).numpy())
+    return np.einsum("i,ijk->jk", al, givens_matrix(n, th, layout))
 
 
 def pyramid_angles(U: np.ndarray, tol: float = 1e-9) -> np.ndarray:

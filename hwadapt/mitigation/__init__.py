@@ -10,6 +10,9 @@ One module per job:
 - :mod:`~hwadapt.mitigation.crossval`: k-fold folds and the systematic error term;
 - :mod:`~hwadapt.mitigation.learned`: the pipeline — mitigated estimate with statistical
   (bootstrap) and systematic (cross-validated) error bars;
+- :mod:`~hwadapt.mitigation.readout`: mthree readout correction of counts;
+- :mod:`~hwadapt.mitigation.runs`: a stored run's readout calibration, calibration inputs and
+  mitigated estimate (what ``compare`` calls);
 - :mod:`~hwadapt.mitigation.zne`: local folding of two-qubit gates and Richardson
   extrapolation.
 

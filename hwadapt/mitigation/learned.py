@@ -19,7 +19,9 @@ signed outputs ``y_cal (m, c)`` of the calibration inputs.
   over target *and* calibration counts, the maps refitted in every replicate.
 - Systematic term: k-fold cross-validation on the calibration inputs (maps fitted without
   the held-out fold, residual ``r = ŷ - y_cal`` on it),
-  ``σ_sys² = mean(r²) - mean(σ_stat²)`` floored at 0
+  ``σ_sys² = mean(r²) - mean(σ_stat²)`` plus one standard error of that mean (an upper
+  bound: with few calibration shots the difference is noisy and a floored point estimate
+  read 0 although the bias was there), floored at 0
   (:func:`hwadapt.mitigation.crossval.systematic`); total ``σ = sqrt(σ_stat² + σ_sys²)``.
 - Without a map (``mitigate=False``) the same systematic term is measured on the raw
   estimates of all calibration inputs, with the estimator's shot-noise stderr.

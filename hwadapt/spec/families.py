@@ -8,7 +8,6 @@ from qiskit.circuit import ParameterVector
 
 from hwadapt.circuits.dilation import combination_matrix
 from hwadapt.circuits.loaders import unary_angles, unary_loader
-from hwadapt.circuits.signs import default_beta
 from hwadapt.execution.family import Family
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.spec.model import JobSpec, sign_references
@@ -30,14 +29,12 @@ def reference_vectors(spec: JobSpec, mode: str = "lcu", family: str = "signs",
     x = input_vectors(spec) if x is None else x
     if not kind.startswith("term"):
         return reference_vector(kind, x)
-    import torch
-
     from hwadapt.linalg import givens_matrix
 
     k = int(kind[4:])
     angles, alphas = adapter_parameters(spec)
-    Ok = givens_matrix(spec.circuit.qubits, torch.as_tensor(angles[k], dtype=torch.float64),
-                       spec.circuit.layout).numpy()
+    Ok = givens_matrix(spec.circuit.qubits, np.asarray(angles[k], dtype=float),
+                       spec.circuit.layout)
     return np.sign(alphas[k]) * x @ Ok.T
 
 
@@ -50,7 +47,8 @@ def run_metadata(spec: JobSpec) -> RunMetadata:
     return RunMetadata(
         construction=c.construction, modes=c.modes, encoding=c.encoding, layout=c.layout,
         x=input_vectors(spec), M=combination_matrix(angles, alphas, c.qubits, c.layout),
-        alphas=np.asarray(alphas, float), beta=default_beta(alphas),
+        alphas=np.asarray(alphas, float),
+        beta=spec.construction.sign_beta(np.asarray(alphas, float), c.terms, "lcu"),
         K0=spec.construction.scale(angles, alphas, c.qubits, c.layout),
         references={mode: {f: reference_vectors(spec, mode, f) for f in sign_references(spec, mode)}
                     for mode in c.modes},
@@ -75,7 +73,7 @@ def build_families(spec: JobSpec) -> list[Family]:
         n_cal = spec.calibration.inputs
     loader = unary_loader(n, ParameterVector("x", n - 1))
     values = np.stack([unary_angles(v) for v in x])
-    beta = default_beta(alphas)
+    beta = con.sign_beta(np.asarray(alphas, float), c.terms, "lcu")
     out = []
     for mode in c.modes:
         if mode == "lcu":

@@ -77,6 +77,8 @@ class JobSpec:
     base_dir: Path = Path(".")
     calibration: CalibrationSpec | None = None
     zne_factors: tuple[int, ...] | None = None  # [mitigation] zne: odd fold factors, 1 first
+    max_qpu_seconds: float | None = None  # [execution]: refuse runs estimated above this
+    mode: str | None = None  # [execution]: Runtime mode job|batch|session (ibm_*), None: auto
     observables: Any = None  # spec.observables.ObservableSpec: an Estimator run
 
     @property

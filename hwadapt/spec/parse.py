@@ -73,6 +73,10 @@ def parse_spec(text: str, base_dir: Path = Path("."), where: str = "spec") -> Jo
                    optimization_level=_int(e, "execution", "optimization_level", 1, 0, 3),
                    dynamical_decoupling=dd, twirling=twirling, text=text, base_dir=base_dir,
                    calibration=calibration, zne_factors=_zne(data.get("mitigation", {})),
+                   max_qpu_seconds=(_float(e, "execution", "max_qpu_seconds", 0, 1e-3, 1e9)
+                                    if "max_qpu_seconds" in e else None),
+                   mode=_choice(e, "execution", "mode", None, ("job", "batch", "session"))
+                   if "mode" in e else None,
                    observables=observables)
 
 

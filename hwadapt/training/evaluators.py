@@ -32,6 +32,7 @@ from hwadapt.errors import InputError
 from hwadapt.estimate import estimate
 from hwadapt.execution import manager
 from hwadapt.execution.family import Family
+from hwadapt.execution.modes import check_mode, shared_mode
 
 
 def exact_outputs(angles: torch.Tensor, alphas: torch.Tensor, psi: torch.Tensor,
@@ -93,6 +94,10 @@ class LedgerEvaluator:
         construction: a trainable registered construction
             (:func:`hwadapt.circuits.constructions.trainable`: ``"spectral"`` or
             ``"efficient"``, see above); it picks the templates and sign references.
+        mode: Runtime execution mode kept open across all calls on ``ibm_*`` (``"session"``:
+            one session for the whole training, a batch where the plan refuses sessions;
+            None: each call's run picks its own); :meth:`close` closes it. Local backends
+            ignore it.
         service: the IBM service for ``ibm_*`` (default: from the environment or the saved
             account, :func:`hwadapt.backends.ibm_service`), made once and reused by every call.
         batch_bindings: at most this many bindings per batch (0: one batch per call), so
@@ -103,8 +108,8 @@ class LedgerEvaluator:
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
                  session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
                  noise_from: str | None = None, optimization_level: int = 1,
-                 construction: str = "spectral", service=None, batch_bindings: int = 0,
-                 executor=None):
+                 construction: str = "spectral", service=None, mode: str | None = None,
+                 batch_bindings: int = 0, executor=None):
         if shots < 1:
             raise InputError(f"shots must be >= 1, got {shots}")
         if layout != "pyramid":
@@ -113,12 +118,17 @@ class LedgerEvaluator:
         check_construction(construction)
         self.backend_name, self.noise_from = backend, noise_from
         self.backend = get_backend(backend, noise_from, service=service)
+        self.mode = check_mode(mode)
         self.ledger_path = Path(ledger)
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
         self.construction = constructions.get(construction)
         self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
         self.batch_bindings, self.executor = batch_bindings, executor
         self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
+
+    def close(self) -> None:
+        """Close the Runtime mode kept open across calls (if any)."""
+        self.backend.close_mode()
 
     def run_id(self, call: int) -> str:
         return f"{self.session}-c{call:05d}"
@@ -133,11 +143,14 @@ class LedgerEvaluator:
                         for f in self._families(k, requests[j], psi, refs[j][0])]
             seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
                                   "little")
+            if self.mode is not None:
+                shared_mode(self.backend, self.mode)
             manager.submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
                             shots=self.shots, seed=seed, name="hybrid",
                             noise_from=self.noise_from, isa=[f.circuit for f in families],
-                            service=self.backend.service, batch_bindings=self.batch_bindings,
-                            executor=self.executor)
+                            service=self.backend.service,
+                            backend=None if self.backend.local else self.backend,
+                            batch_bindings=self.batch_bindings, executor=self.executor)
         self.calls += 1
         counts = manager.run_counts(self.ledger_path, run_id) if live else {}
         return [self._estimate(r, counts, live.index(j), psi, *refs[j][1:]) if j in live else

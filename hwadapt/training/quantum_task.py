@@ -68,7 +68,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         _train_epoch(model, opt, xb, yb, 32, gen)
     evaluator = LedgerEvaluator(backend, ledger, shots=shots, seed=seed,
                                 session=f"finetune-{out.resolve().name}", executor=executor,
-                                construction=construction, batch_bindings=batch_bindings)
+                                construction=construction, mode="session",
+                                batch_bindings=batch_bindings)
 
     bar = ProgressBar(progress, "hybrid fine-tuning", steps + 2 * eval_repeats)
 
@@ -91,6 +92,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
         fine_tuned = evaluate("final", eval_repeats + steps)
     finally:
         bar.close()
+        evaluator.close()  # its Runtime session (ibm_*)
     report = {"backend": backend, "qubits": qubits, "rank": rank, "hidden": hidden,
               "gradient": gradient, "construction": construction, "shots": shots,
               "steps": steps, "batch": batch, "lr": lr, "pretrain_epochs": pretrain_epochs,

@@ -104,7 +104,7 @@ def test_line_order():
 
 
 @pytest.mark.slow
-def test_the_method_is_stored_with_each_batch(tmp_path):
+def test_the_method_is_stored_with_each_batch(tmp_path, monkeypatch):
     from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.manager import submit
 
@@ -116,3 +116,20 @@ def test_the_method_is_stored_with_each_batch(tmp_path):
     led = Ledger(ledger, create=False)
     pubs = [p for b in led.batches(run) for p in json.loads(led.result(b.id)["summary"])["pubs"]]
     assert pubs and all(p["aer_method"] == "density_matrix" for p in pubs)
+    from hwadapt.compare import compare_run
+    from hwadapt.execution.summary import summary
+
+    assert summary(led, run)["simulated_with"] == ["density_matrix"]  # status shows it
+    assert compare_run(ledger, run)["simulated_with"] == ["density_matrix"]  # and compare
+    exact = submit(spec, "exact", ledger)
+    assert summary(led, exact)["simulated_with"] == []
+    from typer.testing import CliRunner
+
+    from hwadapt.cli import app, core
+
+    monkeypatch.setattr(core.console, "width", 250)  # the tables' cells unabridged
+    shown = CliRunner().invoke(app, ["status", "--ledger", str(ledger)])
+    assert shown.exit_code == 0 and "aer_noisy (density_matrix)" in shown.output
+    assert "exact (" not in shown.output
+    shown = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
+    assert shown.exit_code == 0 and "on aer_noisy (density_matrix) vs exact" in shown.output

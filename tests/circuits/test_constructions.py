@@ -93,6 +93,36 @@ def test_toy_construction_runs_and_compares_through_the_registry(toy, tmp_path):
     assert a["sign_agreement"] == 1.0 and a["rel_l2"] < 0.1 and a["coverage_2se"] >= 0.6
 
 
+@pytest.mark.parametrize("c,alphas,lightened", [
+    ("efficient", [0.6, -0.4], True), ("spectral", [-0.45, 0.55], True),
+    ("efficient", [0.5, 0.3, 0.2], True), ("spectral", [0.9, 0.1], False)])
+def test_term_references_lighten_a_term_and_stay_exact(c, alphas, lightened):
+    """With balanced weights the term references *lighten* a term (β = -min|α_k| < 0, so
+    K1 = ‖α‖₁ + β < ‖α‖₁ and signs are resolved with less shot noise); a light term would
+    leave blind spots, so unbalanced weights keep β = ‖α‖₂. Either way every family's exact
+    outcome probabilities are (y + β r)²/(K0 + β)² and the estimate recovers y."""
+    from hwadapt.circuits.constructions.efficient import term_beta
+
+    spec = parse_spec(SPEC.format(R=len(alphas), alphas=alphas, c=c).replace(
+        'mode = ["lcu", "separate"]', 'mode = "lcu"'))
+    ex = exact_reference(spec)
+    al = np.abs(alphas)
+    assert ex.beta == pytest.approx(-al[:2].min() if lightened else np.linalg.norm(al))
+    assert ex.beta == term_beta(np.array(alphas))
+    fams = {f.name: f for f in build_families(spec)}
+    assert sorted(fams) == ["magnitude", "signs", "signs1"]
+    comps = [1 << j for j in range(3)]
+    for name in ("signs", "signs1"):
+        r = reference_vectors(spec, "lcu", name)
+        want = (ex.y + ex.beta * r) ** 2 / (ex.K + ex.beta) ** 2
+        got = np.stack([outcome_probabilities(fams[name].circuit.assign_parameters(v))[comps]
+                        for v in fams[name].values])
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    counts = {k: _exact_counts(f) for k, f in fams.items()}
+    est = estimate(counts, n=3, alphas=[ex.K], beta=ex.beta, reference=ex.references)
+    np.testing.assert_allclose(est.y, ex.y, atol=1e-6)
+
+
 def test_unknown_construction_names_the_registered_ones():
     with pytest.raises(InputError, match="use one of efficient, textbook, dilation, spectral"):
         parse_spec(SPEC.format(R=2, alphas=[0.8, -0.5], c="toy"))
@@ -126,7 +156,8 @@ CONSTRUCTION_NAMES = {"efficient", "textbook", "dilation", "spectral"}
 @pytest.mark.parametrize("module", ["spec/model.py", "spec/fields.py", "spec/parse.py",
                                     "spec/parameters.py", "spec/families.py", "compare.py",
                                     "execution/manager.py", "execution/submit.py",
-                                    "execution/drive.py", "execution/rundata.py",
+                                    "execution/build.py", "execution/drive.py",
+                                    "execution/rundata.py",
                                     "training/evaluators.py",
                                     "training/quantum_task.py"])
 def test_no_construction_if_chains_outside_the_registry(module):

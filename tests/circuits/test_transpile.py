@@ -73,3 +73,28 @@ def test_swaps_are_counted_and_errors(backend):
     assert report.two_qubit_gates > 2 * 12
     with pytest.raises(ValueError, match="qubits"):
         transpile_for(QuantumCircuit(backend.num_qubits + 1), backend)
+
+
+def test_plugin_filter_leaves_the_entry_point_cache_as_it_found_it():
+    """transpile_for lists only Qiskit's translation plugins while it builds a pass manager
+    for a backend without a plugin of its own (a no-op once qiskit_ibm_runtime is imported:
+    tests/test_startup.py checks the fresh-process case), and restores stevedore's cache."""
+    import sys
+
+    import stevedore
+
+    from hwadapt.backends.devices import device_backend
+    from hwadapt.circuits import transpile as tr
+
+    cache = stevedore.ExtensionManager.ENTRY_POINT_CACHE
+    before = dict(cache)
+    with tr._builtin_translation_only(device_backend("fake_lagos")):
+        inside = [ep.value for ep in cache.get(tr.TRANSLATION_PLUGINS, [])]
+    assert dict(cache) == before
+    if "qiskit_ibm_runtime" not in sys.modules:
+        assert inside and all(v.startswith("qiskit.") for v in inside)
+    qc = QuantumCircuit(2)
+    qc.cx(0, 1)
+    qc.measure_all()
+    isa, _ = tr.transpile_for(qc, device_backend("fake_lagos"), 1, 3)
+    assert dict(cache) == before and isa.num_qubits == 7

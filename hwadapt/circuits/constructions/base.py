@@ -11,6 +11,7 @@ of switching on its name:
 - :meth:`sign_references` (the reference kinds ``r`` of the signs families, first:
   :meth:`sign_reference`: ``"uniform"``,
   ``"input"`` or ``"term0"``, see :mod:`hwadapt.circuits.signs`);
+- :meth:`sign_beta` (the reference weight ``β`` of the signs families);
 - :meth:`scale` (``K0`` of the lcu magnitude family), :meth:`fold_inputs` (the inputs the
   lcu loader actually loads), :meth:`fold_counts` (measured counts onto the LCU convention
   of :func:`hwadapt.estimate.tally`);
@@ -82,6 +83,11 @@ class Construction:
         the one :meth:`sign_reference`); more than one where a single reference has blind
         spots (components where it is near zero) and others cost no extra gates."""
         return [self.sign_reference(terms, mode)]
+
+    def sign_beta(self, alphas: np.ndarray, terms: int, mode: str) -> float:
+        """``β`` of the signs families of ``mode`` (one for all, ``K1 = K0 + β``): by default
+        :func:`hwadapt.circuits.signs.default_beta` ``‖α‖₂``."""
+        return default_beta(alphas)
 
     def scale(self, angles: np.ndarray, alphas: np.ndarray, n: int, layout: str) -> float:
         """``K0`` of the lcu magnitude family: ``‖α‖₁`` for an LCU."""

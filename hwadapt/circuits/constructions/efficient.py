@@ -2,7 +2,9 @@
 
 The signs family adds the reference branch ``β·I`` (``"input"``, ``r = ψ``; its angles are
 zero in any layout, so the circuit does not depend on the input), or for ``R >= 2`` in lcu
-mode reuses term 0 (``"term0"``: the magnitude circuit's gates with ``α_0 + sign(α_0)β``).
+mode reuses terms 0 and 1 (``"term0"``, ``"term1"``: the magnitude circuit's gates with
+``α_k + sign(α_k)β``). There ``β`` is negative (:func:`term_beta`): the reference families
+*lighten* a term, ``K1 = K0 + β < K0``, which resolves signs with less shot noise.
 Trainable: templates ``magnitude``/``signs`` (uniform reference per input).
 """
 
@@ -20,10 +22,31 @@ from hwadapt.circuits.efficient_lcu import (
     term0_alphas,
 )
 from hwadapt.circuits.lcu import lcu_ancillas
+from hwadapt.circuits.signs import default_beta
 
 SIGN_TERMS = 2
 """LCU terms that serve as sign references (lcu mode, ``R >= 2``): two, so that every
 component has a reference it can see; each costs one family of shots and no extra gates."""
+LIGHTEN_MIN = 0.25
+""":func:`term_beta` lightens the reference terms when each holds at least this fraction of
+``‖α‖₁``; below it a lightened term would leave blind spots (``|β r_j| < |y_j|``)."""
+
+
+def term_beta(alphas: np.ndarray) -> float:
+    """``β`` of the ``"term<k>"`` references: ``-min_k |α_k|`` over the first
+    :data:`SIGN_TERMS` terms when that is ``≥`` :data:`LIGHTEN_MIN` ``‖α‖₁``, else
+    :func:`~hwadapt.circuits.signs.default_beta` ``‖α‖₂``.
+
+    A family ``α_k → α_k + sign(α_k)β`` has outcome probabilities ``(y_j + b_j)²/K1²``,
+    ``b = β sign(α_k) O_k x``, ``K1 = ‖α‖₁ + β``; it resolves ``sign(y_j)`` with separation
+    ``2 min(|y_j|, |b_j|)`` against the noise ``K1/(2√D)``. Lightening (``β < 0``, never past
+    zero, so ``K1 = ‖α‖₁ + β`` stays exact) shrinks ``K1`` from ``‖α‖₁ + ‖α‖₂`` to
+    ``‖α‖₁ - min|α_k|``: on the demo (α = 0.6, 0.4, n = 8, no device noise) wrong signs
+    3.2 → 0.9 per 128 components and relative L2 0.032 → 0.016 at the same shots.
+    """
+    al = np.abs(np.asarray(alphas, dtype=float))
+    lightest = float(al[:SIGN_TERMS].min())
+    return -lightest if lightest >= LIGHTEN_MIN * al.sum() else default_beta(alphas)
 
 
 class Efficient(Construction):
@@ -45,6 +68,11 @@ class Efficient(Construction):
         qc = efficient_sign_circuit(angles, alphas, loader, reference=ref, beta=beta,
                                     layout=layout)
         return qc, lcu_ancillas(len(alphas) + (ref == "input"))
+
+    def sign_beta(self, alphas: np.ndarray, terms: int, mode: str) -> float:
+        if mode == "lcu" and terms >= 2:
+            return term_beta(alphas)
+        return super().sign_beta(alphas, terms, mode)
 
     def sign_reference(self, terms: int, mode: str) -> str:
         return "term0" if mode == "lcu" and terms >= 2 else "input"

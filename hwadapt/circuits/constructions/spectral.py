@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from qiskit.circuit import QuantumCircuit
 
 from hwadapt.circuits.constructions.base import Construction
@@ -43,8 +42,7 @@ def spectral_reference(angles: np.ndarray, alphas: np.ndarray, psi: np.ndarray
     """
     al = np.asarray(alphas, dtype=float)
     sg = np.sign(al)
-    O = givens_matrix(psi.shape[1], torch.as_tensor(angles, dtype=torch.float64),
-                      "pyramid").numpy()
+    O = givens_matrix(psi.shape[1], np.asarray(angles, dtype=float), "pyramid")
     v = sg[None, :, None, None] * np.einsum("srij,bj->srbi", O, psi)  # (S, 2, B, n)
     w = np.linspace(0, 1, REFERENCE_GRID) if sg.all() else np.array([float(sg[0] != 0)])
     cand = w[:, None, None, None] * v[:, 0] + (1 - w)[:, None, None, None] * v[:, 1]

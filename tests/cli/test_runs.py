@@ -1,0 +1,79 @@
+"""``hwadapt submit --dry-run / --max-qpu-seconds / --mode`` and the QPU column of
+``hwadapt status`` (local backends only: the CLI never reaches IBM in tests)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hwadapt.cli import app
+
+SMALL = Path(__file__).parents[2] / "jobs" / "small.toml"
+runner = CliRunner()
+
+
+def _files(folder: Path) -> dict:
+    # -shm: SQLite's shared-memory index, rewritten by any open, even a read
+    return {p: p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.endswith("-shm")}
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
+    led = tmp_path / "l.db"
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--dry-run",
+                            "--ledger", str(led)])
+    assert r.exit_code == 0, r.output
+    assert "nothing submitted" in r.output and "s estimated" in r.output
+    assert "rep_delay 250 us" in r.output
+    assert list(tmp_path.iterdir()) == []
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--dry-run",
+                            "--json", "--ledger", str(led)])
+    plan = json.loads(r.stdout)
+    assert plan["qpu_seconds"] > plan["jobs"] * plan["job_overhead_s"] and plan["pubs"] >= 1
+    assert plan["payload_bytes"] > 0 and list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_on_a_simulator_says_no_durations(tmp_path):
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--dry-run",
+                            "--ledger", str(tmp_path / "l.db")])
+    assert r.exit_code == 0 and "no durations" in r.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("dry", [False, True])
+def test_max_qpu_seconds_refuses_in_one_line_exit_2_ledger_untouched(tmp_path, dry):
+    led = tmp_path / "l.db"
+    assert runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--ledger",
+                               str(led)]).exit_code == 0
+    before = _files(tmp_path)
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--ledger",
+                            str(led), "--max-qpu-seconds", "2"] + (["--dry-run"] if dry else []))
+    assert r.exit_code == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1 and "exceeds max_qpu_seconds 2" in lines[0]
+    assert "Traceback" not in r.output
+    assert _files(tmp_path) == before
+
+
+def test_unknown_mode_is_one_line_exit_2(tmp_path):
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--mode", "dedicated",
+                            "--ledger", str(tmp_path / "l.db")])
+    assert r.exit_code == 2 and "unknown execution mode 'dedicated'" in r.output
+    assert not (tmp_path / "l.db").exists()
+
+
+@pytest.mark.slow
+def test_status_shows_estimated_and_used_qpu_seconds(tmp_path, monkeypatch):
+    led = tmp_path / "l.db"
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--mode",
+                            "session", "--json", "--ledger", str(led)])
+    assert r.exit_code == 0, r.output  # local mode: the mode is accepted and ignored
+    [s] = json.loads(r.stdout)
+    assert s["qpu_seconds"]["estimated"] > 0 and s["qpu_seconds"]["used"] is None
+    from hwadapt.cli import core
+
+    monkeypatch.setattr(core.console, "width", 250)
+    r = runner.invoke(app, ["status", "--ledger", str(led)])
+    assert "QPU s (est/used)" in r.output
+    assert f"{s['qpu_seconds']['estimated']:.1f}/-" in r.output
