@@ -180,5 +180,6 @@ def device_backend(name: str):
     (:func:`device_data`): transpiles exactly as the fake device does, without importing
     ``qiskit_ibm_runtime``. Its ``default_rep_delay`` comes from the shipped configuration
     (microseconds there, seconds here, as on the fake device)."""
+    target = device_data(name)[0]  # an unknown name fails here, with its one-line error
     delay = device_conf(name).get("default_rep_delay")
-    return target_backend(device_data(name)[0], name, None if delay is None else delay * 1e-6)
+    return target_backend(target, name, None if delay is None else delay * 1e-6)
