@@ -59,19 +59,29 @@ ExecutorOpt = Annotated[str | None, typer.Option(
          "this machine; the default) | ray.")]
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", envvar="HWADAPT_WORKERS", show_default=False,
-    help="Workers (default: one per core; 1 = in this process). Each runs 1 thread.")]
+    help="Workers (default: one per core; submit/resume: 1; 1 = in this process). Each runs "
+    "1 thread.")]
 RayAddressOpt = Annotated[str | None, typer.Option(
     "--ray-address", envvar="HWADAPT_RAY_ADDRESS", show_default=False,
     help="--executor ray: auto | <host>:<port> of a running cluster (default: a private "
          "Ray instance here).")]
 
 
-def executor_from(name: str | None, workers: int | None, address: str | None):
+def executor_from(name: str | None, workers: int | None, address: str | None,
+                  one_run: bool = False):
     """The executor the shared options ``--executor/--workers/--ray-address`` ask for (a
     context manager; a bad choice is one :class:`~hwadapt.errors.InputError` before any
-    work: exit 2, nothing written)."""
-    from hwadapt.executors import get_executor
+    work: exit 2, nothing written).
 
+    ``one_run`` (submit, resume): the local executor defaults to 1 worker, in this process.
+    One run's batches already keep Aer's threads busy; a process pool would add each
+    worker's start (imports: 10-15 s) for nothing (the demo: 43 s in-process, 64 s on 2
+    workers here). Sweeps and studies default to one worker per core."""
+    from hwadapt.executors import ENV_EXECUTOR, ENV_WORKERS, get_executor
+
+    chosen = (name or os.environ.get(ENV_EXECUTOR, "") or "local").strip().lower()
+    if one_run and workers is None and not os.environ.get(ENV_WORKERS) and chosen == "local":
+        workers = 1
     return get_executor(name, workers, address)
 
 

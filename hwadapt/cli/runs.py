@@ -90,7 +90,7 @@ def submit(
     def created(run_id: str) -> None:
         err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
 
-    with executor_from(executor, workers, ray_address) as ex:
+    with executor_from(executor, workers, ray_address, one_run=True) as ex:
         run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
                                 progress=not as_json, on_created=created, force=force,
                                 mode=mode, max_qpu_seconds=max_qpu_seconds, executor=ex)
@@ -187,7 +187,7 @@ def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (d
     from hwadapt.execution.summary import resolve_run
 
     run = None if run is None else resolve_run(ledger, run)
-    with executor_from(executor, workers, ray_address) as ex:
+    with executor_from(executor, workers, ray_address, one_run=True) as ex:
         _show_runs(manager.resume(ledger, run, progress=not as_json, executor=ex), as_json)
 
 

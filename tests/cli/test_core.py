@@ -70,3 +70,18 @@ def test_sweep_on_two_workers_has_the_counts_of_one(tmp_path):
         assert [s["status"] for s in state["settings"]] == ["done", "done"]
         states.append([run_counts(led, s["run"]) for s in state["settings"]])
     assert states[0] == states[1]
+
+
+def test_one_run_commands_default_to_one_worker_in_process(monkeypatch):
+    """submit/resume run one run's batches in this process unless asked (workers would only
+    add their start-up); sweeps default to one worker per core; an explicit choice wins."""
+    from hwadapt.cli.core import executor_from
+    from hwadapt.executors import machine_workers
+
+    monkeypatch.delenv("HWADAPT_WORKERS", raising=False)
+    monkeypatch.delenv("HWADAPT_EXECUTOR", raising=False)
+    assert executor_from(None, None, None, one_run=True).workers == 1
+    assert executor_from(None, None, None).workers == machine_workers()
+    assert executor_from(None, 2, None, one_run=True).workers == 2
+    monkeypatch.setenv("HWADAPT_WORKERS", "2")  # the environment is an explicit choice too
+    assert executor_from(None, None, None, one_run=True).workers == 2
