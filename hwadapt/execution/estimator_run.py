@@ -26,7 +26,8 @@ import numpy as np
 from hwadapt.backends import Backend, get_backend
 from hwadapt.execution import batching
 from hwadapt.execution.artifacts import artifact, run_files, stored_results
-from hwadapt.execution.ledger import ESTIMATES_TABLE, Ledger, sha256_file
+from hwadapt.execution.ledger import Ledger, sha256_file
+from hwadapt.execution.schema import ESTIMATES_TABLE
 from hwadapt.fileio import atomic_write
 
 ESTIMATOR_FILE = "estimator.json"

@@ -39,79 +39,7 @@ from pathlib import Path
 
 from hwadapt.errors import InputError, LedgerDamaged, RunBusy
 from hwadapt.execution.leases import lease_owner, owner_alive, proc_start
-
-SCHEMA_VERSION = 1
-APP_ID = "hwadapt-ledger"
-BATCH_STATUSES = ("planned", "submitted", "done", "failed", "cancelled")
-RUN_STATUSES = ("active", "done", "failed", "cancelled")
-
-_LEASES = """
-CREATE TABLE IF NOT EXISTS leases (
-    run_id TEXT PRIMARY KEY REFERENCES runs(id),
-    token TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    started TEXT NOT NULL,
-    taken REAL NOT NULL,
-    heartbeat REAL NOT NULL
-);
-"""
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    created REAL NOT NULL,
-    backend TEXT NOT NULL,
-    noise_from TEXT,
-    spec_text TEXT NOT NULL,
-    spec_sha256 TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    artifacts TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN {RUN_STATUSES}),
-    reason TEXT
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    idx INTEGER NOT NULL,
-    round INTEGER NOT NULL,
-    shots INTEGER NOT NULL CHECK (shots > 0),
-    pubs TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN {BATCH_STATUSES}),
-    reason TEXT,
-    UNIQUE (run_id, idx)
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY,
-    batch_id INTEGER NOT NULL REFERENCES batches(id),
-    tag TEXT NOT NULL UNIQUE,
-    job_id TEXT,
-    created REAL NOT NULL,
-    status TEXT
-);
-CREATE TABLE IF NOT EXISTS results (
-    batch_id INTEGER PRIMARY KEY REFERENCES batches(id),
-    path TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    summary TEXT NOT NULL,
-    stored REAL NOT NULL
-);
-""" + _LEASES
-
-ESTIMATES_TABLE = """
-CREATE TABLE IF NOT EXISTS estimates (
-    batch_id INTEGER NOT NULL REFERENCES batches(id),
-    pub INTEGER NOT NULL,
-    evs TEXT NOT NULL,
-    stds TEXT NOT NULL,
-    options TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    PRIMARY KEY (batch_id, pub)
-);
-"""
-_SCHEMA += ESTIMATES_TABLE
+from hwadapt.execution.schema import APP_ID, LEASES_TABLE, SCHEMA, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -205,7 +133,7 @@ class Ledger:
             try:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("BEGIN IMMEDIATE")
-                for stmt in _SCHEMA.split(";"):
+                for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
                 db.execute("INSERT INTO meta VALUES ('app', ?)", (APP_ID,))
@@ -284,7 +212,7 @@ class Ledger:
         me = os.getpid()
         token = uuid.uuid4().hex
         with self.tx() as db:
-            db.execute(_LEASES)  # ledgers made before leases existed
+            db.execute(LEASES_TABLE)  # ledgers made before leases existed
             row = db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
             if row is not None and not (row["pid"] == me and row["host"] == socket.gethostname()
                                         ) and owner_alive(row["pid"], row["host"], row["started"],
@@ -336,7 +264,7 @@ class Ledger:
                        (run_id, name, now, backend, noise_from, spec_text, spec_sha256,
                         seed, json.dumps(artifacts)))
             if lease:
-                db.execute(_LEASES)
+                db.execute(LEASES_TABLE)
                 db.execute("INSERT INTO leases VALUES (?,?,?,?,?,?,?)",
                            (run_id, token, me, socket.gethostname(), proc_start(me), now, now))
                 self._has_leases = True
