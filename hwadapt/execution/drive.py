@@ -32,6 +32,7 @@ from hwadapt.execution import batching, qpu_time, usage
 from hwadapt.execution.artifacts import verify_results, verify_run
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.modes import close_run_modes, ensure_mode
+from hwadapt.execution.plan import plan_round, round_targets
 from hwadapt.execution.remote import collect, record_submitted, with_retry
 from hwadapt.execution.rundata import RunData, load_run
 from hwadapt.execution.sampled import compact_result
@@ -166,40 +167,6 @@ def _over_qpu_limit(ledger: Ledger, run: RunData, jobs: list[dict]) -> bool:
     return more["qpu_seconds"] is not None and spent + more["qpu_seconds"] > limit
 
 
-def round_targets(families: list[dict], target: int) -> list[int]:
-    """Accepted-shot target per family (ZNE: the folded copies share their family's target,
-    the same total shots over the factors)."""
-    return [-(-target // f.get("split", 1)) for f in families]
-
-
-def plan_round(families: list[dict], values: list, circuits: list, targets: list[int],
-               pilot: int, remaining: int, rnd: int, max_rounds: int,
-               counts: list[dict] | None = None, max_bindings: int = 0) -> list[dict]:
-    """The jobs (:func:`batching.plan_jobs`) of round ``rnd`` of a run: round 0 from the
-    families' exact rates × predicted survival (``families``: the ``families.npz`` metadata),
-    later rounds top up from ``counts`` (:func:`tally`); none from ``max_rounds`` on.
-    ``remaining``: raw shots left in the budget; ``max_bindings``: bindings per job at most
-    (0: no limit; spec ``[shots] batch_bindings``). Pure: :func:`hwadapt.execution.submit`'s
-    dry run plans round 0 with it before anything is stored."""
-    if rnd == 0:
-        shots = [batching.first_round_shots(
-            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
-            t, pilot, len(v))
-            for f, v, t in zip(families, values, targets, strict=True)]
-    elif rnd >= max_rounds:
-        shots = []
-    else:
-        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
-                 for c, t in zip(counts, targets, strict=True)]
-    for f, arr in zip(families, shots, strict=False):  # calibration rows: one round
-        m = f.get("calibration", 0)
-        if m:
-            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
-    shots = batching.fit_budget(shots, remaining) if shots else []
-    return batching.plan_jobs(shots, qpu_time.pub_bytes(circuits), qpu_time.binding_bytes(values),
-                              batching.Limits(max_bindings=max_bindings)) if shots else []
-
-
 def _inputs_below(counts: list[dict], targets: list[int], families: list[dict]) -> int:
     """Target inputs some family of which is below its target accepted shots (families of one
     spec share their inputs: an input counts once; families of other sizes add theirs;
@@ -310,8 +277,6 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
     outcomes = np.fromiter(counts, dtype=np.int64, count=len(counts))
     shots = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
     return int(shots[run.accept(f, outcomes)].sum())
-
-
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,

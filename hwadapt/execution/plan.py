@@ -1,13 +1,15 @@
-"""The first round of a Sampler run planned in memory, before anything is stored: what
+"""Planning a Sampler run's rounds: :func:`plan_round` (pure: the driver plans every round
+with it), and the first round planned in memory before anything is stored, what
 ``hwadapt submit --dry-run`` prints and what ``--max-qpu-seconds`` checks
 (:mod:`hwadapt.execution.qpu_time` is the cost model)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from hwadapt.backends import Backend
 from hwadapt.errors import InputError
-from hwadapt.execution import qpu_time
-from hwadapt.execution.drive import plan_round, round_targets
+from hwadapt.execution import batching, qpu_time
 from hwadapt.execution.family import Family
 
 
@@ -33,7 +35,8 @@ def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
     values = [f.values for f in built["families"]]
     jobs = plan_round(meta, values, built["isa"],
                       round_targets(meta, spec.shots.target_accepted), spec.shots.pilot,
-                      spec.shots.budget, 0, spec.shots.max_rounds)
+                      spec.shots.budget, 0, spec.shots.max_rounds,
+                      max_bindings=spec.shots.batch_bindings)
     return {**qpu_time.estimate(jobs, built["isa"], backend, values),
             "max_rounds": spec.shots.max_rounds}
 
@@ -48,3 +51,38 @@ def check_qpu_seconds(estimate: dict, limit: float | None) -> None:
                      f"{estimate['shots']} shots in the first round) exceeds max_qpu_seconds "
                      f"{limit:g}: lower shots.target_accepted or inputs, or raise the limit; "
                      "nothing was submitted")
+
+
+def round_targets(families: list[dict], target: int) -> list[int]:
+    """Accepted-shot target per family (ZNE: the folded copies share their family's target,
+    the same total shots over the factors)."""
+    return [-(-target // f.get("split", 1)) for f in families]
+
+
+def plan_round(families: list[dict], values: list, circuits: list, targets: list[int],
+               pilot: int, remaining: int, rnd: int, max_rounds: int,
+               counts: list[dict] | None = None, max_bindings: int = 0) -> list[dict]:
+    """The jobs (:func:`batching.plan_jobs`) of round ``rnd`` of a run: round 0 from the
+    families' exact rates × predicted survival (``families``: the ``families.npz`` metadata),
+    later rounds top up from ``counts`` (:func:`hwadapt.execution.summary.tally`); none from
+    ``max_rounds`` on.
+    ``remaining``: raw shots left in the budget; ``max_bindings``: bindings per job at most
+    (0: no limit; spec ``[shots] batch_bindings``). Pure: the dry run
+    (:func:`first_round_estimate`) plans round 0 with it before anything is stored."""
+    if rnd == 0:
+        shots = [batching.first_round_shots(
+            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
+            t, pilot, len(v))
+            for f, v, t in zip(families, values, targets, strict=True)]
+    elif rnd >= max_rounds:
+        shots = []
+    else:
+        shots = [batching.topup_shots(c["accepted"], c["raw"], t)
+                 for c, t in zip(counts, targets, strict=True)]
+    for f, arr in zip(families, shots, strict=False):  # calibration rows: one round
+        m = f.get("calibration", 0)
+        if m:
+            arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
+    shots = batching.fit_budget(shots, remaining) if shots else []
+    return batching.plan_jobs(shots, qpu_time.pub_bytes(circuits), qpu_time.binding_bytes(values),
+                              batching.Limits(max_bindings=max_bindings)) if shots else []

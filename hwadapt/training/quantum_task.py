@@ -37,15 +37,14 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     ``qubits`` qubits); warm start: train the adapter's exact surrogate (= the orthogonal
     Hamming adapter on HW 1) and the head classically for ``warm_epochs`` on digits 5-9;
     then ``steps`` hybrid steps on ``backend`` (``gradient``; head trained classically;
-    circuits: ``construction``, see :class:`LedgerEvaluator`),
-    checkpointed in ``out/checkpoint.pt`` and resumable (same ``out`` and ``ledger``).
+    circuits: ``construction``, see :class:`LedgerEvaluator`), checkpointed in
+    ``out/checkpoint.pt`` and resumable (same ``out`` and ``ledger``).
     Reports B-validation accuracy and loss (a seeded subset of ``eval_samples``) of the warm
     start and of the fine-tuned model, each with the adapter estimated on the backend and
     simulated exactly (``evaluation[warm_start|fine_tuned][backend|exact]``); the backend
     entry is the mean over ``eval_repeats`` independent estimation runs (their scores in
     ``runs``: the spread is the shot noise of the comparison); writes ``out/hybrid.json``.
     ``batch_bindings``, ``executor``: spread a step's bindings (:class:`LedgerEvaluator`)."""
-
     out = Path(out)
     cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
                       max_per_class=max_per_class)
