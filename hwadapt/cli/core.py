@@ -77,10 +77,10 @@ def executor_from(name: str | None, workers: int | None, address: str | None,
     One run's batches already keep Aer's threads busy; a process pool would add each
     worker's start (imports: 10-15 s) for nothing (the demo: 43 s in-process, 64 s on 2
     workers here). Sweeps and studies default to one worker per core."""
-    from hwadapt.executors import ENV_EXECUTOR, ENV_WORKERS, get_executor
+    from hwadapt.executors import ENV_WORKERS, executor_name, get_executor
 
-    chosen = (name or os.environ.get(ENV_EXECUTOR, "") or "local").strip().lower()
-    if one_run and workers is None and not os.environ.get(ENV_WORKERS) and chosen == "local":
+    if one_run and workers is None and not os.environ.get(ENV_WORKERS) \
+            and executor_name(name) == "local":
         workers = 1
     return get_executor(name, workers, address)
 

@@ -22,7 +22,7 @@ DEFAULT = "local"
 ENV_EXECUTOR, ENV_WORKERS = "HWADAPT_EXECUTOR", "HWADAPT_WORKERS"
 
 __all__ = ["DEFAULT", "NAMES", "RETRIES", "Executor", "LocalExecutor", "WorkerLost",
-           "get_executor", "init_worker", "machine_workers", "serial"]
+           "executor_name", "get_executor", "init_worker", "machine_workers", "serial"]
 
 
 def _workers(workers: int | str | None) -> int | None:
@@ -35,12 +35,18 @@ def _workers(workers: int | str | None) -> int | None:
     return int(text)
 
 
+def executor_name(name: str | None = None) -> str:
+    """The executor ``name`` chooses (default ``HWADAPT_EXECUTOR``, else ``local``), lower
+    case (not checked: :func:`get_executor` refuses unknown names)."""
+    return (name or os.environ.get(ENV_EXECUTOR, "").strip() or DEFAULT).lower()
+
+
 def get_executor(name: str | None = None, workers: int | str | None = None,
                  address: str | None = None) -> Executor:
     """The executor ``name`` (default ``HWADAPT_EXECUTOR``, else ``local``) with ``workers``
     workers (default ``HWADAPT_WORKERS``, else the cores available); ``address``: ray's
     cluster. Unknown names and unreachable clusters are one-line :class:`InputError`."""
-    name = (name or os.environ.get(ENV_EXECUTOR, "").strip() or DEFAULT).lower()
+    name = executor_name(name)
     n = _workers(workers)
     if name == "local":
         if address:
