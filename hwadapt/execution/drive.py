@@ -127,11 +127,12 @@ def _submit(run, batch, tag: str):
 
 def _save(ledger: Ledger, run, batch, tag: str, result) -> None:
     """Store ``result``: the run's own way where it brings one, else :func:`_store` (of its
-    :func:`compact_result`)."""
+    :func:`compact_result`; a list is one already)."""
     own = getattr(run, "store", None)
     if own:
         return own(ledger, batch, tag, result)
-    return _store(ledger, run, batch, tag, compact_result(result))
+    pubs = result if isinstance(result, list) else compact_result(result)
+    return _store(ledger, run, batch, tag, pubs)
 
 
 def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
@@ -232,6 +233,13 @@ def _execute(ledger: Ledger, run: RunData, batch) -> None:
     tag = new_attempt(ledger, run, batch)
     result = with_retry(lambda: _submit(run, batch, tag).result())
     crash_point("after_submit")
+    finish_local(ledger, run, batch, tag, result)
+
+
+def finish_local(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
+    """The end of a local batch whose result is back (a primitive result, or its
+    :func:`compact_result` from an executor's task): its submission DONE, the result stored
+    (:func:`_save`), the submission's accounting; the same on every executor."""
     ledger.set_job(tag, None, "DONE")
     _save(ledger, run, batch, tag, result)
     record_submitted(ledger, run, batch, None, tag)

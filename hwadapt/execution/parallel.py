@@ -5,7 +5,7 @@ it holds every run's lease, plans rounds exactly like :func:`hwadapt.execution.d
 sends each pending batch as one task (:func:`hwadapt.execution.tasks.batch_task`) to the
 executor and records each result as it arrives, in the same transactions as the serial path
 (:func:`~hwadapt.execution.drive.new_attempt` before the task leaves,
-:func:`~hwadapt.execution.drive._store` when it is back). The ledger has one writer,
+:func:`~hwadapt.execution.drive.finish_local` when it is back). The ledger has one writer,
 this process. A task that is re-run (its worker died) returns the same counts, since batch
 seeds derive from the spec seed and batch index; a batch is stored once.
 """
@@ -16,7 +16,6 @@ from hwadapt.errors import JobFailed
 from hwadapt.execution import drive as serial
 from hwadapt.execution.artifacts import verify_results
 from hwadapt.execution.ledger import Ledger
-from hwadapt.execution.remote import record_submitted
 from hwadapt.execution.rundata import RunData
 from hwadapt.execution.tasks import batch_item, batch_task
 from hwadapt.executors import Executor
@@ -110,9 +109,7 @@ def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: b
                 serial.crash_point("after_submit")
                 for rid, token in tokens.items():
                     ledger.heartbeat(rid, token)
-                ledger.set_job(tags[i], None, "DONE")
-                serial._store(ledger, run, b, tags[i], pubs)
-                record_submitted(ledger, run, b, None, tags[i])
+                serial.finish_local(ledger, run, b, tags[i], pubs)
                 bar.advance()
     finally:
         bar.close()
