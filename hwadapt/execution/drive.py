@@ -288,11 +288,15 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
-           service=None, detach: bool = False, drive_fn=None) -> list[dict]:
+           service=None, detach: bool = False, drive_fn=None,
+           drive_group=None) -> list[dict]:
     """Continue one run or every active run; returns their summaries.
 
     ``drive_fn(ledger, run, detach=, progress=)`` drives each run (default :func:`drive`;
-    :func:`hwadapt.execution.parallel.resume` passes one with an executor).
+    :func:`hwadapt.execution.parallel.resume` passes one with an executor). Without
+    ``run_id``, ``drive_group(ledger, ids)`` first gets the active runs no live process drives
+    (to drive some of them together); what it leaves active is driven one by one, and every
+    run is then checked and reported as below.
 
     Without ``run_id``, runs another live process drives are left to it (their summaries say
     ``driver``); with one, such a run is :class:`RunBusy`. A damaged run does not stop the
@@ -300,6 +304,8 @@ def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = 
     """
     ledger = Ledger(ledger_path, create=False)
     ids = [ledger.run(run_id)["id"]] if run_id else [r["id"] for r in ledger.runs("active")]
+    if run_id is None and drive_group is not None:
+        drive_group(ledger, [rid for rid in ids if not ledger.driver(rid)])
     failures, problems = [], []
     for rid in ids:
         if run_id is None and ledger.driver(rid):
