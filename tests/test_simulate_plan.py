@@ -31,7 +31,7 @@ from hwadapt.simulate import (
     simulate_statevector,
     simulate_subspace,
 )
-from hwadapt.simulate import run as simulate_run
+from hwadapt.simulate import forward as simulate_forward
 from hwadapt.spec import Family
 
 ATOL = 1e-10
@@ -265,7 +265,7 @@ def test_linear_parameter_expressions_keep_gradients_nonlinear_are_numeric():
 def test_compiled_and_torch_paths_agree(seed, monkeypatch):
     """The numba path (no gradient) equals the torch path (autograd) on random circuits,
     real and complex, batched, HW-1 and HW-2."""
-    monkeypatch.setattr(simulate_run, "COMPILED_MIN_STAGES", 0)
+    monkeypatch.setattr(simulate_forward, "COMPILED_MIN_STAGES", 0)
     rng = np.random.default_rng(10 + seed)
     qc = random_circuit(rng, 6, 40, weight=seed % 2 + 1)
     plan = compile_circuit(qc)
