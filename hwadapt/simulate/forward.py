@@ -54,7 +54,8 @@ def run(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=(), xp
             plan, xp.to_numpy(amp), {d: xp.to_numpy(m) for d, m in (mats or {}).items()}))
     else:
         for step in plan.steps if steps is None else steps:
-            amp = apply_groups(amp, step, mats) if isinstance(step, list) else amp @ step
+            amp = apply_groups(amp, step, mats) if isinstance(step, list) else \
+                amp @ xp.astype(step, amp.dtype)  # a fused real matrix on a complex state
     out = xp.to_complex(amp[:, xp.index(plan.final)])
     if plan.phase_slots:
         phi = angles[:, xp.index(np.array(plan.phase_slots))].sum(-1)[:, None]
