@@ -12,8 +12,8 @@ stage is a few batched torch ops, and parameter-free runs of stages on a small s
 one dense matrix. Basis states are rows of 64-bit words (:mod:`.basis`), so the width is
 unlimited. A plan is reused across bindings: pass it instead of the circuit.
 
-Gates: RBS/FBS/XXPlusYY and RX/RY/RZ/P/U (and U1/U2/U3/R) are torch kernels (gradients
-flow to their angles); controlled gates act on the branch selected by their controls;
+Gates: RBS/FBS/XXPlusYY and RX/RY/RZ/P/U (and U1/U2/U3/R) are kernels (on torch,
+gradients flow to their angles); controlled gates act on the branch selected by their controls;
 composite gates recurse into their definitions (global phases included); other
 parameter-free gates use their dense ``Operator`` (up to 12 qubits). Parameters are bound
 from a mapping or an array ``(..., P)`` in ``circuit.parameters`` order (as a Sampler PUB's

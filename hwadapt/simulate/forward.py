@@ -91,6 +91,17 @@ def run_compiled(plan: Plan, amp: np.ndarray, mats: dict) -> np.ndarray:
     return a
 
 
+def statevector(plan: Plan, amplitudes: np.ndarray) -> np.ndarray:
+    """Dense ``(..., 2^N)`` statevectors of numpy amplitudes ``(..., K)`` on ``plan.final``
+    (qubit ``i`` = bit ``i``; ``N <= 30``)."""
+    if plan.num_qubits > 30:
+        raise ValueError(f"a dense statevector of {plan.num_qubits} qubits does not fit in "
+                         "memory")
+    out = np.zeros((*amplitudes.shape[:-1], 1 << plan.num_qubits), dtype=amplitudes.dtype)
+    out[..., plan.words[plan.final][:, 0].astype(np.int64)] = amplitudes
+    return out
+
+
 def outcome_probabilities(plan: Plan, amplitudes: np.ndarray, qubits: list[int | None]
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Sparse measurement distribution of numpy amplitudes ``(..., K)`` on ``plan.final``

@@ -10,9 +10,11 @@ that differ only in its local bits (``d = 2`` for RBS/FBS and one-qubit gates, `
 a small dense gate), restricted to states that exist in the support (a missing member is a
 dummy position whose row and column are zeroed). Blocks of different gates that touch
 disjoint positions share a stage (a layer of disjoint RBS on HW 1, the branches of an LCU
-SELECT), and a stage is one batched update in the hot loop: one compiled (numba) call runs
-all stages when no gradient is needed; the torch path (autograd) runs a stage as a few
-batched ops and, on a small support, a run of parameter-free stages as one dense matrix.
+SELECT), and a stage is one batched update in the hot loop (:func:`apply_groups`, numpy or
+torch). A plan holds numpy arrays only (no torch import); :mod:`.forward` runs it: one
+compiled (numba) call for all stages of a large plan when no gradient is needed; the torch
+path (autograd, :mod:`.run`) runs a stage as a few batched ops on torch views of the arrays
+and, on a small support, a run of parameter-free stages as one dense matrix.
 """
 
 from __future__ import annotations

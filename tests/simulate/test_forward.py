@@ -33,13 +33,6 @@ from hwadapt.simulate import (
 TOL = 1e-12
 
 
-def dense(plan, amps: np.ndarray) -> np.ndarray:
-    """``(B, 2^N)`` statevectors of amplitudes on ``plan.final`` (N <= 20)."""
-    out = np.zeros((len(amps), 1 << plan.num_qubits), dtype=complex)
-    out[:, plan.words[plan.final][:, 0].astype(np.int64)] = amps
-    return out
-
-
 def torch_paths(plan, vals):
     """(autograd path, no-grad torch path) amplitudes as numpy."""
     t = torch.as_tensor(np.asarray(vals, dtype=float))
@@ -63,7 +56,7 @@ def test_random_circuits_numpy_equals_torch_equals_statevector(seed):
     np.testing.assert_allclose(amps, grad, atol=TOL, rtol=0)
     np.testing.assert_allclose(amps, plain, atol=TOL, rtol=0)
     flat = vals.reshape(-1, qc.num_parameters)
-    got = dense(plan, amps.reshape(len(flat), -1))
+    got = forward.statevector(plan, amps).reshape(len(flat), -1)
     for b, v in enumerate(flat):
         np.testing.assert_allclose(got[b], Statevector(qc.assign_parameters(v)).data,
                                    atol=TOL, rtol=0)
@@ -81,8 +74,8 @@ def test_lcu_constructions_with_ancillas(n):
         np.testing.assert_allclose(amps, plain, atol=TOL, rtol=0, err_msg=name)
         if qc.num_qubits <= 8:
             want = Statevector(qc.assign_parameters(vals[0])).data
-            np.testing.assert_allclose(dense(plan, amps[:1])[0], want, atol=TOL, rtol=0,
-                                       err_msg=name)
+            np.testing.assert_allclose(forward.statevector(plan, amps[0]), want, atol=TOL,
+                                       rtol=0, err_msg=name)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -111,7 +104,7 @@ def test_mapping_nonlinear_expressions_and_initial_states():
     assert batch == (3,)
     for b in range(3):
         want = Statevector(qc.assign_parameters({t: tv[b], x: xv[b]})).data
-        np.testing.assert_allclose(dense(plan, amps[b:b + 1])[0], want, atol=TOL, rtol=0)
+        np.testing.assert_allclose(forward.statevector(plan, amps[b]), want, atol=TOL, rtol=0)
     # a complex initial state on a real plan, batched (amplitudes on plan.initial)
     real = compile_circuit(adapter_circuit(3, [0.4, -1.0, 2.0]),
                            np.array([[1], [2], [4]], dtype=np.uint64))
@@ -178,11 +171,17 @@ fams = build_families(load_spec(sys.argv[1]))
 assert exact_distribution(fams[0]) is not None
 res = ExactSampler(seed=1).run([(fams[0].circuit, fams[0].values, 50)]).result()
 assert res[0].data.meas.num_shots == 50
+from hwadapt.execution.exact_estimator import ExactEstimator
+from qiskit.quantum_info import SparsePauliOp
+
+bare = fams[0].circuit.remove_final_measurements(inplace=False)
+evs = ExactEstimator().run([(bare, SparsePauliOp("Z" * bare.num_qubits), fams[0].values)])
+assert evs.result()[0].data.evs.shape == (len(fams[0].values),)
 print(json.dumps(sorted(m for m in ("torch", "numba") if m in sys.modules)))
 """
 
 
-def test_exact_sampler_path_leaves_torch_unimported(tmp_path):
+def test_exact_sampler_and_estimator_leave_torch_unimported(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text('name = "tiny"\n[circuit]\nqubits = 3\nterms = 1\nalphas = [0.8]\n'
                     "[inputs]\ncount = 2\n[shots]\ntarget_accepted = 50\n")
