@@ -84,7 +84,8 @@ class NumpyOps:
 
     @staticmethod
     def broadcast_rows(a, n: int):
-        return np.broadcast_to(a, (n, *a.shape[1:]))
+        """``a`` with ``n`` rows (a writable array: a one-row ``a`` is repeated)."""
+        return a if len(a) == n else np.repeat(a, n, 0)
 
     @staticmethod
     def to_numpy(a):
