@@ -88,6 +88,10 @@ def test_compiled_path_equals_stage_by_stage(seed, monkeypatch):
     monkeypatch.setattr(forward, "COMPILED_MIN_STAGES", 0)
     fast, _ = forward.run(plan, vals)
     np.testing.assert_allclose(fast, slow, atol=TOL, rtol=0)
+    with torch.no_grad():  # torch without gradient runs compiled too, builds no torch stages
+        np.testing.assert_allclose(simulate_subspace(plan, torch.tensor(vals)).amplitudes
+                                   .numpy(), slow, atol=TOL, rtol=0)
+    assert plan.torch_steps is None
 
 
 def test_mapping_nonlinear_expressions_and_initial_states():
