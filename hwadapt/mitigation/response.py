@@ -79,9 +79,9 @@ def noise_model(noisy: np.ndarray, exact: np.ndarray, method: str = "auto") -> n
     :func:`fit_response`), fitted on ``noisy (m, c)``/``exact (m, c)``.
 
     Unlike ``noisy`` itself these carry only the fit's share of the shot noise (about
-    ``parameters per component / m`` of it): a parametric bootstrap that redraws the counts
-    from ``noisy`` adds a second dose of shot noise to regressors that already carry one, and
-    a map refitted on them varies about twice as much as the map fitted once on real data.
+    ``parameters per component / m`` of it), so replicates drawn from them spread as real
+    repeats of the calibration inputs would; replicates drawn around ``noisy`` count each
+    input's shot noise twice (:mod:`hwadapt.mitigation.learned`).
     """
     return fit_response(exact, noisy, method).apply(exact)
 
