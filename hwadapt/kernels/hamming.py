@@ -1,7 +1,7 @@
 """Fused Hamming-weight layer (:class:`HammingDense`, :class:`HammingBlocks`): the whole
 ``y = x (W0 + ΔW)ᵀ + b``, ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))``, in one compiled call each way.
-Forward: all compounds and ``α`` (:func:`_hw_combined`), then the scatter into a copy of
-``W0`` (dense) or one gemm per block on the inputs (blocks). Backward: only the
+Forward: all compounds and ``α`` (:func:`_hw_combined`), then ``W0 + ΔW`` written row by
+row (dense) or one gemm per block on the inputs (blocks). Backward: only the
 diagonal-block entries of ``gᵀ x`` (``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``),
 then the reverse recursion for ``∂A`` and ``∂α``. Blocks in *colex block order*
 (:func:`hw_colex_order`); index tables built once per ``(n, d_in, d_out, device)``
@@ -20,8 +20,15 @@ from numba import njit
 from numba.extending import overload
 from numba.np.linalg import _BLAS, get_blas_kind
 
-from hwadapt.kernels.compounds import _FASTMATH, _colex, _forward_colex, _numpy, _plan, _reverse
-from hwadapt.linalg.subsets import block_entries
+from hwadapt.kernels.compounds import (
+    _FASTMATH,
+    _colex,
+    _forward_colex,
+    _numpy,
+    _Plan,
+    _plan,
+    _reverse,
+)
 
 
 @cache
@@ -42,10 +49,9 @@ class BlockIndex:
     ``sizes``/``squares``: ``C(n,k)`` / ``C(n,k)^2``, ``k = 0..n``. ``src_in (2^n,)``: for
     each block position, the column of ``x`` padded by ONE zero column (index ``d_in``:
     positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
-    ``to_out (d_out,)``: block position of each input / output feature. ``pos (C(2n,n),)``
-    int64 numpy: flat position in ``W0 (d_out, d_in)`` of each colex block entry, ``-1``
-    outside the crop. ``terms``/``back``: the compound recursion (:func:`_plan` ``(n, n)``,
-    forward / reverse order);
+    ``to_out (d_out,)``: block position of each input / output feature. ``size``: ``C(2n,n)``
+    block entries. ``plan``: the compound recursion (:func:`_plan` ``(n, n)``: ``terms``,
+    ``fstart`` forward, ``back``, ``bstart`` reverse);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
@@ -55,9 +61,8 @@ class BlockIndex:
     src_out: torch.Tensor
     to_in: torch.Tensor
     to_out: torch.Tensor
-    pos: np.ndarray
-    terms: np.ndarray
-    back: np.ndarray
+    size: int
+    plan: _Plan
     perm: np.ndarray
     block_sizes: np.ndarray
 
@@ -69,15 +74,13 @@ def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockInd
     plan = _plan(n, n)
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
-    rows, cols = block_entries(perm, sizes)
-    pos = np.where((rows < d_out) & (cols < d_in), rows * d_in + cols, -1).astype(np.int64)
 
     def dev(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a).to(device)
 
     return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
                       dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
-                      dev(inv[:d_in]), dev(inv[:d_out]), pos, plan.terms, plan.back, perm, sizes)
+                      dev(inv[:d_in]), dev(inv[:d_out]), plan.size, plan, perm, sizes)
 
 
 def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
@@ -149,10 +152,7 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
     ``torch.set_num_threads`` does not); from numba because torch's per-call overhead over
     ``n + 1`` gemms cost more than the gemms at ``n = 8``."""
     nb, dim = gB.shape
-    total = 0
-    for k in range(sizes.shape[0]):
-        total += sizes[k] * sizes[k]
-    out = np.empty(total, dtype=gB.dtype)
+    out = np.empty(_entries(sizes), dtype=gB.dtype)
     gf, xf = gB.ravel(), xB.ravel()
     o, s = 0, 0
     for k in range(sizes.shape[0]):
@@ -164,9 +164,9 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_combined(A, alpha, terms, N):  # pragma: no cover - compiled
+def _hw_combined(A, alpha, terms, fstart, N):  # pragma: no cover - compiled
     """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``."""
-    F = _forward_colex(A, terms, N)
+    F = _forward_colex(A, terms, fstart, N)
     v = np.zeros(N, dtype=A.dtype)
     for r in range(F.shape[0]):
         a, f = alpha[r], F[r]
@@ -176,29 +176,72 @@ def _hw_combined(A, alpha, terms, N):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
-    """``(W0 + ΔW, F)``: ``F, v`` of :func:`_hw_combined`, ``v[q]`` added at flat position
-    ``pos[q]`` of a copy of ``W0`` (``-1``: outside the crop)."""
-    F, v = _hw_combined(A, alpha, terms, pos.shape[0])
-    W = W0.copy()
-    Wf = W.reshape(-1)
-    for q in range(pos.shape[0]):
-        p = pos[q]
-        if p >= 0:
-            Wf[p] += v[q]
+def _hw_weight(A, alpha, W0, perm, sizes, terms, fstart):  # pragma: no cover - compiled
+    """``(W0 + ΔW, F)``: ``F`` of :func:`_hw_combined` and a new ``W`` written one row at a
+    time (each output row lies in ONE block ``k``: its copy of ``W0`` is still in L1 when its
+    ``C(n,k)`` entries ``Σ_r α_r F[r, q]`` are added; no ``v`` and no position table). Rows
+    and columns in block order: ``perm`` (increasing inside a block), ``sizes = C(n,k)``."""
+    F = _forward_colex(A, terms, fstart, _entries(sizes))
+    d_out, d_in = W0.shape
+    W = np.empty_like(W0)
+    v = np.empty(sizes.max(), dtype=F.dtype)  # one row of ΔW's block
+    s = o = 0  # first block position / first flat entry of block k
+    for k in range(sizes.shape[0]):
+        m = sizes[k]
+        c = 0  # columns of the block inside the crop: perm[s:s+m] increasing
+        while c < m and perm[s + c] < d_in:
+            c += 1
+        cols = perm[s:s + c]
+        for a in range(m):
+            i = perm[s + a]
+            if i >= d_out:
+                break  # increasing: the rest of the block is cropped too
+            q0 = o + a * m
+            f, al = F[0, q0:q0 + c], alpha[0]
+            for b in range(c):
+                v[b] = al * f[b]
+            for r in range(1, F.shape[0]):
+                f, al = F[r, q0:q0 + c], alpha[r]
+                for b in range(c):
+                    v[b] += al * f[b]
+            Wi, W0i = W[i], W0[i]
+            for j in range(d_in):
+                Wi[j] = W0i[j]
+            for b in range(c):
+                Wi[cols[b]] += v[b]
+        s += m
+        o += m * m
     return W, F
 
 
+@njit(cache=True, nogil=True)
+def _entries(sizes):  # pragma: no cover - compiled
+    """``Σ_k C(n,k)^2`` (``= C(2n, n)``) for ``sizes = C(n,k)``."""
+    total = 0
+    for k in range(sizes.shape[0]):
+        total += sizes[k] * sizes[k]
+    return total
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, gB, xB, sizes, back):  # pragma: no cover - compiled
+def _hw_grads(A, alpha, F, g, x, perm, sizes, back, bstart):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` of the dense layer in one call: ``g``, ``x`` gathered into block order
+    (:func:`_gather_blocks`, read in place whatever their strides), :func:`_block_gram`,
+    :func:`_hw_reverse`."""
+    gv = _block_gram(_gather_blocks(g, perm), _gather_blocks(x, perm), sizes)
+    return _hw_reverse(A, alpha, F, gv, back, bstart)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_backward(A, alpha, F, gB, xB, sizes, back, bstart):  # pragma: no cover - compiled
     """:func:`_hw_reverse` of :func:`_block_gram` (``gB``, ``xB`` in block order)."""
-    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back)
+    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back, bstart)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
+def _hw_reverse(A, alpha, F, gv, back, bstart):  # pragma: no cover - compiled
     """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``;
-    ``back``: the plan's reverse-mode rows."""
+    ``back``, ``bstart``: the plan's reverse-mode rows and groups."""
     R, N = F.shape[0], F.shape[1]
     gA = np.zeros_like(A)
     galpha = np.zeros(R, dtype=A.dtype)
@@ -210,16 +253,17 @@ def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back)
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back, bstart)
     return gA, galpha
 
 
 class HammingDense(torch.autograd.Function):
     """``F.linear(x, W0 + ΔW, b)`` with ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))`` in computational
-    order: forward builds all compounds and adds ``ΔW`` into a copy of ``W0`` in one compiled
-    call (no ``R x 2^n x 2^n`` tensor); backward forms only the ``C(2n,n)`` block entries of
-    ``gᵀ x`` (:func:`_gather_blocks`, :func:`_block_gram`) and runs the recursion in reverse
-    for ``∂A``, ``∂α`` (:func:`_hw_backward`).
+    order: forward builds all compounds and writes ``W0 + ΔW`` row by row in one compiled
+    call (:func:`_hw_weight`; no ``R x 2^n x 2^n`` tensor); backward, one compiled call
+    (:func:`_hw_grads`), forms only the ``C(2n,n)`` block entries of ``gᵀ x`` and runs the
+    recursion in reverse for ``∂A``, ``∂α``. ``x`` and ``W`` are kept for the backward only
+    when it needs them.
     ``∂x = g (W0 + ΔW)``, ``∂W0 = gᵀ x``, ``∂b = Σ g`` only when required. First order
     only (once_differentiable).
 
@@ -230,9 +274,12 @@ class HammingDense(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        W, F = _hw_weight(An, al, _numpy(W0), ix.pos, ix.terms)
+        W, F = _hw_weight(An, al, _numpy(W0), ix.perm, ix.block_sizes, ix.plan.terms,
+                          ix.plan.fstart)
         W = torch.from_numpy(W)
-        ctx.save_for_backward(x, W)
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(x if need[1] or need[2] or need[3] else None,
+                              W if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix = An, al, F, ix
         return torch.nn.functional.linear(x, W, b)
 
@@ -244,9 +291,9 @@ class HammingDense(torch.autograd.Function):
         gA = galpha = None
         if need[1] or need[2]:
             # g, x as they are (an expanded upstream gradient is not copied)
-            gB = _gather_blocks(g.detach().numpy(), ix.perm)
-            xB = _gather_blocks(x.detach().numpy(), ix.perm)
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, xB, ix.block_sizes, ix.back)
+            gA, galpha = _hw_grads(ctx.An, ctx.al, ctx.F, g.detach().numpy(),
+                                   x.detach().numpy(), ix.perm, ix.block_sizes, ix.plan.back,
+                                   ix.plan.bstart)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None
@@ -266,7 +313,7 @@ class HammingBlocks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        F, v = _hw_combined(An, al, ix.terms, len(ix.pos))
+        F, v = _hw_combined(An, al, ix.plan.terms, ix.plan.fstart, ix.size)
         v = torch.from_numpy(v)
         xB = _to_blocks(x.detach(), ix.src_in)
         y = torch.nn.functional.linear(x, W0, b)
@@ -284,7 +331,7 @@ class HammingBlocks(torch.autograd.Function):
         gA = galpha = gx = None
         if need[1] or need[2]:
             gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB.numpy(), ctx.xB.numpy(),
-                                      ix.block_sizes, ix.back)
+                                      ix.block_sizes, ix.plan.back, ix.plan.bstart)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
