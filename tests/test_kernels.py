@@ -95,6 +95,58 @@ def test_reverse_rows_are_the_forward_rows_level_by_level_downwards():
     torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-9)
 
 
+def test_plan_groups_share_a_segment_and_tile_each_level():
+    """``fstart``: each forward group is ONE destination segment with its ``k`` sources, the
+    groups of a level (``flevel``) tile that level's entries exactly; ``bstart``: each
+    reverse group shares one source segment ``(src, length)``."""
+    from hwadapt.linalg.subsets import compound_offsets as offsets
+
+    for n, k_max in ((3, 3), (5, 5), (8, 8), (9, 3)):
+        plan = kernels._plan(n, k_max)
+        off = offsets(n, k_max)
+        t, fs, fl = plan.terms, plan.fstart, plan.flevel
+        assert fs[0] == 0 and fs[-1] == len(t) and (np.diff(fs) > 0).all()
+        assert len(fl) == k_max + 2 and fl[0] == fl[1] == fl[2] == 0 and fl[-1] == len(fs) - 1
+        for k in range(2, k_max + 1):
+            covered = np.zeros(off[k + 1] - off[k], dtype=int)
+            for g in range(fl[k], fl[k + 1]):
+                rows = t[fs[g]:fs[g + 1]]
+                assert len(rows) == k and (rows[:, 0] == rows[0, 0]).all()
+                assert (rows[:, 2] == rows[0, 2]).all() and len(set(rows[:, 1])) == k
+                covered[rows[0, 0] - off[k]:rows[0, 0] - off[k] + rows[0, 2]] += 1
+            assert (covered == 1).all()
+        b, bs = plan.back, plan.bstart
+        assert bs[0] == 0 and bs[-1] == len(b) and (np.diff(bs) > 0).all()
+        for g in range(len(bs) - 1):
+            rows = b[bs[g]:bs[g + 1]]
+            assert (rows[:, 1] == rows[0, 1]).all() and (rows[:, 2] == rows[0, 2]).all()
+            assert len(set(rows[:, 0])) == len(rows)
+
+
+@pytest.mark.parametrize("n,d_in,d_out", [(2, 4, 3), (5, 32, 32), (5, 19, 27), (8, 256, 200)])
+def test_fused_forward_equals_the_plain_combination_and_scatter(n, d_in, d_out):
+    """``_hw_combined`` (levels built and combined in turn) and ``_hw_weight`` (``W0 + ΔW``
+    row by row) against ``α @ F`` of the plain forward and a scatter of every block entry
+    at its (row, column) from :func:`~hwadapt.linalg.block_entries`."""
+    from hwadapt.kernels import hamming as kh
+    from hwadapt.linalg import block_entries
+
+    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    A, al = _rand((3, n, n), 140 + n).numpy(), _rand((3,), 141).numpy()
+    W0 = _rand((d_out, d_in), 142).numpy()
+    F, v = kh._hw_combined(A, al, *ix.forward, ix.size)
+    np.testing.assert_array_equal(F, kh._forward_colex(A, ix.plan.terms, ix.plan.fstart,
+                                                       ix.size))
+    np.testing.assert_allclose(v, al @ F, rtol=0, atol=1e-12)
+    rows, cols = block_entries(ix.perm, ix.block_sizes)
+    keep = (rows < d_out) & (cols < d_in)
+    want = W0.copy()
+    want[rows[keep], cols[keep]] += v[keep]
+    W, F2 = kh._hw_weight(A, al, W0, ix.perm, ix.block_sizes, ix.plan.terms, ix.plan.fstart)
+    np.testing.assert_array_equal(F2, F)
+    np.testing.assert_allclose(W, want, rtol=0, atol=1e-12)
+
+
 def test_kernel_gradcheck_and_once_differentiable():
     A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))

@@ -47,7 +47,8 @@ class _Plan:
     ``(dst, src, length, i·n + j, sign)`` means ``W[dst:dst+length] += sign·A[i, j] ·
     W[src:src+length]`` (flat colex layout); the forward runs them in this order.
     Rows with one ``dst`` are adjacent (sorted by ``dst``; the ``k`` sources of a segment):
-    group ``g`` is rows ``[fstart[g], fstart[g + 1])``.
+    group ``g`` is rows ``[fstart[g], fstart[g + 1])``; the groups of level ``k`` are
+    ``[flevel[k], flevel[k + 1])`` (``k = 0..k_max``).
     ``back (T, 5)``: the same rows in the order the reverse mode runs them: levels from
     ``k_max`` down, within a level sorted by ``src`` (then ``length``, then ``dst``), so the
     gradient rows pushed down to level ``k - 1`` are written one at a time (30% less time
@@ -60,6 +61,7 @@ class _Plan:
 
     terms: np.ndarray
     fstart: np.ndarray
+    flevel: np.ndarray
     back: np.ndarray
     bstart: np.ndarray
     lex: np.ndarray
@@ -105,7 +107,9 @@ def _plan(n: int, k_max: int) -> _Plan:
     level = np.searchsorted(np.array(off), terms[:, 0], side="right") - 1
     back = np.ascontiguousarray(terms[np.lexsort((terms[:, 0], terms[:, 2], terms[:, 1],
                                                   -level))])
-    return _Plan(terms, _starts(terms[:, [0]]), back, _starts(back[:, [1, 2]]), lex, colex)
+    fstart = _starts(terms[:, [0]])
+    flevel = np.searchsorted(terms[fstart[:-1], 0], off, side="left").astype(np.int64)
+    return _Plan(terms, fstart, flevel, back, _starts(back[:, [1, 2]]), lex, colex)
 
 
 def _starts(keys: np.ndarray) -> np.ndarray:
@@ -130,15 +134,32 @@ def _seg(w, rows, e, L, col=1):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _forward_colex(A, terms, fstart, N):  # pragma: no cover - compiled
     """``(nb, n, n) -> (nb, N)``: the compounds of a plan (``terms``, groups ``fstart``,
-    ``N`` entries), colex; the rows of a destination segment up to 4 per pass."""
-    nb, n = A.shape[0], A.shape[1]
-    W = np.zeros((nb, N), dtype=A.dtype)
-    for t in range(nb):
+    ``N`` entries), colex: :func:`_start`, then :func:`_forward_groups` (all groups)."""
+    W = np.zeros((A.shape[0], N), dtype=A.dtype)
+    _start(W, A)
+    _forward_groups(W, A, terms, fstart, 0, fstart.shape[0] - 1)
+    return W
+
+
+@njit(cache=True, nogil=True)
+def _start(W, A):  # pragma: no cover - compiled
+    """Levels 0 and 1 of ``W (nb, N)``: ``1`` and the entries of each ``A[t]`` (row-major;
+    as many as fit)."""
+    for t in range(A.shape[0]):
         w, Af = W[t], A[t].ravel()
         w[0] = 1
-        for e in range(min(n * n, N - 1)):
+        for e in range(min(Af.shape[0], W.shape[1] - 1)):
             w[1 + e] = Af[e]
-        for grp in range(fstart.shape[0] - 1):
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _forward_groups(W, A, terms, fstart, g0, g1):  # pragma: no cover - compiled
+    """Groups ``[g0, g1)`` of the plan into ``W (nb, N)`` for every ``A[t]`` (their
+    destination segments zero before, their sources done): the rows of a destination
+    segment up to 4 per pass."""
+    for t in range(A.shape[0]):
+        w, Af = W[t], A[t].ravel()
+        for grp in range(g0, g1):
             e, e1 = fstart[grp], fstart[grp + 1]
             L = terms[e, 2]
             dst = _seg(w, terms, e, L, 0)
@@ -160,7 +181,6 @@ def _forward_colex(A, terms, fstart, N):  # pragma: no cover - compiled
                 c0, s0 = _coef(Af, terms, e), _seg(w, terms, e, L)
                 for q in range(L):
                     dst[q] += c0 * s0[q]
-    return W
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)

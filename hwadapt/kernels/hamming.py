@@ -24,10 +24,12 @@ from hwadapt.kernels.compounds import (
     _FASTMATH,
     _colex,
     _forward_colex,
+    _forward_groups,
     _numpy,
     _Plan,
     _plan,
     _reverse,
+    _start,
 )
 
 
@@ -51,7 +53,7 @@ class BlockIndex:
     positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
     ``to_out (d_out,)``: block position of each input / output feature. ``size``: ``C(2n,n)``
     block entries. ``plan``: the compound recursion (:func:`_plan` ``(n, n)``: ``terms``,
-    ``fstart`` forward, ``back``, ``bstart`` reverse);
+    ``fstart``, ``flevel`` forward, ``back``, ``bstart`` reverse);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
@@ -65,6 +67,11 @@ class BlockIndex:
     plan: _Plan
     perm: np.ndarray
     block_sizes: np.ndarray
+
+    @property
+    def forward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(terms, fstart, flevel)`` of the plan, as :func:`_hw_combined` takes them."""
+        return self.plan.terms, self.plan.fstart, self.plan.flevel
 
 
 @cache
@@ -164,14 +171,27 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_combined(A, alpha, terms, fstart, N):  # pragma: no cover - compiled
-    """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``."""
-    F = _forward_colex(A, terms, fstart, N)
-    v = np.zeros(N, dtype=A.dtype)
-    for r in range(F.shape[0]):
-        a, f = alpha[r], F[r]
-        for q in range(N):
-            v[q] += a * f[q]
+def _hw_combined(A, alpha, terms, fstart, flevel, N):  # pragma: no cover - compiled
+    """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``,
+    one level at a time: a level's ``v`` is formed right after its ``F``, while that is
+    still in cache (``flevel``: the plan's first group of each level)."""
+    F = np.zeros((A.shape[0], N), dtype=A.dtype)
+    v = np.empty(N, dtype=A.dtype)
+    _start(F, A)
+    lo = 0
+    for k in range(flevel.shape[0] - 1):
+        _forward_groups(F, A, terms, fstart, flevel[k], flevel[k + 1])
+        g = flevel[k + 1]  # the first group of the next level starts where this one ends
+        hi = terms[fstart[g], 0] if g < fstart.shape[0] - 1 else N
+        hi = max(hi, min(N, 1 + A.shape[1] * A.shape[2]))  # levels 0, 1 (no groups)
+        out, f, a = v[lo:hi], F[0, lo:hi], alpha[0]
+        for q in range(hi - lo):
+            out[q] = a * f[q]
+        for r in range(1, F.shape[0]):
+            f, a = F[r, lo:hi], alpha[r]
+            for q in range(hi - lo):
+                out[q] += a * f[q]
+        lo = hi
     return F, v
 
 
@@ -313,7 +333,7 @@ class HammingBlocks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        F, v = _hw_combined(An, al, ix.plan.terms, ix.plan.fstart, ix.size)
+        F, v = _hw_combined(An, al, *ix.forward, ix.size)
         v = torch.from_numpy(v)
         xB = _to_blocks(x.detach(), ix.src_in)
         y = torch.nn.functional.linear(x, W0, b)
