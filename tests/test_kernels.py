@@ -131,7 +131,7 @@ def test_fused_forward_equals_the_plain_combination_and_scatter(n, d_in, d_out):
     from hwadapt.kernels import hamming as kh
     from hwadapt.linalg import block_entries
 
-    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    ix = kernels.block_index(n, d_in, d_out)
     A, al = _rand((3, n, n), 140 + n).numpy(), _rand((3,), 141).numpy()
     W0 = _rand((d_out, d_in), 142).numpy()
     F, v = kh._hw_combined(A, al, *ix.forward, ix.size)
@@ -195,16 +195,18 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
         return torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
                           for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
 
+    def to_blocks(a):  # zero-padded to 2^n, columns in block order
+        return torch.nn.functional.pad(a, (0, 16 - a.shape[1]))[:, perm]
+
     want = blocks(g, x)
-    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
-    gB, xB = kernels._to_blocks(g, ix.src_out), kernels._to_blocks(x, ix.src_in)
-    torch.testing.assert_close(xB, torch.nn.functional.pad(x, (0, 16 - d_in))[:, perm])
-    # the compiled gather equals the torch one, also on strided inputs (an expanded upstream
-    # gradient, a transposed x), which it reads in place
+    ix = kernels.block_index(n, d_in, d_out)
+    # the compiled gather, also on strided inputs (an expanded upstream gradient, a
+    # transposed x), which it reads in place
     gs, xs = g[:1].expand(7, d_out), x.T.contiguous().T
-    for a, src in [(g, ix.src_out), (x, ix.src_in), (gs, ix.src_out), (xs, ix.src_in)]:
+    for a in (g, x, gs, xs):
         torch.testing.assert_close(torch.from_numpy(kernels._gather_blocks(a.numpy(), perm)),
-                                   kernels._to_blocks(a, src), rtol=0, atol=0)
+                                   to_blocks(a), rtol=0, atol=0)
+    gB, xB = to_blocks(g), to_blocks(x)
     got = kernels._block_gram(gB.numpy(), xB.numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-12)
     gsB, xsB = (kernels._gather_blocks(a.numpy(), perm) for a in (gs, xs))
@@ -212,13 +214,20 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     torch.testing.assert_close(torch.from_numpy(got), blocks(gs, xs), rtol=0, atol=1e-12)
     got32 = kernels._block_gram(gB.float().numpy(), xB.float().numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got32), want.float(), rtol=1e-5, atol=1e-5)
-    # the block action and its transpose against the dense block-diagonal matrix
+    # the block action and its transpose against the dense block-diagonal matrix, in the
+    # compiled form and as the interpreted BLAS reference (kernels.hamming._gemm)
     v = _rand((len(want),), 82)
-    D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split(ix.squares), ix.sizes,
-                                                        strict=True)])
-    torch.testing.assert_close(kernels._block_apply(v, xB, ix), D @ xB.T, rtol=0, atol=1e-12)
-    torch.testing.assert_close(kernels._block_apply(v, xB, ix, transpose=True), D.T @ xB.T,
-                               rtol=0, atol=1e-12)
+    D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split((sizes**2).tolist()),
+                                                        sizes.tolist(), strict=True)])
+    for fn in (kernels._block_gemms, kernels._block_gemms.py_func):
+        for tr, M in ((False, D), (True, D.T)):
+            got = fn(v.numpy(), xB.numpy(), sizes, tr)
+            torch.testing.assert_close(torch.from_numpy(got), xB @ M.T, rtol=0, atol=1e-12)
+    # block order back to computational order, added
+    y0 = _rand((7, d_out), 83)
+    y = y0.clone()
+    kernels._add_cols(y.numpy(), xB.numpy(), ix.to_out)
+    torch.testing.assert_close(y, y0 + xB[:, np.argsort(perm)[:d_out]], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("fn", ["HammingDense", "HammingBlocks"])
@@ -228,7 +237,7 @@ def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d
     """The fused layers against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
     from hwadapt.linalg import hamming_weight_matrix
 
-    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    ix = kernels.block_index(n, d_in, d_out)
     apply = getattr(kernels, fn).apply
     x, A, al = _rand((5, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
     W0, b = _rand((d_out, d_in), 93), _rand((d_out,), 94) if bias else None
@@ -323,7 +332,7 @@ def test_kernels_never_read_uninitialised_memory(monkeypatch):
     """Every kernel run as plain Python (``py_func``, nested kernels too) with NaN-filled
     ``np.empty`` equals the compiled result. Regression: the Hamming backward seeded ``∂α_0``
     from an unwritten ``np.empty`` slot and CI got NaN once in a while."""
-    ix = kernels.block_index(3, 7, 6, torch.device("cpu"))
+    ix = kernels.block_index(3, 7, 6)
     x, A, al, W0 = _rand((5, 7), 130), _rand((2, 3, 3), 131), _rand((2,), 132), _rand((6, 7),
                                                                                     133)
     th = _rand((2, 6), 134)

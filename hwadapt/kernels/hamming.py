@@ -45,24 +45,19 @@ def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class BlockIndex:
-    """Tables of the fused Hamming-weight layer for ``(n, d_in, d_out)`` on one device, in
-    the *colex block order* (:func:`hw_colex_order`); built once (:func:`block_index`).
+    """Tables of the fused Hamming-weight layer for ``(n, d_in, d_out)`` (numpy: the fused
+    layers run on the CPU), in the *colex block order* (:func:`hw_colex_order`); built once
+    (:func:`block_index`).
 
-    ``sizes``/``squares``: ``C(n,k)`` / ``C(n,k)^2``, ``k = 0..n``. ``src_in (2^n,)``: for
-    each block position, the column of ``x`` padded by ONE zero column (index ``d_in``:
-    positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
-    ``to_out (d_out,)``: block position of each input / output feature. ``size``: ``C(2n,n)``
+    ``to_in (d_in,)`` / ``to_out (d_out,)`` int64: block position of each input / output
+    feature. ``size``: ``C(2n,n)``
     block entries. ``plan``: the compound recursion (:func:`_plan` ``(n, n)``: ``terms``,
     ``fstart``, ``flevel`` forward, ``back``, ``bstart`` reverse);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
-    sizes: tuple[int, ...]
-    squares: tuple[int, ...]
-    src_in: torch.Tensor
-    src_out: torch.Tensor
-    to_in: torch.Tensor
-    to_out: torch.Tensor
+    to_in: np.ndarray
+    to_out: np.ndarray
     size: int
     plan: _Plan
     perm: np.ndarray
@@ -75,64 +70,41 @@ class BlockIndex:
 
 
 @cache
-def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockIndex:
-    """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in`` on ``device``."""
+def block_index(n: int, d_in: int, d_out: int) -> BlockIndex:
+    """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in``."""
     perm, sizes = hw_colex_order(n)
     plan = _plan(n, n)
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
-
-    def dev(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).to(device)
-
-    return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
-                      dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
-                      dev(inv[:d_in]), dev(inv[:d_out]), plan.size, plan, perm, sizes)
+    return BlockIndex(inv[:d_in].copy(), inv[:d_out].copy(), plan.size, plan, perm, sizes)
 
 
-def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-    """``x (B, d)`` -> ``(B, 2^n)``, columns in block order (``src`` of :class:`BlockIndex`),
-    zero columns outside the crop (one zero column appended when ``d < 2^n``)."""
-    if x.shape[1] < len(src):
-        x = torch.nn.functional.pad(x, (0, 1))
-    return x.index_select(1, src)
+def _gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """BLAS ``gemm`` (column-major, ``C = op(A) op(B)``, ``C`` overwritten) on the matrices
+    starting at flat ``a[0]``, ``b[0]``, ``c[0]`` with leading dimensions ``lda``, ``ldb``,
+    ``ldc``; ``ta``/``tb``: ``ord("n")`` or ``ord("t")``. Compiled code calls the overload
+    below (numba's own cached binding to SciPy's BLAS, ``numba_xxgemm``: strided blocks go to
+    BLAS as they are, no copies); this is the interpreted reference."""
+    def mat(p, rows, cols, ld, t):
+        M = np.lib.stride_tricks.as_strided(p, (rows, cols), (p.itemsize, ld * p.itemsize))
+        return M.T if t == ord("t") else M
+
+    op_a = mat(a, *((k, m) if ta == ord("t") else (m, k)), lda, ta)
+    op_b = mat(b, *((n, k) if tb == ord("t") else (k, n)), ldb, tb)
+    out = np.lib.stride_tricks.as_strided(c, (m, n), (c.itemsize, ldc * c.itemsize))
+    out[...] = op_a @ op_b
 
 
-def _block_apply(v: torch.Tensor, zB: torch.Tensor, ix: BlockIndex,
-                 transpose: bool = False) -> torch.Tensor:
-    """``(⊕_k V_k) zBᵀ`` (or with every ``V_kᵀ``), shape ``(2^n, B)``, for the flat blocks
-    ``v (C(2n,n),)`` and ``zB (B, 2^n)`` in block order; one gemm per block."""
-    out = zB.new_empty(zB.shape[::-1])
-    for vk, zk, ok, m in zip(v.split(ix.squares), zB.split(ix.sizes, 1), out.split(ix.sizes),
-                             ix.sizes, strict=True):
-        V = vk.view(m, m)
-        torch.mm(V.T if transpose else V, zk.T, out=ok)
-    return out
+@overload(_gemm)
+def _gemm_compiled(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):  # pragma: no cover - compiled
+    gemm = _BLAS().numba_xxgemm(a.dtype)
+    kind = ord(get_blas_kind(a.dtype))
 
-
-def _gemm_tn(g, x, out, m, nb, ld):
-    """``out (m*m,)`` row-major ``= Gᵀ X`` for ``G``, ``X`` the ``(nb, m)`` column blocks
-    starting at flat ``g[0]`` / ``x[0]`` of row-major matrices with row stride ``ld``
-    (compiled code calls the overload below; this is the interpreted reference)."""
-    def block(a):
-        return np.lib.stride_tricks.as_strided(a, (nb, m), (ld * a.itemsize, a.itemsize))
-
-    out[:] = (block(g).T @ block(x)).ravel()
-
-
-@overload(_gemm_tn)
-def _gemm_tn_compiled(g, x, out, m, nb, ld):  # pragma: no cover - compiled
-    """One BLAS gemm through numba's own cached binding to SciPy's BLAS (``numba_xxgemm``):
-    the strided column blocks go to BLAS as they are (no transposed gather, no copy).
-    Column-major, ``outᵀ = X_blkᵀ G_blk`` is ``gemm('N', 'T', m, m, nb, X, ld, G, ld)``."""
-    gemm = _BLAS().numba_xxgemm(g.dtype)
-    kind = ord(get_blas_kind(g.dtype))
-
-    def impl(g, x, out, m, nb, ld):
-        scal = np.zeros(2, dtype=g.dtype)
+    def impl(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+        scal = np.zeros(2, dtype=a.dtype)
         scal[0] = 1
-        gemm(kind, ord("n"), ord("t"), m, m, nb, scal[:1].ctypes, x.ctypes, ld, g.ctypes, ld,
-             scal[1:].ctypes, out.ctypes, m)
+        gemm(kind, ta, tb, m, n, k, scal[:1].ctypes, a.ctypes, lda, b.ctypes, ldb,
+             scal[1:].ctypes, c.ctypes, ldc)
 
     return impl
 
@@ -155,7 +127,7 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
     """The diagonal blocks of ``gBᵀ xB`` (both ``(B, 2^n)`` in block order, block sizes
     ``sizes``), flat ``(C(2n,n),)``, each block row-major: ``Σ_k C(n,k)^2·B`` multiply-adds
     instead of ``4^n·B``. One BLAS gemm per block on the strided column blocks
-    (:func:`_gemm_tn`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
+    (:func:`_gemm`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
     ``torch.set_num_threads`` does not); from numba because torch's per-call overhead over
     ``n + 1`` gemms cost more than the gemms at ``n = 8``."""
     nb, dim = gB.shape
@@ -164,10 +136,39 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
     o, s = 0, 0
     for k in range(sizes.shape[0]):
         m = sizes[k]
-        _gemm_tn(gf[s:], xf[s:], out[o:o + m * m], m, nb, dim)
+        # column-major: the block (m*m, row-major) transposed = X_blkᵀ G_blk
+        _gemm(ord("n"), ord("t"), m, m, nb, xf[s:], dim, gf[s:], dim, out[o:o + m * m], m)
         o += m * m
         s += m
     return out
+
+
+@njit(cache=True, nogil=True)
+def _block_gemms(v, zB, sizes, transpose):  # pragma: no cover - compiled
+    """``zB (⊕_k V_k)ᵀ`` (``transpose``: ``zB ⊕_k V_k``), ``(B, 2^n)``, for the flat blocks
+    ``v (C(2n,n),)`` (each ``V_k`` row-major) and ``zB (B, 2^n)`` in block order: one BLAS
+    gemm per block, written in place into its column block (:func:`_gemm`)."""
+    nb, dim = zB.shape
+    out = np.empty_like(zB)
+    zf, of = zB.ravel(), out.ravel()
+    o, s = 0, 0
+    for k in range(sizes.shape[0]):
+        m = sizes[k]
+        # column-major: out_blkᵀ = V_k zB_blkᵀ (V_k from row-major v: op "t"), or V_kᵀ zB_blkᵀ
+        _gemm(ord("n") if transpose else ord("t"), ord("n"), m, nb, m, v[o:], m, zf[s:], dim,
+              of[s:], dim)
+        o += m * m
+        s += m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _add_cols(y, yB, to):  # pragma: no cover - compiled
+    """``y[t, i] += yB[t, to[i]]``: block-order results added to computational order."""
+    for t in range(y.shape[0]):
+        yt, bt = y[t], yB[t]
+        for i in range(y.shape[1]):
+            yt[i] += bt[to[i]]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -288,7 +289,7 @@ class HammingDense(torch.autograd.Function):
     only (once_differentiable).
 
     Args of ``apply``: ``x (B, d_in)``, ``A (R, n, n)``, ``alpha (R,)``, ``W0 (d_out, d_in)``,
-    ``b (d_out,)`` or ``None``, ``ix`` = :func:`block_index` ``(n, d_in, d_out, x.device)``.
+    ``b (d_out,)`` or ``None``, ``ix`` = :func:`block_index` ``(n, d_in, d_out)``.
     """
 
     @staticmethod
@@ -334,11 +335,11 @@ class HammingBlocks(torch.autograd.Function):
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
         F, v = _hw_combined(An, al, *ix.forward, ix.size)
-        v = torch.from_numpy(v)
-        xB = _to_blocks(x.detach(), ix.src_in)
+        xB = _gather_blocks(x.detach().numpy(), ix.perm)
         y = torch.nn.functional.linear(x, W0, b)
-        y += _block_apply(v, xB, ix).index_select(0, ix.to_out).T
-        ctx.save_for_backward(x, W0)
+        _add_cols(y.numpy(), _block_gemms(v, xB, ix.block_sizes, False), ix.to_out)
+        need = ctx.needs_input_grad  # xB (block order) is what the gram reads
+        ctx.save_for_backward(x if need[3] else None, W0 if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix, ctx.v, ctx.xB = An, al, F, ix, v, xB
         return y
 
@@ -347,15 +348,15 @@ class HammingBlocks(torch.autograd.Function):
     def backward(ctx, g):
         x, W0 = ctx.saved_tensors
         need, ix = ctx.needs_input_grad, ctx.ix
-        gB = _to_blocks(g, ix.src_out)
+        gB = _gather_blocks(g.detach().numpy(), ix.perm)  # read in place (expanded g too)
         gA = galpha = gx = None
         if need[1] or need[2]:
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB.numpy(), ctx.xB.numpy(),
-                                      ix.block_sizes, ix.plan.back, ix.plan.bstart)
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
+                                      ix.plan.back, ix.plan.bstart)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
-            gx += _block_apply(ctx.v, gB, ix, transpose=True).index_select(0, ix.to_in).T
+            _add_cols(gx.numpy(), _block_gemms(ctx.v, gB, ix.block_sizes, True), ix.to_in)
         gW0 = g.T @ x if need[3] else None
         gb = g.sum(0) if need[4] else None
         return gx, gA, galpha, gW0, gb, None
