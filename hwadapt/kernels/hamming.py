@@ -113,12 +113,12 @@ def _gemm_compiled(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):  # pragma: no cover
 def _gather_blocks(a, perm):  # pragma: no cover - compiled
     """``a (B, d)`` (any strides: an expanded upstream gradient is read in place) ->
     ``(B, 2^n)`` in block order ``perm``, zero columns outside the crop (``perm >= d``)."""
-    out = np.zeros((a.shape[0], perm.shape[0]), dtype=a.dtype)
+    out = np.empty((a.shape[0], perm.shape[0]), dtype=a.dtype)
+    d = a.shape[1]
     for t in range(a.shape[0]):
         at, ot = a[t], out[t]
         for p in range(perm.shape[0]):
-            if perm[p] < at.shape[0]:
-                ot[p] = at[perm[p]]
+            ot[p] = at[perm[p]] if perm[p] < d else 0
     return out
 
 
