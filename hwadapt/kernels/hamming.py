@@ -199,39 +199,48 @@ def _hw_combined(A, alpha, terms, fstart, flevel, N):  # pragma: no cover - comp
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _hw_weight(A, alpha, W0, perm, sizes, terms, fstart):  # pragma: no cover - compiled
     """``(W0 + ΔW, F)``: ``F`` of :func:`_hw_combined` and a new ``W`` written one row at a
-    time (each output row lies in ONE block ``k``: its copy of ``W0`` is still in L1 when its
-    ``C(n,k)`` entries ``Σ_r α_r F[r, q]`` are added; no ``v`` and no position table). Rows
-    and columns in block order: ``perm`` (increasing inside a block), ``sizes = C(n,k)``."""
+    time, rows in order (``W0`` and ``W`` streamed front to back): each output row lies in
+    ONE block ``k``, its copy of ``W0`` is still in L1 when its ``C(n,k)`` entries
+    ``Σ_r α_r F[r, q]`` are added (no ``v``, no position table). ``perm``: block order
+    (increasing inside a block), ``sizes = C(n,k)``."""
     F = _forward_colex(A, terms, fstart, _entries(sizes))
     d_out, d_in = W0.shape
-    W = np.empty_like(W0)
-    v = np.empty(sizes.max(), dtype=F.dtype)  # one row of ΔW's block
-    s = o = 0  # first block position / first flat entry of block k
-    for k in range(sizes.shape[0]):
+    K = sizes.shape[0]
+    pos = np.zeros(perm.shape[0], dtype=np.int64)  # block position of each index
+    blk = np.zeros(perm.shape[0], dtype=np.int64)  # block of each position
+    first = np.zeros(K, dtype=np.int64)  # first position of block k
+    entry = np.zeros(K, dtype=np.int64)  # first flat entry of block k
+    crop = np.zeros(K, dtype=np.int64)  # columns of block k inside the crop (a prefix)
+    s = o = 0
+    for k in range(K):
         m = sizes[k]
-        c = 0  # columns of the block inside the crop: perm[s:s+m] increasing
+        first[k], entry[k] = s, o
+        c = 0
         while c < m and perm[s + c] < d_in:
             c += 1
-        cols = perm[s:s + c]
-        for a in range(m):
-            i = perm[s + a]
-            if i >= d_out:
-                break  # increasing: the rest of the block is cropped too
-            q0 = o + a * m
-            f, al = F[0, q0:q0 + c], alpha[0]
-            for b in range(c):
-                v[b] = al * f[b]
-            for r in range(1, F.shape[0]):
-                f, al = F[r, q0:q0 + c], alpha[r]
-                for b in range(c):
-                    v[b] += al * f[b]
-            Wi, W0i = W[i], W0[i]
-            for j in range(d_in):
-                Wi[j] = W0i[j]
-            for b in range(c):
-                Wi[cols[b]] += v[b]
+        crop[k] = c
+        for p in range(s, s + m):
+            pos[perm[p]], blk[p] = p, k
         s += m
         o += m * m
+    W = np.empty_like(W0)
+    v = np.empty(sizes.max(), dtype=F.dtype)  # one row of ΔW's block
+    for i in range(d_out):
+        k = blk[pos[i]]
+        s, m, c = first[k], sizes[k], crop[k]
+        q0 = entry[k] + (pos[i] - s) * m
+        f, al = F[0, q0:q0 + c], alpha[0]
+        for b in range(c):
+            v[b] = al * f[b]
+        for r in range(1, F.shape[0]):
+            f, al = F[r, q0:q0 + c], alpha[r]
+            for b in range(c):
+                v[b] += al * f[b]
+        Wi, W0i, cols = W[i], W0[i], perm[s:s + c]
+        for j in range(d_in):
+            Wi[j] = W0i[j]
+        for b in range(c):
+            Wi[cols[b]] += v[b]
     return W, F
 
 
