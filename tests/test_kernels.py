@@ -147,6 +147,22 @@ def test_fused_forward_equals_the_plain_combination_and_scatter(n, d_in, d_out):
     np.testing.assert_allclose(W, want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("n,k_max", [(6, 6), (9, 3)])
+def test_uninitialised_forward_writes_every_entry(n, k_max):
+    """Large plans allocate ``W`` uninitialised (``_alloc``) and each group zeroes its own
+    segment: on a NaN-filled ``W`` the result equals the zero-filled path exactly."""
+    from hwadapt.kernels import compounds as kc
+
+    plan = kernels._plan(n, k_max)
+    A = _rand((2, n, n), 150 + n).numpy()
+    want = kc._forward_colex(A, plan.terms, plan.fstart, plan.size)  # small: zero-filled
+    W = np.full((2, plan.size), np.nan)
+    kc._start(W, A)
+    kc._forward_groups(W, A, plan.terms, plan.fstart, 0, len(plan.fstart) - 1, True)
+    np.testing.assert_array_equal(W, want)
+    assert kc._alloc(2, 1 << 17, np.float64)[1] and not kc._alloc(1, 1 << 17, np.float64)[1]
+
+
 def test_kernel_gradcheck_and_once_differentiable():
     A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))

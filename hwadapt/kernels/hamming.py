@@ -22,6 +22,7 @@ from numba.np.linalg import _BLAS, get_blas_kind
 
 from hwadapt.kernels.compounds import (
     _FASTMATH,
+    _alloc,
     _colex,
     _forward_colex,
     _forward_groups,
@@ -176,12 +177,12 @@ def _hw_combined(A, alpha, terms, fstart, flevel, N):  # pragma: no cover - comp
     """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``,
     one level at a time: a level's ``v`` is formed right after its ``F``, while that is
     still in cache (``flevel``: the plan's first group of each level)."""
-    F = np.zeros((A.shape[0], N), dtype=A.dtype)
+    F, fresh = _alloc(A.shape[0], N, A.dtype)
     v = np.empty(N, dtype=A.dtype)
     _start(F, A)
     lo = 0
     for k in range(flevel.shape[0] - 1):
-        _forward_groups(F, A, terms, fstart, flevel[k], flevel[k + 1])
+        _forward_groups(F, A, terms, fstart, flevel[k], flevel[k + 1], fresh)
         g = flevel[k + 1]  # the first group of the next level starts where this one ends
         hi = terms[fstart[g], 0] if g < fstart.shape[0] - 1 else N
         hi = max(hi, min(N, 1 + A.shape[1] * A.shape[2]))  # levels 0, 1 (no groups)
