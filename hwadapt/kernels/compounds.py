@@ -215,6 +215,14 @@ def _reverse(Af, w, G, gAf, back, bstart):  # pragma: no cover - compiled
     for grp in range(bstart.shape[0] - 1):
         e, e1 = bstart[grp], bstart[grp + 1]
         s, L = back[e, 1], back[e, 2]
+        if L == 1:  # one entry (a fifth of the groups): scalar, no segment views
+            gs, ws = G[s], w[s]
+            for f in range(e, e1):
+                gd = G[back[f, 0]]
+                gs += _coef(Af, back, f) * gd
+                gAf[back[f, 3]] += gd * ws if back[f, 4] > 0 else -gd * ws
+            G[s] = gs
+            continue
         gp, src = G[s:s + L], w[s:s + L]
         while e < e1:
             if e + 4 <= e1:
