@@ -1,11 +1,12 @@
 """Fused Hamming-weight layer (:class:`HammingDense`, :class:`HammingBlocks`): the whole
 ``y = x (W0 + ΔW)ᵀ + b``, ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))``, in one compiled call each way.
 Forward: all compounds and ``α`` (:func:`_hw_combined`), then ``W0 + ΔW`` written row by
-row (dense) or one gemm per block on the inputs (blocks). Backward: only the
-diagonal-block entries of ``gᵀ x`` (``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``),
-then the reverse recursion for ``∂A`` and ``∂α``. Blocks in *colex block order*
-(:func:`hw_colex_order`); index tables built once per ``(n, d_in, d_out, device)``
-(:func:`block_index`).
+row (dense) or one BLAS gemm per block on the gathered inputs (blocks,
+:func:`_block_gemms`). Backward: only the diagonal-block entries of ``gᵀ x``
+(``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``), then the reverse recursion for
+``∂A`` and ``∂α``. Blocks in *colex block order* (:func:`hw_colex_order`); index tables
+built once per ``(n, d_in, d_out)`` (:func:`block_index`). CPU only: other devices take
+the torch paths of :class:`hwadapt.adapters.hamming.HammingLayer`.
 """
 
 from __future__ import annotations
