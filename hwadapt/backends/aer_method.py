@@ -25,9 +25,13 @@ qubits density matrix statevector matrix product st.
   11 qubits (10 data) density matrix 7.0, statevector 30. The density matrix stays the right
   choice there, and the 10-data-qubit demo costs ~17x the 8-qubit one: the state grows 16x and
   the circuit 1.4x. No Aer method meets "10 qubits within 2x of 8" (trajectories grow 4x per
-  2 qubits and carry more overhead per shot); that needs a simulator that uses the circuits'
-  structure (few Hamming-weight sectors, line gates: an MPO density matrix), not a method
-  switch. ``runtime_parameter_bind_enable`` saved 2-4% (16 bindings, 8 data qubits): not used;
+  2 qubits and carry more overhead per shot). A matrix-product density operator along the
+  line does not either (``benchmarks/mpdo_rank.py``, ``results/benchmarks/mpdo_rank.json``):
+  the noisy state of the demo's circuit has full operator rank across every cut, bond
+  dimension ``4^floor(q/2)`` = 16 / 64 / 256 at 5 / 7 / 9 qubits (matching Aer's density
+  matrix to TVD 5e-8), so it costs more than the density matrix: the native-gate
+  decompositions and the noise channels leave no low-rank structure to exploit.
+  ``runtime_parameter_bind_enable`` saved 2-4% (16 bindings, 8 data qubits): not used;
 - matrix-product-state trajectories: per-gate cost independent of ``q`` for a circuit whose
   two-qubit gates lie on a line (Hamming-weight-1 states have bond dimension 2; noise raises
   it), but 7-17x slower than statevector at 9-13 qubits here, the gap halving per 2 qubits:

@@ -24,6 +24,9 @@ from hwadapt.errors import InputError
 from hwadapt.fileio import atomic_write
 
 CACHE_ENV = "HWADAPT_CACHE"
+CACHE_FOLDER_MAX_BYTES = 128 << 20
+"""Size past which a cache folder drops its least recently used entries (a noise model is
+~0.25 MB per device, qubits and scale; a device Target ~0.1 MB per Qiskit version)."""
 
 NON_GATES = frozenset({"measure", "reset", "delay", "barrier", "if_else", "switch_case",
                        "for_loop", "while_loop"})
@@ -113,16 +116,53 @@ def cached_pickle(folder: str, key: str, build):
     path = cache_dir() / folder / f"{key}.pickle"
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
+            data = pickle.load(f)
+        _touch(path)
+        return data
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass  # absent or unreadable: rebuild
     data = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: pickle.dump(data, f))
+        prune_cache(path.parent)
     except OSError:
         pass  # a read-only home: no cache, same data
     return data
+
+
+def _touch(path: Path) -> None:
+    """Mark a cache entry as just used (its mtime orders :func:`prune_cache`)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache is still read
+
+
+def prune_cache(folder: Path, max_bytes: int | None = None) -> list[Path]:
+    """Delete the least recently used ``*.pickle`` of ``folder`` until it holds at most
+    ``max_bytes`` (default :data:`CACHE_FOLDER_MAX_BYTES`); the newest entry always stays.
+    Entries another process removes meanwhile are skipped. Returns the deleted paths."""
+    limit = CACHE_FOLDER_MAX_BYTES if max_bytes is None else max_bytes
+    entries = []
+    for p in folder.glob("*.pickle"):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        entries.append((st.st_mtime_ns, st.st_size, p))
+    entries.sort(reverse=True)  # newest first
+    total, removed = sum(size for _, size, _ in entries), []
+    for _, size, p in entries[1:][::-1]:  # oldest first, never the newest
+        if total <= limit:
+            break
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+        total -= size
+    return removed
 
 
 @cache

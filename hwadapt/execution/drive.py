@@ -127,11 +127,12 @@ def _submit(run, batch, tag: str):
 
 def _save(ledger: Ledger, run, batch, tag: str, result) -> None:
     """Store ``result``: the run's own way where it brings one, else :func:`_store` (of its
-    :func:`compact_result`)."""
+    :func:`compact_result`; a list is one already)."""
     own = getattr(run, "store", None)
     if own:
         return own(ledger, batch, tag, result)
-    return _store(ledger, run, batch, tag, compact_result(result))
+    pubs = result if isinstance(result, list) else compact_result(result)
+    return _store(ledger, run, batch, tag, pubs)
 
 
 def _plan_round(ledger: Ledger, run: RunData, batches: list) -> bool:
@@ -232,6 +233,13 @@ def _execute(ledger: Ledger, run: RunData, batch) -> None:
     tag = new_attempt(ledger, run, batch)
     result = with_retry(lambda: _submit(run, batch, tag).result())
     crash_point("after_submit")
+    finish_local(ledger, run, batch, tag, result)
+
+
+def finish_local(ledger: Ledger, run: RunData, batch, tag: str, result) -> None:
+    """The end of a local batch whose result is back (a primitive result, or its
+    :func:`compact_result` from an executor's task): its submission DONE, the result stored
+    (:func:`_save`), the submission's accounting; the same on every executor."""
     ledger.set_job(tag, None, "DONE")
     _save(ledger, run, batch, tag, result)
     record_submitted(ledger, run, batch, None, tag)
@@ -280,11 +288,15 @@ def _accepted(run: RunData, f: int, counts: dict[int, int]) -> int:
 
 
 def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = False,
-           service=None, detach: bool = False, drive_fn=None) -> list[dict]:
+           service=None, detach: bool = False, drive_fn=None,
+           drive_group=None) -> list[dict]:
     """Continue one run or every active run; returns their summaries.
 
     ``drive_fn(ledger, run, detach=, progress=)`` drives each run (default :func:`drive`;
-    :func:`hwadapt.execution.parallel.resume` passes one with an executor).
+    :func:`hwadapt.execution.parallel.resume` passes one with an executor). Without
+    ``run_id``, ``drive_group(ledger, ids)`` first gets the active runs no live process drives
+    (to drive some of them together); what it leaves active is driven one by one, and every
+    run is then checked and reported as below.
 
     Without ``run_id``, runs another live process drives are left to it (their summaries say
     ``driver``); with one, such a run is :class:`RunBusy`. A damaged run does not stop the
@@ -292,6 +304,8 @@ def resume(ledger_path: str | Path, run_id: str | None = None, progress: bool = 
     """
     ledger = Ledger(ledger_path, create=False)
     ids = [ledger.run(run_id)["id"]] if run_id else [r["id"] for r in ledger.runs("active")]
+    if run_id is None and drive_group is not None:
+        drive_group(ledger, [rid for rid in ids if not ledger.driver(rid)])
     failures, problems = [], []
     for rid in ids:
         if run_id is None and ledger.driver(rid):

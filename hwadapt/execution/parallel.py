@@ -5,19 +5,18 @@ it holds every run's lease, plans rounds exactly like :func:`hwadapt.execution.d
 sends each pending batch as one task (:func:`hwadapt.execution.tasks.batch_task`) to the
 executor and records each result as it arrives, in the same transactions as the serial path
 (:func:`~hwadapt.execution.drive.new_attempt` before the task leaves,
-:func:`~hwadapt.execution.drive._store` when it is back). The ledger has one writer,
+:func:`~hwadapt.execution.drive.finish_local` when it is back). The ledger has one writer,
 this process. A task that is re-run (its worker died) returns the same counts, since batch
 seeds derive from the spec seed and batch index; a batch is stored once.
 """
 
 from __future__ import annotations
 
-from hwadapt.errors import JobFailed
+from hwadapt.errors import InputError, JobFailed
 from hwadapt.execution import drive as serial
 from hwadapt.execution.artifacts import verify_results
 from hwadapt.execution.ledger import Ledger
-from hwadapt.execution.remote import record_submitted
-from hwadapt.execution.rundata import RunData
+from hwadapt.execution.rundata import RunData, load_run
 from hwadapt.execution.tasks import batch_item, batch_task
 from hwadapt.executors import Executor
 from hwadapt.progress import ProgressBar
@@ -36,11 +35,41 @@ def drive_with(ledger: Ledger, run: RunData, executor: Executor | None, progress
 
 def resume(ledger_path, run_id: str | None = None, progress: bool = False, service=None,
            detach: bool = False, executor: Executor | None = None) -> list[dict]:
-    """:func:`hwadapt.execution.drive.resume`, each run's batches on ``executor``."""
+    """:func:`hwadapt.execution.drive.resume`, each run's batches on ``executor``. Without a
+    run id and with a parallel executor, the active local runs no other process drives run
+    all at once (their batches share the workers, as a sweep's do); the rest (remote runs,
+    Estimator runs) one by one."""
     def drive_fn(ledger, run, detach, progress):
         return drive_with(ledger, run, executor, progress=progress, detach=detach)
 
-    return serial.resume(ledger_path, run_id, progress, service, detach, drive_fn)
+    def drive_group(ledger, ids):
+        _drive_local_together(ledger, ids, executor, progress, service)
+
+    together = executor is not None and executor.parallel and not detach
+    return serial.resume(ledger_path, run_id, progress, service, detach, drive_fn,
+                         drive_group if together else None)
+
+
+def _drive_local_together(ledger: Ledger, ids: list[str], executor: Executor, progress: bool,
+                          service) -> None:
+    """Drive the local sampler runs among ``ids`` in one :func:`drive_runs` (two or more).
+    Runs that cannot load or verify, that another process takes meanwhile, or that fail are
+    left to the serial resume, which reports them."""
+    runs = []
+    for rid in ids:
+        try:
+            run = load_run(ledger, rid, service=service)
+            verify_results(ledger, rid)
+        except InputError:
+            continue  # a damaged run: reported by the serial resume
+        if run.backend.local and getattr(run, "submit", None) is None:
+            runs.append(run)
+    if len(runs) < 2:
+        return  # one run: the serial resume drives it on the executor the same way
+    try:
+        drive_runs(ledger, runs, executor, progress)
+    except (JobFailed, InputError):
+        pass  # failed runs are reported, busy ones left to their driver, by the serial resume
 
 
 def _pending(ledger: Ledger, run: RunData) -> list | None:
@@ -110,9 +139,7 @@ def _rounds(ledger: Ledger, runs: list[RunData], executor: Executor, progress: b
                 serial.crash_point("after_submit")
                 for rid, token in tokens.items():
                     ledger.heartbeat(rid, token)
-                ledger.set_job(tags[i], None, "DONE")
-                serial._store(ledger, run, b, tags[i], pubs)
-                record_submitted(ledger, run, b, None, tags[i])
+                serial.finish_local(ledger, run, b, tags[i], pubs)
                 bar.advance()
     finally:
         bar.close()

@@ -12,6 +12,7 @@ gives. An address that does not answer is one :class:`~hwadapt.errors.InputError
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,8 @@ from hwadapt.executors.base import RETRIES, Executor, WorkerLost, init_worker
 
 ENV_ADDRESS = "HWADAPT_RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 10.0
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Logger of Ray's start-up notice about token authentication (Ray 2.5x-2.6x)."""
 _remote: dict = {}  # fn -> its ray.remote wrapper (one per function per process)
 
 
@@ -73,6 +76,10 @@ class RayExecutor(Executor):
                 from hwadapt.executors.local import machine_workers
 
                 kwargs["num_cpus"] = workers or machine_workers()
+            # Ray warns through Python's last-resort handler (stderr) that a local cluster
+            # uses token authentication: a handler here keeps that line out of the CLI's
+            # output, while an application's own logging configuration still receives it
+            logging.getLogger(RAY_AUTH_LOGGER).addHandler(logging.NullHandler())
             try:
                 ray.init(**kwargs)
             except ConnectionError as e:

@@ -57,7 +57,6 @@ def backend_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    torch.set_num_threads(1)
     da = phase_data(task_a, qubits, 20, 8, seed)
     db = phase_data(task_b, qubits, max(batch, 2), max(evaluate, 2), seed)
     xa, ya = (torch.as_tensor(v, dtype=torch.float64) for v in da.part("train"))

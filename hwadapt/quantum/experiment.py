@@ -212,7 +212,6 @@ def run_quantum_study(cfg: QuantumStudyConfig, out: str | Path | None = None,
     """Every seed of the study; writes ``out/study.json`` when ``out`` is given."""
     cfg.validate()
     t0 = time.perf_counter()
-    torch.set_num_threads(1)
     bar = ProgressBar(progress, "quantum fine-tuning", cfg.seeds * (1 + len(ARMS)))
     try:
         seeds = [run_seed(cfg, s, bar) for s in range(cfg.seeds)]

@@ -112,3 +112,32 @@ def test_fake_kind_transpiles_the_demo_as_the_fake_device_does(cache, name):
         want = transpile_for(fam.circuit, fake, 1, spec.seed)
         got = transpile_for(fam.circuit, backend.transpile_target, 1, spec.seed)
         assert got[0] == want[0] and got[1] == want[1], fam.name
+
+
+def test_cache_drops_least_recently_used_entries_past_its_size(cache, monkeypatch):
+    import os
+
+    folder = cache / "things"
+    monkeypatch.setattr(devices, "CACHE_FOLDER_MAX_BYTES", 3500)  # three ~1 kB entries fit
+    for i in range(3):  # written at t = 0, 1, 2
+        devices.cached_pickle("things", f"k{i}", lambda i=i: bytes(1000) + bytes([i]))
+        os.utime(folder / f"k{i}.pickle", (i, i))
+    assert devices.cached_pickle("things", "k0", lambda: b"rebuilt") == bytes(1000) + b"\0"
+    # reading k0 made it the most recently used: a fourth entry evicts k1, now the oldest
+    devices.cached_pickle("things", "k3", lambda: bytes(1000))
+    assert sorted(p.stem for p in folder.glob("*.pickle")) == ["k0", "k2", "k3"]
+
+
+def test_prune_cache_keeps_the_newest_entry_and_stays_under_the_limit(tmp_path):
+    import os
+
+    for i in range(5):
+        p = tmp_path / f"e{i}.pickle"
+        p.write_bytes(bytes(100 * (i + 1)))
+        os.utime(p, (i, i))
+    removed = devices.prune_cache(tmp_path, max_bytes=950)
+    left = sorted(p.name for p in tmp_path.glob("*.pickle"))
+    assert left == ["e3.pickle", "e4.pickle"]  # 400 + 500 <= 950; the oldest went first
+    assert sorted(p.name for p in removed) == ["e0.pickle", "e1.pickle", "e2.pickle"]
+    assert devices.prune_cache(tmp_path, max_bytes=0) == [tmp_path / "e3.pickle"]
+    assert [p.name for p in tmp_path.glob("*.pickle")] == ["e4.pickle"]  # newest stays

@@ -42,8 +42,9 @@ def _layout(path, rid) -> list[tuple]:
 def _stored_once(path, rid) -> None:
     led = Ledger(path, readonly=True)
     batches = led.batches(rid)
-    rows = led.db.execute("SELECT batch_id FROM results").fetchall()
-    assert sorted(r[0] for r in rows) == sorted(b.id for b in batches)
+    ids = {b.id for b in batches}
+    rows = [r[0] for r in led.db.execute("SELECT batch_id FROM results") if r[0] in ids]
+    assert sorted(rows) == sorted(ids)  # every batch of the run stored, once
     assert [b.idx for b in batches] == list(range(len(batches)))
     subs = [s["status"] for b in batches for s in led.submissions(b.id)]
     assert set(subs) <= {"DONE", "LOST"} and subs.count("DONE") == len(batches)
@@ -117,3 +118,32 @@ def test_a_killed_parallel_driver_resumes_to_the_same_counts(serial, tmp_path):
     assert summaries[0]["status"] == "done"
     assert manager.run_counts(tmp_path / "l.db", prid) == manager.run_counts(d / "l.db", rid)
     _stored_once(tmp_path / "l.db", prid)
+
+
+@pytest.mark.slow
+def test_resume_without_id_drives_the_local_runs_together(serial, tmp_path, monkeypatch):
+    from hwadapt.execution import parallel
+
+    d, rid = serial
+    (tmp_path / "s.toml").write_text(SPEC)
+    env = dict(os.environ, HWADAPT_CRASH_AT="after_store:1")
+    code = ("import sys; from hwadapt.execution import manager\n"
+            "manager.submit(sys.argv[1], 'aer_noisy', sys.argv[2], noise_from='fake_lagos')\n")
+    for _ in range(2):  # two killed runs of the same spec, each with one batch stored
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.toml"),
+                            str(tmp_path / "l.db")], env=env, capture_output=True, text=True)
+        assert r.returncode == 137, r.stderr
+    ids = [row["id"] for row in Ledger(tmp_path / "l.db", readonly=True).runs("active")]
+    assert len(ids) == 2
+    calls = []
+    real = parallel.drive_runs
+    monkeypatch.setattr(parallel, "drive_runs",
+                        lambda ledger, runs, *a, **k: calls.append(sorted(r.run_id for r in runs))
+                        or real(ledger, runs, *a, **k))
+    with LocalExecutor(2) as ex:
+        summaries = manager.resume(tmp_path / "l.db", executor=ex)
+    assert calls == [sorted(ids)]  # one drive for both runs: their batches share the workers
+    assert [s["status"] for s in summaries] == ["done", "done"]
+    for prid in ids:
+        assert manager.run_counts(tmp_path / "l.db", prid) == manager.run_counts(d / "l.db", rid)
+        _stored_once(tmp_path / "l.db", prid)

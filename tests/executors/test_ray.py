@@ -121,3 +121,18 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(cluster, referen
         mine = [r for r in rows if r[0] == run]
         assert [r[1] for r in mine] == list(range(len(mine)))  # no gap in the batches
         assert {(r[2], r[3]) for r in mine} == {("done", 1)}  # each stored exactly once
+
+
+def test_a_local_ray_executor_starts_without_printing_rays_notices():
+    import subprocess
+    import sys
+
+    code = ("from hwadapt.executors.ray_executor import RayExecutor\n"
+            "ex = RayExecutor(1)\n"
+            "print(sorted(r for _, r in ex.map_unordered(abs, [-2, 3])))\n"
+            "ex.close()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[2, 3]"
+    assert "Token authentication" not in r.stderr + r.stdout
