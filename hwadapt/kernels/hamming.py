@@ -119,8 +119,12 @@ def _gather_blocks(a, perm):  # pragma: no cover - compiled
     d = a.shape[1]
     for t in range(a.shape[0]):
         at, ot = a[t], out[t]
-        for p in range(perm.shape[0]):
-            ot[p] = at[perm[p]] if perm[p] < d else 0
+        if d == perm.shape[0]:  # no crop: branch-free (vector gathers)
+            for p in range(d):
+                ot[p] = at[perm[p]]
+        else:
+            for p in range(perm.shape[0]):
+                ot[p] = at[perm[p]] if perm[p] < d else 0
     return out
 
 
