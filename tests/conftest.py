@@ -2,6 +2,9 @@
 ``QiskitRuntimeService`` (the service boundary) whose jobs run in Qiskit Runtime local testing
 mode on FakeLagos, with IBM's string statuses, job ids and tags."""
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from hwadapt.backends import fake_backend, runtime
@@ -160,3 +163,31 @@ def _one_worker_unless_asked(monkeypatch):
     CLI test start worker processes. tests/executors and the tests that pass ``--workers``
     or an executor cover the pool and Ray."""
     monkeypatch.setenv("HWADAPT_WORKERS", "1")
+
+
+def _folder_state(folder: Path) -> dict:
+    """What ``folder`` stores: every file's bytes, an SQLite database (``*.db``) as its SQL
+    dump (read through a read-only connection) in place of its bytes and its ``-wal``/``-shm``
+    files: SQLite checkpoints the WAL into the database file whenever a connection closes,
+    which an in-process command may leave to the garbage collector or a heartbeat thread, so
+    the bytes move while the data stays. Comparing two snapshots shows every row and file
+    written in between."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.name.endswith(("-wal", "-shm")):
+            continue
+        if p.suffix == ".db":
+            con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+            try:
+                out[p] = "\n".join(con.iterdump())
+            finally:
+                con.close()
+        else:
+            out[p] = p.read_bytes()
+    return out
+
+
+@pytest.fixture
+def folder_state():
+    """:func:`_folder_state`: ``folder_state(path)`` snapshots what a folder stores."""
+    return _folder_state

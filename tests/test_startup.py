@@ -1,7 +1,7 @@
 """Fixed cost: reading the ledger (`status`, `runs`) and listing backends import neither
-Qiskit nor torch (nor numpy); a submit on aer_noisy loads no qiskit_ibm_runtime and compiles
-no numba kernel before its first shot. Checked by the modules loaded in a fresh interpreter,
-not by timing."""
+Qiskit nor torch (nor numpy); a submit on aer_noisy loads no qiskit_ibm_runtime, torch or
+numba before its first shot; whole sampler submits on aer and exact never import torch.
+Checked by the modules loaded in a fresh interpreter, not by timing."""
 
 import json
 import subprocess
@@ -47,6 +47,23 @@ def test_status_and_runs_read_the_ledger_without_qiskit_or_torch(tmp_path):
     assert got["loaded"] == []
 
 
+@pytest.mark.slow
+def test_sampler_submits_never_import_torch(tmp_path):
+    """A whole ``submit`` on aer and on exact (exact distributions and rates, sampling, the
+    ledger and summary) runs with torch never imported: the exact simulator's numpy pass."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "tiny"\n[circuit]\nqubits = 3\nterms = 1\nalphas = [0.8]\n'
+                    "[inputs]\ncount = 2\n[shots]\ntarget_accepted = 50\n")
+    ledger = str(tmp_path / "l.db")
+    got = _probe(*[["submit", str(spec), "--backend", b, "--ledger", ledger, "--json"]
+                   for b in ("aer", "exact")])
+    assert got["codes"] == [0, 0], got["outputs"]
+    runs = [json.loads(o[o.index("["):])[0] for o in got["outputs"]]
+    assert [r["status"] for r in runs] == ["done", "done"]
+    assert "qiskit" in got["loaded"]  # the probe sees what the submits imported
+    assert not [m for m in got["loaded"] if m.split(".")[0] in ("torch", "numba")]
+
+
 def test_listing_backends_imports_no_qiskit_or_torch():
     got = _probe(["backends", "--json"])
     assert got["codes"] == [0]
@@ -69,7 +86,7 @@ calibration_vectors(spec)
 assert exact_distribution(fams[0]) is not None
 isa = transpile(fams[0].circuit, backend, spec.optimization_level, spec.seed)
 backend.noise_model(backend.plan([(isa, fams[0].values[:1], 100)])[0])
-loaded = sorted(m for m in ("numba", "qiskit_ibm_runtime") if m in sys.modules)
+loaded = sorted(m for m in ("numba", "qiskit_ibm_runtime", "torch") if m in sys.modules)
 from hwadapt.backends import fake_backend  # now with every translation plugin loaded:
 from hwadapt.circuits.transpile import transpile_for
 
@@ -80,11 +97,11 @@ print(json.dumps({"loaded": loaded, "same_isa": same}))
 
 
 @pytest.mark.slow
-def test_submit_on_aer_noisy_needs_no_runtime_or_numba(tmp_path):
+def test_submit_on_aer_noisy_needs_no_runtime_numba_or_torch(tmp_path):
     """Up to its first shot, a demo submit on aer_noisy (device from the cache, Givens
-    matrices in numpy, the exact simulator's torch path, Qiskit's own translation plugins
-    only) loads neither qiskit_ibm_runtime nor numba, and its ISA circuit is the one the fake
-    device with every plugin loaded gives."""
+    matrices in numpy, the exact simulator's numpy forward pass, Qiskit's own translation
+    plugins only) loads neither qiskit_ibm_runtime nor numba nor torch, and its ISA circuit is
+    the one the fake device with every plugin loaded gives."""
     import os
     from pathlib import Path
 

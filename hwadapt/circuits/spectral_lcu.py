@@ -28,7 +28,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
-from scipy.linalg import schur
 
 from hwadapt.arrays import to_numpy
 from hwadapt.circuits.adapter import Layout, adapter_circuit
@@ -54,6 +53,8 @@ def spectral_split(W: np.ndarray, tol: float = 1e-9) -> tuple[np.ndarray, np.nda
         raise ValueError(f"W must be a square matrix of size >= 2, got shape {W.shape}")
     if np.abs(W.T @ W - np.eye(n)).max() > tol or np.linalg.det(W) < 0:
         raise ValueError("W must be a rotation (orthogonal, det +1)")
+    from scipy.linalg import schur  # lazy: scipy.linalg costs 0.1-0.25 s to import
+
     T, Z = schur(W, output="real")
     blocks, plus, minus = [], [], []
     i = 0

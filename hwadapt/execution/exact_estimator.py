@@ -2,8 +2,9 @@
 
 Same ``PrimitiveResult`` structure as Aer and Qiskit Runtime (``data.evs``/``data.stds`` of
 the PUB's broadcast shape). Each PUB's circuit is compiled once by :mod:`hwadapt.simulate`
-and all bindings run as one batch; ``<ψ|O|ψ>`` uses the dense statevector (qubit ``i`` = bit
-``i``) and ``O``'s sparse matrix, so circuits are limited to :data:`MAX_QUBITS`.
+and all bindings run as one batch (numpy: no torch import); ``<ψ|O|ψ>`` uses the dense
+statevector (qubit ``i`` = bit ``i``) and ``O``'s sparse matrix, so circuits are limited to
+:data:`MAX_QUBITS`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.quantum_info import SparsePauliOp
 
 from hwadapt.errors import InputError
-from hwadapt.simulate import compile_circuit, simulate_statevector
+from hwadapt.simulate import compile_circuit, forward
 
 MAX_QUBITS = 22
 """Widest circuit whose dense statevector (``16 · 2^N`` bytes per binding) is formed."""
@@ -46,8 +47,8 @@ class ExactEstimator(BaseEstimatorV2):
             flat = values.reshape(-1, values.shape[-1])
         else:
             flat = None
-        psi = simulate_statevector(compile_circuit(circuit), flat).detach().numpy()
-        psi = psi.reshape(*pshape, -1)
+        plan = compile_circuit(circuit)
+        psi = forward.statevector(plan, forward.run(plan, flat)[0]).reshape(*pshape, -1)
         mats = {}
         for o_idx in np.ndindex(oshape):
             terms = list(pub.observables[o_idx].items())

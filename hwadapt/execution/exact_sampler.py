@@ -2,22 +2,22 @@
 
 It returns the same ``PrimitiveResult``/``BitArray`` structure as Aer and Qiskit Runtime, so
 the ledger, planner and estimators never special-case it. Probabilities come from
-:mod:`hwadapt.simulate`: each PUB's circuit is compiled once and all its bindings run as one
-batch on the circuit's reachable support (no ``2^N`` state for Hamming-weight-preserving
-circuits). Measurements must be final, one ``measure`` per clbit; unmeasured qubits are
-traced out and unmeasured clbits read 0.
+:mod:`hwadapt.simulate`'s numpy forward pass (:mod:`hwadapt.simulate.forward`: no torch
+import): each PUB's circuit is compiled once and all its bindings run as one batch on the
+circuit's reachable support (no ``2^N`` state for Hamming-weight-preserving circuits).
+Measurements must be final, one ``measure`` per clbit; unmeasured qubits are traced out and
+unmeasured clbits read 0.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BaseSamplerV2, PrimitiveJob, PrimitiveResult, SamplerPubResult
 from qiskit.primitives.containers import BitArray, DataBin
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 
-from hwadapt.simulate import basis, compile_circuit, outcome_distribution, simulate_subspace
+from hwadapt.simulate import basis, compile_circuit, forward
 from hwadapt.simulate.plan import Plan
 
 DEFAULT_SHOTS = 4096
@@ -41,12 +41,11 @@ def clbit_distribution(plan: Plan, values=None) -> tuple[list[int], np.ndarray]:
                                                                                 np.shape(values)[-1])
     chunk = max(1, MAX_AMPLITUDES // max(plan.size, 1))
     parts = []
-    with torch.no_grad():
-        for start in range(0, 1 if flat is None else len(flat), chunk):
-            vals = None if flat is None else flat[start:start + chunk]
-            state = simulate_subspace(plan, vals)
-            outcomes, probs = outcome_distribution(state, qubits)  # same support per chunk
-            parts.append(probs.reshape(-1, probs.shape[-1]).numpy())
+    for start in range(0, 1 if flat is None else len(flat), chunk):
+        vals = None if flat is None else flat[start:start + chunk]
+        amps, _ = forward.run(plan, vals)  # numpy, no gradient: torch is never imported
+        outcomes, probs = forward.outcome_probabilities(plan, amps, qubits)
+        parts.append(probs.reshape(-1, probs.shape[-1]))
     probs = np.concatenate(parts).reshape(*shape, -1)
     return basis.to_ints(outcomes), probs
 

@@ -72,10 +72,11 @@ class RayExecutor(Executor):
                             "configure_logging": False}
             if address:
                 kwargs["address"] = address
-            else:
+            else:  # "local": a private instance even where a cluster runs (RAY_ADDRESS, or
+                # the last one started here), which would refuse num_cpus
                 from hwadapt.executors.local import machine_workers
 
-                kwargs["num_cpus"] = workers or machine_workers()
+                kwargs.update(address="local", num_cpus=workers or machine_workers())
             # Ray warns through Python's last-resort handler (stderr) that a local cluster
             # uses token authentication: a handler here keeps that line out of the CLI's
             # output, while an application's own logging configuration still receives it

@@ -8,6 +8,11 @@ squares on ``m`` calibration inputs with noisy ``P̂ (m, c)`` and exact ``P (m, 
   :data:`AFFINE_MIN_INPUTS` calibration inputs, where the full map overfits;
 - ``"affine"``: ``p ≈ p̂ A + c`` (``c² + c`` parameters, a tiny ridge keeps it defined).
 
+The same least squares the other way round, exact → noisy (:func:`noise_model`), has
+noise-free regressors and so no errors-in-variables bias: its fitted values are the
+calibration inputs' noisy probabilities with their shot noise smoothed out, what the
+bootstrap draws calibration counts from (:mod:`hwadapt.mitigation.learned`).
+
 Mapped probabilities can be negative: they are returned as fitted; the estimator clips them
 at 0 once (:func:`hwadapt.estimate.signed_estimate`).
 """
@@ -68,4 +73,18 @@ def fit_response(noisy: np.ndarray, exact: np.ndarray, method: str = "auto") -> 
     return ResponseMap(method, coef[:c], coef[c])
 
 
-__all__ = ["AFFINE_MIN_INPUTS", "METHODS", "ResponseMap", "fit_response", "resolve_method"]
+def noise_model(noisy: np.ndarray, exact: np.ndarray, method: str = "auto") -> np.ndarray:
+    """The calibration inputs' noisy kept probabilities ``(m, c)`` predicted from their exact
+    ones by the forward map ``exact → noisy`` (same ``method`` rules as
+    :func:`fit_response`), fitted on ``noisy (m, c)``/``exact (m, c)``.
+
+    Unlike ``noisy`` itself these carry only the fit's share of the shot noise (about
+    ``parameters per component / m`` of it), so replicates drawn from them spread as real
+    repeats of the calibration inputs would; replicates drawn around ``noisy`` count each
+    input's shot noise twice (:mod:`hwadapt.mitigation.learned`).
+    """
+    return fit_response(exact, noisy, method).apply(exact)
+
+
+__all__ = ["AFFINE_MIN_INPUTS", "METHODS", "ResponseMap", "fit_response", "noise_model",
+           "resolve_method"]

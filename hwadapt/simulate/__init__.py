@@ -12,8 +12,8 @@ stage is a few batched torch ops, and parameter-free runs of stages on a small s
 one dense matrix. Basis states are rows of 64-bit words (:mod:`.basis`), so the width is
 unlimited. A plan is reused across bindings: pass it instead of the circuit.
 
-Gates: RBS/FBS/XXPlusYY and RX/RY/RZ/P/U (and U1/U2/U3/R) are torch kernels (gradients
-flow to their angles); controlled gates act on the branch selected by their controls;
+Gates: RBS/FBS/XXPlusYY and RX/RY/RZ/P/U (and U1/U2/U3/R) are kernels (on torch,
+gradients flow to their angles); controlled gates act on the branch selected by their controls;
 composite gates recurse into their definitions (global phases included); other
 parameter-free gates use their dense ``Operator`` (up to 12 qubits). Parameters are bound
 from a mapping or an array ``(..., P)`` in ``circuit.parameters`` order (as a Sampler PUB's
@@ -21,17 +21,30 @@ parameter array), torch tensors with ``requires_grad`` included; gradients flow 
 parameter expressions that are linear (``2θ``, ``-θ``, ``θ + c``: all this package builds).
 Measurements are ignored (they must be final); reset is refused. A run uses one torch
 thread (restored afterwards). Qubit ``i`` = bit ``i`` (Qiskit order).
+
+Without gradients the same maths runs on numpy (:func:`hwadapt.simulate.forward.run`, one
+body for both, the array operations from :mod:`.xp`): the exact sampler's distributions
+never import torch; the torch functions below are imported on first use.
 """
 
-from hwadapt.simulate.measure import (
-    outcome_distribution,
-    outcome_probabilities,
-    postselect_state,
-    postselection_probability,
-)
 from hwadapt.simulate.plan import Plan, SupportTooLarge, compile_circuit
-from hwadapt.simulate.run import SubspaceState, simulate_statevector, simulate_subspace
+
+_TORCH_API = {"outcome_distribution": "measure", "outcome_probabilities": "measure",
+              "postselect_state": "measure", "postselection_probability": "measure",
+              "SubspaceState": "run", "simulate_statevector": "run", "simulate_subspace": "run"}
+"""The torch (differentiable) API, imported on first use: compiling a plan and its numpy
+forward pass (:mod:`.forward`, the exact sampler's path) never import torch."""
 
 __all__ = ["Plan", "SubspaceState", "SupportTooLarge", "compile_circuit",
            "outcome_distribution", "outcome_probabilities", "postselect_state",
            "postselection_probability", "simulate_statevector", "simulate_subspace"]
+
+
+def __getattr__(name: str):
+    if name in _TORCH_API:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_TORCH_API[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -83,6 +83,25 @@ def sort_order(words: np.ndarray) -> np.ndarray:
     return np.lexsort(words.T)
 
 
+def project(words: np.ndarray, qubits) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes of measuring ``qubits`` on each basis state: ``(outcomes (K, W') words
+    sorted ascending and distinct, index (L,) the outcome of each row)``; outcome bit ``j`` =
+    bit ``qubits[j]`` (a ``None`` entry: always 0)."""
+    W = num_words(len(qubits))
+    out = np.zeros((len(words), W), dtype=np.uint64)
+    for j, q in enumerate(qubits):
+        if q is None:
+            continue
+        bit = (words[:, q // WORD] >> np.uint64(q % WORD)) & np.uint64(1)
+        out[:, j // WORD] |= bit << np.uint64(j % WORD)
+    _, first, inverse = np.unique(_keys(out), return_index=True, return_inverse=True)
+    uniq = out[first]
+    order = sort_order(uniq)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return uniq[order], rank[inverse.ravel()]
+
+
 def _keys(words: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(words).view(f"V{8 * words.shape[1]}").ravel()
 

@@ -1,6 +1,6 @@
 """Compiled (numba) forward pass of a plan's block stages: no per-stage Python or torch
-dispatch. Used when no gradient is needed; the torch path of :mod:`.run` stays the
-reference and the differentiable path (tests keep both equal)."""
+dispatch. Used for large plans when no gradient is needed (:mod:`.forward`); the stage by
+stage path stays the reference and the differentiable path (tests keep them equal)."""
 
 from __future__ import annotations
 
@@ -81,15 +81,15 @@ def flatten(steps: list[list[Group]], real: bool, gates: dict[int, int]) -> Flat
     for step in steps:
         for g in step:
             nb, d = g.pos.shape
-            pos.append(g.pos.numpy().ravel())
+            pos.append(g.pos.ravel())
             pos_off.append(pos_off[-1] + nb * d)
             dims.append(d)
             is_param.append(g.M is None)
-            coefs.append((g.mult if g.M is None else g.M).numpy().astype(dtype).ravel())
+            coefs.append((g.mult if g.M is None else g.M).astype(dtype).ravel())
             coef_off.append(coef_off[-1] + nb * d * d)
             blk_off.append(blk_off[-1] + nb)
             mat_off.append(np.full(nb, -1) if g.M is not None else
-                           base[d] + g.gid.numpy() * d * d)
+                           base[d] + g.gid * d * d)
     return Flat(_cat(pos, np.int64), np.array(pos_off, dtype=np.int64),
                 np.array(dims, dtype=np.int64), _cat(coefs, dtype),
                 np.array(coef_off[:-1], dtype=np.int64), np.array(is_param, dtype=np.bool_),

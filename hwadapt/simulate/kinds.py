@@ -4,7 +4,8 @@ the dense matrix of a parameter-free gate.
 
 A kind's block acts on the ``d`` local basis states ``locs`` of its ``qubits`` (local index
 ``Σ_j bit(qubits[j]) 2^j``); every other local state is left unchanged. ``matrices(a)``
-maps slot values ``a (B, G, k)`` to ``(B, G, d, d)`` blocks (row = output member).
+maps slot values ``a (B, G, k)`` to ``(B, G, d, d)`` blocks (row = output member): numpy
+arrays for numpy input, torch tensors (differentiable) for torch input (:mod:`.xp`).
 """
 
 from __future__ import annotations
@@ -12,62 +13,69 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit.exceptions import QiskitError
 from qiskit.quantum_info import Operator
 
-CDTYPE = torch.complex128
+from hwadapt.simulate.xp import namespace
 
 
 def _rbs(a):
-    c, s = torch.cos(a[..., 0]), torch.sin(a[..., 0])
-    return torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)
+    xp = namespace(a)
+    c, s = xp.cos(a[..., 0]), xp.sin(a[..., 0])
+    return xp.stack([xp.stack([c, s], -1), xp.stack([-s, c], -1)], -2)
 
 
 def _ry(a):
-    c, s = torch.cos(a[..., 0] / 2), torch.sin(a[..., 0] / 2)
-    return torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+    xp = namespace(a)
+    c, s = xp.cos(a[..., 0] / 2), xp.sin(a[..., 0] / 2)
+    return xp.stack([xp.stack([c, -s], -1), xp.stack([s, c], -1)], -2)
 
 
-def _cis(t):
-    return torch.polar(torch.ones_like(t), t)
+def _half(xp, t):
+    return xp.to_complex(xp.cos(t / 2)), xp.to_complex(xp.sin(t / 2))
 
 
 def _xxpy(a):
-    c, s = torch.cos(a[..., 0] / 2).to(CDTYPE), torch.sin(a[..., 0] / 2).to(CDTYPE)
-    e = _cis(a[..., 1])
-    return torch.stack([torch.stack([c, -1j * s * e.conj()], -1),
-                        torch.stack([-1j * s * e, c], -1)], -2)
+    xp = namespace(a)
+    c, s = _half(xp, a[..., 0])
+    e = xp.cis(a[..., 1])
+    return xp.stack([xp.stack([c, -1j * s * e.conj()], -1),
+                     xp.stack([-1j * s * e, c], -1)], -2)
 
 
 def _rx(a):
-    c, s = torch.cos(a[..., 0] / 2).to(CDTYPE), torch.sin(a[..., 0] / 2).to(CDTYPE)
-    return torch.stack([torch.stack([c, -1j * s], -1), torch.stack([-1j * s, c], -1)], -2)
+    xp = namespace(a)
+    c, s = _half(xp, a[..., 0])
+    return xp.stack([xp.stack([c, -1j * s], -1), xp.stack([-1j * s, c], -1)], -2)
 
 
-def _diag(d0, d1):
-    z = torch.zeros_like(d0)
-    return torch.stack([torch.stack([d0, z], -1), torch.stack([z, d1], -1)], -2)
+def _diag(xp, d0, d1):
+    z = xp.zeros_like(d0)
+    return xp.stack([xp.stack([d0, z], -1), xp.stack([z, d1], -1)], -2)
 
 
 def _rz(a):
-    return _diag(_cis(-a[..., 0] / 2), _cis(a[..., 0] / 2))
+    xp = namespace(a)
+    return _diag(xp, xp.cis(-a[..., 0] / 2), xp.cis(a[..., 0] / 2))
 
 
 def _p(a):
-    return _diag(torch.ones_like(a[..., 0], dtype=CDTYPE), _cis(a[..., 0]))
+    xp = namespace(a)
+    return _diag(xp, xp.ones_complex(a[..., 0]), xp.cis(a[..., 0]))
 
 
 def _u(a):
+    xp = namespace(a)
     th, ph, la = a[..., 0], a[..., 1], a[..., 2]
-    c, s = torch.cos(th / 2).to(CDTYPE), torch.sin(th / 2).to(CDTYPE)
-    return torch.stack([torch.stack([c, -_cis(la) * s], -1),
-                        torch.stack([_cis(ph) * s, _cis(ph + la) * c], -1)], -2)
+    c, s = _half(xp, th)
+    return xp.stack([xp.stack([c, -xp.cis(la) * s], -1),
+                     xp.stack([xp.cis(ph) * s, xp.cis(ph + la) * c], -1)], -2)
 
 
 def _phase(a):
-    return _cis(a[..., 0])[..., None, None]
+    return namespace(a).cis(a[..., 0])[..., None, None]
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,7 @@ class Kind:
     d: int
     locs: tuple[int, ...]
     real: bool
-    matrices: object  # callable (B, G, k) -> (B, G, d, d)
+    matrices: object  # callable (B, G, k) -> (B, G, d, d), numpy or torch as its input
 
 
 _HW = (1, 2)  # |q0=1,q1=0>, |q0=0,q1=1>: the two states an RBS mixes
@@ -118,7 +126,7 @@ STANDARD_NAMES = frozenset(get_standard_gate_name_mapping())
 _DENSE_CACHE: dict = {}
 
 
-def dense_matrix(op) -> torch.Tensor:
+def dense_matrix(op) -> np.ndarray:
     """Matrix of a parameter-free gate (cached for standard gates)."""
     key = None
     if op.name in STANDARD_NAMES:
@@ -127,7 +135,7 @@ def dense_matrix(op) -> torch.Tensor:
         if hit is not None:
             return hit
     try:
-        M = torch.as_tensor(Operator(op).data, dtype=CDTYPE)
+        M = np.asarray(Operator(op).data, dtype=np.complex128)
     except QiskitError as e:
         raise ValueError(f"cannot simulate gate {op.name!r} on {op.num_qubits} qubits: no "
                          "matrix and no definition") from e

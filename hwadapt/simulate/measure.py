@@ -21,24 +21,10 @@ def outcome_distribution(state, qubits: list[int] | None = None
     """
     s = as_subspace(state)
     qubits = list(range(s.num_qubits)) if qubits is None else list(qubits)
-    words = s.words()
-    W = basis.num_words(len(qubits))
-    out = np.zeros((len(words), W), dtype=np.uint64)
-    for j, q in enumerate(qubits):
-        if q is None:
-            continue
-        bit = (words[:, q // basis.WORD] >> np.uint64(q % basis.WORD)) & np.uint64(1)
-        out[:, j // basis.WORD] |= bit << np.uint64(j % basis.WORD)
-    keys = np.ascontiguousarray(out).view(f"V{8 * W}").ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    uniq = out[first]
-    order = basis.sort_order(uniq)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
+    outcomes, index = basis.project(s.words(), qubits)
     probs = s.amplitudes.abs() ** 2
-    res = torch.zeros(*probs.shape[:-1], len(uniq), dtype=probs.dtype)
-    res = res.index_add(-1, torch.as_tensor(rank[inverse.ravel()]), probs)
-    return uniq[order], res
+    res = torch.zeros(*probs.shape[:-1], len(outcomes), dtype=probs.dtype)
+    return outcomes, res.index_add(-1, torch.as_tensor(index), probs)
 
 
 def outcome_probabilities(state, qubits: list[int] | None = None) -> torch.Tensor:

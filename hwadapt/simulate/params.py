@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 from qiskit.circuit import Parameter, ParameterExpression, ParameterVector, QuantumCircuit
+
+from hwadapt.simulate.xp import NUMPY
 
 
 def is_free(x) -> bool:
@@ -76,15 +77,17 @@ class Slots:
         return s
 
     def freeze(self) -> None:
-        """Tensors for :meth:`evaluate` (call once, after the last :meth:`add`)."""
+        """Arrays for :meth:`evaluate` (call once, after the last :meth:`add`)."""
         e = np.array(self.entries, dtype=float).reshape(-1, 3)
-        self._c = torch.tensor(self.const, dtype=torch.float64)
-        self._slot = torch.as_tensor(e[:, 0], dtype=torch.long)
-        self._param = torch.as_tensor(e[:, 1], dtype=torch.long)
-        self._coeff = torch.as_tensor(e[:, 2], dtype=torch.float64)
+        self._c = np.array(self.const, dtype=np.float64)
+        self._slot = e[:, 0].astype(np.int64)
+        self._param = e[:, 1].astype(np.int64)
+        self._coeff = e[:, 2].copy()
+        self._nl_slots = np.array([s for s, *_ in self.nonlinear], dtype=np.int64)
 
-    def table(self, values) -> tuple[torch.Tensor | None, tuple[int, ...]]:
-        """``(values (B, P) float64 or None, batch shape)`` from user parameter values."""
+    def table(self, values, xp=NUMPY) -> tuple[object, tuple[int, ...]]:
+        """``(values (B, P) float64 or None, batch shape)`` from user parameter values, as
+        ``xp``'s arrays (:mod:`.xp`: numpy, or torch tensors keeping their gradients)."""
         params = self.params
         if values is None:
             if params:
@@ -94,7 +97,7 @@ class Slots:
         if isinstance(values, Mapping):
             cols = {}
             for key, val in values.items():
-                t = torch.as_tensor(val, dtype=torch.float64)
+                t = xp.as_float(val)
                 if isinstance(key, ParameterVector):
                     if t.shape[-1:] != (len(key),):
                         raise ValueError(f"{key.name} needs values (..., {len(key)}), got "
@@ -110,9 +113,9 @@ class Slots:
                 raise ValueError(f"parameter values have mismatched batch shapes {shapes}")
             if not params:
                 return None, ()
-            table = torch.stack([cols[p] for p in params], -1)
+            table = xp.stack([cols[p] for p in params], -1)
         else:
-            table = torch.as_tensor(values, dtype=torch.float64)
+            table = xp.as_float(values)
             if table.ndim == 0 or table.shape[-1] != len(params):
                 raise ValueError(f"parameter_values must have shape (..., {len(params)}) in "
                                  f"circuit.parameters order, got {tuple(table.shape)}")
@@ -120,21 +123,32 @@ class Slots:
                 return None, tuple(table.shape[:-1])
         return table.reshape(-1, len(params)), tuple(table.shape[:-1])
 
-    def evaluate(self, table: torch.Tensor | None) -> torch.Tensor:
-        """Slot values ``(B, S)`` (``(1, S)`` without parameters)."""
-        out = self._c[None]
+    def evaluate(self, table, xp=NUMPY):
+        """Slot values ``(B, S)`` (``(1, S)`` without parameters) as ``xp``'s arrays: torch
+        keeps the gradients of linear slots (index_add), numpy runs without torch."""
+        out = xp.as_float(self._c)[None]
         if table is None:
             return out
         B = table.shape[0]
+        if xp is NUMPY:
+            out = np.repeat(out, B, 0)
+            if self._slot.size:
+                np.add.at(out, (slice(None), self._slot), table[:, self._param] * self._coeff)
+            if self.nonlinear:
+                out[:, self._nl_slots] = self._nonlinear_columns(table)
+            return out
         out = out.expand(B, -1)
-        if self._slot.numel():
-            contrib = table[:, self._param] * self._coeff
-            out = out.index_add(1, self._slot, contrib)
+        if self._slot.size:
+            contrib = table[:, xp.index(self._param)] * xp.as_float(self._coeff)
+            out = out.index_add(1, xp.index(self._slot), contrib)
         if self.nonlinear:
-            vals = table.detach().numpy()
-            cols = [[float(expr.bind({p: vals[b, self._index[p]] for p in expr.parameters})
-                           .numeric()) * scale + offset for b in range(B)]
-                    for _, expr, scale, offset in self.nonlinear]
-            idx = torch.tensor([s for s, *_ in self.nonlinear])
-            out = out.index_copy(1, idx, torch.tensor(cols, dtype=torch.float64).T)
+            cols = self._nonlinear_columns(table.detach().numpy())
+            out = out.index_copy(1, xp.index(self._nl_slots), xp.as_float(cols))
         return out
+
+    def _nonlinear_columns(self, vals: np.ndarray) -> np.ndarray:
+        """``(B, len(nonlinear))`` values of the non-linear slots (numeric, no gradient)."""
+        return np.array([[float(expr.bind({p: vals[b, self._index[p]] for p in expr.parameters})
+                                .numeric()) * scale + offset for _, expr, scale, offset in
+                          self.nonlinear] for b in range(len(vals))],
+                        dtype=np.float64).reshape(len(vals), len(self.nonlinear))

@@ -10,9 +10,11 @@ that differ only in its local bits (``d = 2`` for RBS/FBS and one-qubit gates, `
 a small dense gate), restricted to states that exist in the support (a missing member is a
 dummy position whose row and column are zeroed). Blocks of different gates that touch
 disjoint positions share a stage (a layer of disjoint RBS on HW 1, the branches of an LCU
-SELECT), and a stage is one batched update in the hot loop: one compiled (numba) call runs
-all stages when no gradient is needed; the torch path (autograd) runs a stage as a few
-batched ops and, on a small support, a run of parameter-free stages as one dense matrix.
+SELECT), and a stage is one batched update in the hot loop (:func:`apply_groups`, numpy or
+torch). A plan holds numpy arrays only (no torch import); :mod:`.forward` runs it: one
+compiled (numba) call for all stages of a large plan when no gradient is needed; the torch
+path (autograd, :mod:`.run`) runs a stage as a few batched ops on torch views of the arrays
+and, on a small support, a run of parameter-free stages as one dense matrix.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from qiskit.circuit import ControlledGate, QuantumCircuit
 
 from hwadapt.simulate import basis
-from hwadapt.simulate.kinds import ALIASES, CDTYPE, KINDS, STANDARD_NAMES, dense_matrix
+from hwadapt.simulate.kinds import ALIASES, KINDS, STANDARD_NAMES, dense_matrix
 from hwadapt.simulate.params import Slots, is_free
+from hwadapt.simulate.xp import is_torch
 
 SKIP = {"barrier", "delay"}
 DENSE_NAMES = {"state_preparation", "initialize", "isometry", "unitary"}
@@ -52,12 +54,13 @@ class Group:
     """Blocks of one stage that share a block size ``d``: ``pos (nb, d)`` positions (the
     dummy ``L`` for absent members) and either ``M (nb, d, d)`` (parameter-free gates) or
     ``gid (nb,)`` rows of the run-time matrices of size ``d`` with ``mult (nb, d, d)``
-    (dummy rows/columns zeroed, FBS signs)."""
+    (dummy rows/columns zeroed, FBS signs). numpy arrays in a plan (torch views of them on
+    the differentiable path)."""
 
-    pos: torch.Tensor
-    M: torch.Tensor | None = None
-    gid: torch.Tensor | None = None
-    mult: torch.Tensor | None = None
+    pos: np.ndarray
+    M: np.ndarray | None = None
+    gid: np.ndarray | None = None
+    mult: np.ndarray | None = None
 
 
 @dataclass
@@ -71,11 +74,12 @@ class Plan:
     initial: np.ndarray  # (L0,) positions of the initial state's support
     final: np.ndarray  # (K,) live positions at the end, sorted by basis index
     steps: list  # Group lists, one per stage
-    kinds: list  # (Kind, slot array (G, k)) of the run-time matrices, gid order per d
+    kinds: list  # (Kind, slot array (G, k) int64) of the run-time matrices, gid order per d
     phase_slots: list[int]
     real: bool
     measured: dict[int, int] = field(default_factory=dict)  # clbit -> qubit
-    fused: list = field(default_factory=list)  # steps, runs of parameter-free stages fused
+    torch_steps: list | None = field(default=None, repr=False)  # the torch path's steps
+    # (torch Groups; runs of parameter-free stages fused), built on first use by .run
     flat: object = field(default=None, repr=False)  # kernels.Flat, built on first use
 
     @property
@@ -187,7 +191,7 @@ class _Compiler:
         M = dense_matrix(op)
         key = ("c", len(self.const_gates))
         self.const_gates.append((None, M))
-        self.block(qubits, tuple(range(1 << len(qubits))), (M != 0).numpy(), cond, key)
+        self.block(qubits, tuple(range(1 << len(qubits))), M != 0, cond, key)
 
     # ------------------------------------------------------------------ blocks
     def _cond(self, cond):
@@ -258,10 +262,10 @@ class _Compiler:
                 k = KINDS[name]
                 offset[name] = count.get(k.d, 0)
                 count[k.d] = offset[name] + len(rows)
-                kinds.append((k, torch.tensor(rows, dtype=torch.long)))
+                kinds.append((k, np.array(rows, dtype=np.int64)))
         const = _const_matrices(self.const_gates)
         real = all(k.real for k, _ in kinds) and all(
-            bool((M.imag.abs() <= REAL_TOL).all()) for M in const)
+            bool((np.abs(M.imag) <= REAL_TOL).all()) for M in const)
         stages: dict[int, dict] = {}
         for stage, d, key, pos, mult in self.pieces:
             pos = np.where(pos < 0, L, pos)
@@ -274,39 +278,35 @@ class _Compiler:
         for stage in sorted(stages):
             groups = []
             for (_, typ), parts in stages[stage].items():
-                pos = torch.as_tensor(np.concatenate([p for p, _, _ in parts]))
-                mult = torch.as_tensor(np.concatenate([m for _, _, m in parts]))
-                gid = torch.as_tensor(np.concatenate([np.full(len(p), g) for p, g, _ in parts]))
+                pos = np.concatenate([p for p, _, _ in parts])
+                mult = np.concatenate([m for _, _, m in parts])
+                gid = np.concatenate([np.full(len(p), g, dtype=np.int64) for p, g, _ in parts])
                 if typ == "c":
-                    M = torch.stack([const[g] for g in gid.tolist()]) * mult
-                    groups.append(Group(pos, M=M.real if real else M))
+                    M = np.stack([const[g] for g in gid.tolist()]) * mult
+                    groups.append(Group(pos, M=np.ascontiguousarray(M.real) if real else M))
                 else:
                     groups.append(Group(pos, gid=gid, mult=mult))
             steps.append(groups)
         live = np.flatnonzero(self.alive)
         final = live[basis.sort_order(self.table.words[live])]
-        plan = Plan(self.N, self.W, self.slots, self.table.words, self.initial, final, steps,
+        return Plan(self.N, self.W, self.slots, self.table.words, self.initial, final, steps,
                     kinds, self.phase_slots, real, dict(sorted(self.measured.items())))
-        plan.fused = plan.steps
-        if L + 1 <= FUSE_MAX_SUPPORT:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                plan.fused = _fuse(plan)
-            finally:
-                torch.set_num_threads(threads)
-        return plan
 
 
-def apply_groups(amp: torch.Tensor, groups: list[Group], mats: dict | None) -> torch.Tensor:
+def apply_groups(amp, groups: list[Group], mats: dict | None):
     """One stage on ``amp (B, L+1)``: every block ``pos`` of every group gets
-    ``M @ amp[pos]`` (in place); ``mats[d]`` = run-time matrices ``(B|1, G, d, d)``."""
+    ``M @ amp[pos]`` (in place); ``mats[d]`` = run-time matrices ``(B|1, G, d, d)``. numpy
+    arrays, or torch tensors (and torch groups) on the differentiable path."""
     B = amp.shape[0]
+    torch = is_torch(amp)
     for g in groups:
         x = amp[:, g.pos]
         M = g.M if g.M is not None else mats[g.pos.shape[1]][:, g.gid] * g.mult
-        y = (M * x.unsqueeze(-2)).sum(-1)
-        amp.index_copy_(1, g.pos.reshape(-1), y.reshape(B, -1))
+        y = (M * x[..., None, :]).sum(-1).reshape(B, -1)
+        if torch:
+            amp.index_copy_(1, g.pos.reshape(-1), y)
+        else:
+            amp[:, g.pos.reshape(-1)] = y
     return amp
 
 
@@ -320,42 +320,16 @@ def _const_pattern(kind: str, a: np.ndarray, d: int) -> np.ndarray:
     return np.ones((d, d), dtype=bool)
 
 
-def _const_matrices(gates: list) -> list[torch.Tensor]:
+def _const_matrices(gates: list) -> list[np.ndarray]:
     """Matrices of the parameter-free gates, kernel gates computed per kind in one call."""
     out: list = [M for _, M in gates]
     for name, k in KINDS.items():
         idx = [i for i, (kind, _) in enumerate(gates) if kind == name]
         if idx:
-            a = torch.tensor(np.stack([gates[i][1] for i in idx]), dtype=torch.float64)
-            mats = k.matrices(a[None])[0].to(CDTYPE)
+            a = np.stack([gates[i][1] for i in idx]).astype(np.float64)
+            mats = k.matrices(a[None])[0].astype(np.complex128)
             for i, M in zip(idx, mats, strict=True):
                 out[i] = M
-    return out
-
-
-def _fuse(plan: Plan) -> list:
-    """Replace runs of parameter-free stages by one dense ``(L+1, L+1)`` matrix each."""
-    out, run = [], []
-    dtype = torch.float64 if plan.real else CDTYPE
-    n = plan.size + 1
-
-    def flush():
-        if len(run) > 1:
-            eye = torch.eye(n, dtype=dtype)
-            for groups in run:
-                eye = apply_groups(eye, groups, None)
-            out.append(eye)
-        else:
-            out.extend(run)
-        run.clear()
-
-    for groups in plan.steps:
-        if all(g.M is not None for g in groups):
-            run.append(groups)
-        else:
-            flush()
-            out.append(groups)
-    flush()
     return out
 
 

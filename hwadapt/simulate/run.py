@@ -1,21 +1,21 @@
-"""Run a :class:`~hwadapt.simulate.plan.Plan` on a batch of bindings (torch, differentiable)."""
+"""The torch (differentiable) face of the simulator: states as :class:`SubspaceState`,
+:func:`simulate_subspace` / :func:`simulate_statevector`, and a plan's torch stages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from qiskit.circuit import QuantumCircuit
 
-from hwadapt.simulate import basis
-from hwadapt.simulate.kinds import CDTYPE
-from hwadapt.simulate.plan import Plan, apply_groups, compile_circuit
+from hwadapt.simulate import basis, forward
+from hwadapt.simulate.plan import FUSE_MAX_SUPPORT, Group, Plan, apply_groups, compile_circuit
+from hwadapt.simulate.xp import torch_ops
 
+CDTYPE = torch.complex128
 MAX_INT64_QUBITS = 63
-COMPILED_MIN_STAGES = 128
-"""Plans with this many stages run compiled (numba) when no gradient is needed; smaller ones
-run the torch path (no numba import, about a second, for a few stages)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def as_subspace(state, num_qubits: int | None = None) -> SubspaceState:
 
 
 def run_plan(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=()):
-    """Amplitudes ``(*batch, K)`` on ``plan.final`` (complex128) and the batch shape.
+    """Amplitudes ``(*batch, K)`` on ``plan.final`` (complex128 torch, differentiable) and the
+    batch shape (:func:`hwadapt.simulate.forward.run` on torch).
 
     ``initial_amplitudes``: ``(*batch, L0)`` on ``plan.initial`` (default: the single
     initial state with amplitude 1). Runs with one torch thread (restored afterwards): its
@@ -73,64 +74,54 @@ def run_plan(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run(plan, parameter_values, initial_amplitudes, batch)
+        values = parameter_values.values() if isinstance(parameter_values, Mapping) else \
+            [parameter_values]
+        grad = torch.is_grad_enabled() and any(
+            isinstance(t, torch.Tensor) and t.requires_grad
+            for t in (*values, initial_amplitudes))
+        compiled = not grad and len(plan.steps) >= forward.COMPILED_MIN_STAGES
+        return forward.run(plan, parameter_values, initial_amplitudes, batch, torch_ops(),
+                           None if compiled else torch_steps(plan), compiled=not grad)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(plan: Plan, parameter_values, initial_amplitudes, batch):
-    table, pbatch = plan.slots.table(parameter_values)
-    if batch and pbatch and batch != pbatch:
-        raise ValueError(f"initial_state batch {batch} != parameter batch {pbatch}")
-    batch = batch or pbatch
-    B = int(np.prod(batch)) if batch else 1
-    init = torch.ones(1, 1, dtype=CDTYPE) if initial_amplitudes is None else \
-        torch.as_tensor(initial_amplitudes).reshape(-1, len(plan.initial))
-    real = plan.real and not (torch.is_complex(init) and bool((init.imag != 0).any()))
-    dtype = torch.float64 if real else CDTYPE
-    init = (init.real if real and torch.is_complex(init) else init).to(dtype)
-    amp = torch.zeros(init.shape[0], plan.size + 1, dtype=dtype)
-    amp = amp.index_copy(1, torch.as_tensor(plan.initial), init)
-    mats = None
-    angles = plan.slots.evaluate(table)
-    if plan.kinds:
-        per_d: dict[int, list] = {}
-        for kind, rows in plan.kinds:
-            m = kind.matrices(angles[:, rows])
-            per_d.setdefault(kind.d, []).append(m if real else m.to(CDTYPE))
-        mats = {d: torch.cat(ms, 1) for d, ms in per_d.items()}
-        if amp.shape[0] < B:
-            amp = amp.expand(B, -1).clone()
-    grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (table, initial_amplitudes))
-    if grad or len(plan.steps) < COMPILED_MIN_STAGES:
-        for step in plan.fused:
-            amp = amp @ step if isinstance(step, torch.Tensor) else \
-                apply_groups(amp, step, mats)
-    else:
-        amp = _run_compiled(plan, amp, mats)
-    out = amp[:, torch.as_tensor(plan.final)].to(CDTYPE)
-    if plan.phase_slots:
-        phi = angles[:, plan.phase_slots].sum(-1, keepdim=True)
-        out = out * torch.polar(torch.ones_like(phi), phi)
-    return out.expand(B, -1).reshape(*batch, -1), batch
+def torch_steps(plan: Plan) -> list:
+    """``plan.steps`` as torch groups (views of the plan's arrays), runs of parameter-free
+    stages fused into one dense ``(L+1, L+1)`` matrix each up to ``FUSE_MAX_SUPPORT``
+    (cached on the plan)."""
+    if plan.torch_steps is None:
+        steps = [[Group(*(None if a is None else torch.from_numpy(a)
+                          for a in (g.pos, g.M, g.gid, g.mult))) for g in groups]
+                 for groups in plan.steps]
+        plan.torch_steps = _fuse(plan, steps) if plan.size + 1 <= FUSE_MAX_SUPPORT else steps
+    return plan.torch_steps
 
 
-def _run_compiled(plan: Plan, amp: torch.Tensor, mats: dict | None) -> torch.Tensor:
-    """The stages by :func:`hwadapt.simulate.kernels.apply_blocks` (no gradient)."""
-    from hwadapt.simulate import kernels  # lazy: numba is imported on first use only
+def _fuse(plan: Plan, steps: list) -> list:
+    """Replace runs of parameter-free stages by one dense ``(L+1, L+1)`` matrix each."""
+    out, run = [], []
+    dtype = torch.float64 if plan.real else CDTYPE
+    n = plan.size + 1
 
-    mats = mats or {}
-    if plan.flat is None:
-        plan.flat = kernels.flatten(plan.steps, plan.real,
-                                    {d: m.shape[1] for d, m in mats.items()})
-    f = plan.flat
-    a = np.ascontiguousarray(amp.detach().numpy())
-    row = [mats[d].reshape(len(mats[d]), -1) for d in sorted(mats)]
-    row = torch.cat(row, 1).numpy().astype(a.dtype) if row else np.zeros((1, 0), a.dtype)
-    kernels.apply_blocks(a, f.pos, f.pos_off, f.dims, f.coef.astype(a.dtype, copy=False),
-                         f.coef_off, f.is_param, f.blk_off, f.mat_off, np.ascontiguousarray(row))
-    return torch.from_numpy(a)
+    def flush():
+        if len(run) > 1:
+            eye = torch.eye(n, dtype=dtype)
+            for groups in run:
+                eye = apply_groups(eye, groups, None)
+            out.append(eye)
+        else:
+            out.extend(run)
+        run.clear()
+
+    for groups in steps:
+        if all(g.M is not None for g in groups):
+            run.append(groups)
+        else:
+            flush()
+            out.append(groups)
+    flush()
+    return out
 
 
 def simulate_subspace(circuit: QuantumCircuit | Plan, parameter_values=None,

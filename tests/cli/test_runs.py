@@ -13,12 +13,6 @@ SMALL = Path(__file__).parents[2] / "jobs" / "small.toml"
 runner = CliRunner()
 
 
-def _files(folder: Path) -> dict:
-    # -shm: SQLite's shared-memory index, rewritten by any open, even a read
-    return {p: p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and not p.name.endswith("-shm")}
-
-
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     led = tmp_path / "l.db"
     r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--dry-run",
@@ -42,18 +36,19 @@ def test_dry_run_on_a_simulator_says_no_durations(tmp_path):
 
 
 @pytest.mark.parametrize("dry", [False, True])
-def test_max_qpu_seconds_refuses_in_one_line_exit_2_ledger_untouched(tmp_path, dry):
+def test_max_qpu_seconds_refuses_in_one_line_exit_2_ledger_untouched(tmp_path, dry,
+                                                                  folder_state):
     led = tmp_path / "l.db"
     assert runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--ledger",
                                str(led)]).exit_code == 0
-    before = _files(tmp_path)
+    before = folder_state(tmp_path)
     r = runner.invoke(app, ["submit", str(SMALL), "--backend", "fake_lagos", "--ledger",
                             str(led), "--max-qpu-seconds", "2"] + (["--dry-run"] if dry else []))
     assert r.exit_code == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error")]
     assert len(lines) == 1 and "exceeds max_qpu_seconds 2" in lines[0]
     assert "Traceback" not in r.output
-    assert _files(tmp_path) == before
+    assert folder_state(tmp_path) == before
 
 
 def test_unknown_mode_is_one_line_exit_2(tmp_path):

@@ -138,18 +138,15 @@ def test_local_backends_accept_and_ignore_modes(tmp_path):
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_max_qpu_seconds_refuses_before_submitting(tmp_path, service, existing):
+def test_max_qpu_seconds_refuses_before_submitting(tmp_path, service, existing, folder_state):
     path = tmp_path / "l.db"
     if existing:
         manager.submit(SMALL, "exact", path)
-    def files():  # -shm: SQLite's shared-memory index, rewritten by any open, even a read
-        return {p: p.read_bytes() for p in tmp_path.rglob("*")
-                if p.is_file() and not p.name.endswith("-shm")}
-    before = files()
+    before = folder_state(tmp_path)
     with pytest.raises(InputError, match=r"estimated QPU time .* exceeds max_qpu_seconds 1"):
         manager.submit(SMALL, "ibm_lagos", path, service=service, max_qpu_seconds=1)
     assert service.submitted == 0 and service.modes == {}
-    assert files() == before  # ledger bytes unchanged, no run folder
+    assert folder_state(tmp_path) == before  # ledger rows unchanged, no run folder
 
 
 def test_max_qpu_seconds_from_the_spec(tmp_path, service):

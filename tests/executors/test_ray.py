@@ -123,7 +123,9 @@ def test_a_worker_killed_mid_sweep_loses_and_duplicates_nothing(cluster, referen
         assert {(r[2], r[3]) for r in mine} == {("done", 1)}  # each stored exactly once
 
 
-def test_a_local_ray_executor_starts_without_printing_rays_notices():
+def test_a_private_ray_instance_starts_beside_a_running_cluster_without_rays_notices(cluster):
+    """No address: a private instance with its own CPUs, even though ``cluster`` is the last
+    cluster started here (Ray would join it, and refuse ``num_cpus``)."""
     import subprocess
     import sys
 
