@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from hwadapt.adapters import AdapterConfig, inject, trainable_parameters
+from hwadapt.adapters.base import DENSE_MAX_DIM
 from hwadapt.linalg import hamming_weight_matrix
 from hwadapt.threads import set_threads
 
@@ -126,11 +127,14 @@ def make(width: int, cfg: AdapterConfig, device: str) -> nn.Module:
 
 
 def bench_width(w: int, rounds: int, device: str) -> dict:
-    """Both cases at width ``w``; the slow variants (forced apply, naive minors) run as their
-    own interleaved group with LoRA r=8: their large temporaries slowed the next variant's
-    step in a round (cache/allocator state) by ~15%."""
+    """Both cases at width ``w``; the slow variants (forced apply, naive minors, and forced
+    dense above ``DENSE_MAX_DIM``) run as their own interleaved group with LoRA r=8: their
+    large temporaries slowed the next variant's step in a round (cache/allocator state) by
+    ~15%; at 4096 the dense variant's 64 MB weight copies left glibc's heap trimmed, and the
+    blocks variants after it took ~13,000 page faults (~25 ms) a step."""
     layers = {name: make(w, cfg, device) for name, cfg in VARIANTS.items()}
-    slow = {k for k, v in layers.items() if getattr(v, "path", "") == "apply"}
+    slow = {k for k, v in layers.items() if getattr(v, "path", "") == "apply"
+            or (getattr(v, "path", "") == "dense" and v.dim > DENSE_MAX_DIM)}
     if w <= NAIVE_MAX_WIDTH:
         layers["hw_naive_minors"] = NaiveHamming(make(w, VARIANTS["hw_free"], device))
         slow.add("hw_naive_minors")

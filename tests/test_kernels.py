@@ -95,6 +95,74 @@ def test_reverse_rows_are_the_forward_rows_level_by_level_downwards():
     torch.testing.assert_close(g, gref, rtol=1e-10, atol=1e-9)
 
 
+def test_plan_groups_share_a_segment_and_tile_each_level():
+    """``fstart``: each forward group is ONE destination segment with its ``k`` sources, the
+    groups of a level (``flevel``) tile that level's entries exactly; ``bstart``: each
+    reverse group shares one source segment ``(src, length)``."""
+    from hwadapt.linalg.subsets import compound_offsets as offsets
+
+    for n, k_max in ((3, 3), (5, 5), (8, 8), (9, 3)):
+        plan = kernels._plan(n, k_max)
+        off = offsets(n, k_max)
+        t, fs, fl = plan.terms, plan.fstart, plan.flevel
+        assert fs[0] == 0 and fs[-1] == len(t) and (np.diff(fs) > 0).all()
+        assert len(fl) == k_max + 2 and fl[0] == fl[1] == fl[2] == 0 and fl[-1] == len(fs) - 1
+        for k in range(2, k_max + 1):
+            covered = np.zeros(off[k + 1] - off[k], dtype=int)
+            for g in range(fl[k], fl[k + 1]):
+                rows = t[fs[g]:fs[g + 1]]
+                assert len(rows) == k and (rows[:, 0] == rows[0, 0]).all()
+                assert (rows[:, 2] == rows[0, 2]).all() and len(set(rows[:, 1])) == k
+                covered[rows[0, 0] - off[k]:rows[0, 0] - off[k] + rows[0, 2]] += 1
+            assert (covered == 1).all()
+        b, bs = plan.back, plan.bstart
+        assert bs[0] == 0 and bs[-1] == len(b) and (np.diff(bs) > 0).all()
+        for g in range(len(bs) - 1):
+            rows = b[bs[g]:bs[g + 1]]
+            assert (rows[:, 1] == rows[0, 1]).all() and (rows[:, 2] == rows[0, 2]).all()
+            assert len(set(rows[:, 0])) == len(rows)
+
+
+@pytest.mark.parametrize("n,d_in,d_out", [(2, 4, 3), (5, 32, 32), (5, 19, 27), (8, 256, 200)])
+def test_fused_forward_equals_the_plain_combination_and_scatter(n, d_in, d_out):
+    """``_hw_combined`` (levels built and combined in turn) and ``_hw_weight`` (``W0 + ΔW``
+    row by row) against ``α @ F`` of the plain forward and a scatter of every block entry
+    at its (row, column) from :func:`~hwadapt.linalg.block_entries`."""
+    from hwadapt.kernels import hamming as kh
+    from hwadapt.linalg import block_entries
+
+    ix = kernels.block_index(n, d_in, d_out)
+    A, al = _rand((3, n, n), 140 + n).numpy(), _rand((3,), 141).numpy()
+    W0 = _rand((d_out, d_in), 142).numpy()
+    F, v = kh._hw_combined(A, al, *ix.forward, ix.size)
+    np.testing.assert_array_equal(F, kh._forward_colex(A, ix.plan.terms, ix.plan.fstart,
+                                                       ix.size))
+    np.testing.assert_allclose(v, al @ F, rtol=0, atol=1e-12)
+    rows, cols = block_entries(ix.perm, ix.block_sizes)
+    keep = (rows < d_out) & (cols < d_in)
+    want = W0.copy()
+    want[rows[keep], cols[keep]] += v[keep]
+    W, F2 = kh._hw_weight(A, al, W0, ix.perm, ix.block_sizes, ix.plan.terms, ix.plan.fstart)
+    np.testing.assert_array_equal(F2, F)
+    np.testing.assert_allclose(W, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,k_max", [(6, 6), (9, 3)])
+def test_uninitialised_forward_writes_every_entry(n, k_max):
+    """Large plans allocate ``W`` uninitialised (``_alloc``) and each group zeroes its own
+    segment: on a NaN-filled ``W`` the result equals the zero-filled path exactly."""
+    from hwadapt.kernels import compounds as kc
+
+    plan = kernels._plan(n, k_max)
+    A = _rand((2, n, n), 150 + n).numpy()
+    want = kc._forward_colex(A, plan.terms, plan.fstart, plan.size)  # small: zero-filled
+    W = np.full((2, plan.size), np.nan)
+    kc._start(W, A)
+    kc._forward_groups(W, A, plan.terms, plan.fstart, 0, len(plan.fstart) - 1, True)
+    np.testing.assert_array_equal(W, want)
+    assert kc._alloc(2, 1 << 17, np.float64)[1] and not kc._alloc(1, 1 << 17, np.float64)[1]
+
+
 def test_kernel_gradcheck_and_once_differentiable():
     A = torch.stack([_rand((4, 4), 60), _singular(4, 61)]).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda a: kernels.compounds_flat(a, 4), (A,))
@@ -143,16 +211,18 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
         return torch.cat([full[perm[s:s + m]][:, perm[s:s + m]].flatten()
                           for s, m in zip(np.cumsum(sizes) - sizes, sizes, strict=True)])
 
+    def to_blocks(a):  # zero-padded to 2^n, columns in block order
+        return torch.nn.functional.pad(a, (0, 16 - a.shape[1]))[:, perm]
+
     want = blocks(g, x)
-    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
-    gB, xB = kernels._to_blocks(g, ix.src_out), kernels._to_blocks(x, ix.src_in)
-    torch.testing.assert_close(xB, torch.nn.functional.pad(x, (0, 16 - d_in))[:, perm])
-    # the compiled gather equals the torch one, also on strided inputs (an expanded upstream
-    # gradient, a transposed x), which it reads in place
+    ix = kernels.block_index(n, d_in, d_out)
+    # the compiled gather, also on strided inputs (an expanded upstream gradient, a
+    # transposed x), which it reads in place
     gs, xs = g[:1].expand(7, d_out), x.T.contiguous().T
-    for a, src in [(g, ix.src_out), (x, ix.src_in), (gs, ix.src_out), (xs, ix.src_in)]:
+    for a in (g, x, gs, xs):
         torch.testing.assert_close(torch.from_numpy(kernels._gather_blocks(a.numpy(), perm)),
-                                   kernels._to_blocks(a, src), rtol=0, atol=0)
+                                   to_blocks(a), rtol=0, atol=0)
+    gB, xB = to_blocks(g), to_blocks(x)
     got = kernels._block_gram(gB.numpy(), xB.numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=1e-12)
     gsB, xsB = (kernels._gather_blocks(a.numpy(), perm) for a in (gs, xs))
@@ -160,13 +230,20 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     torch.testing.assert_close(torch.from_numpy(got), blocks(gs, xs), rtol=0, atol=1e-12)
     got32 = kernels._block_gram(gB.float().numpy(), xB.float().numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got32), want.float(), rtol=1e-5, atol=1e-5)
-    # the block action and its transpose against the dense block-diagonal matrix
+    # the block action and its transpose against the dense block-diagonal matrix, in the
+    # compiled form and as the interpreted BLAS reference (kernels.hamming._gemm)
     v = _rand((len(want),), 82)
-    D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split(ix.squares), ix.sizes,
-                                                        strict=True)])
-    torch.testing.assert_close(kernels._block_apply(v, xB, ix), D @ xB.T, rtol=0, atol=1e-12)
-    torch.testing.assert_close(kernels._block_apply(v, xB, ix, transpose=True), D.T @ xB.T,
-                               rtol=0, atol=1e-12)
+    D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split((sizes**2).tolist()),
+                                                        sizes.tolist(), strict=True)])
+    for fn in (kernels._block_gemms, kernels._block_gemms.py_func):
+        for tr, M in ((False, D), (True, D.T)):
+            got = fn(v.numpy(), xB.numpy(), sizes, tr)
+            torch.testing.assert_close(torch.from_numpy(got), xB @ M.T, rtol=0, atol=1e-12)
+    # block order back to computational order, added
+    y0 = _rand((7, d_out), 83)
+    y = y0.clone()
+    kernels._add_cols(y.numpy(), xB.numpy(), ix.to_out)
+    torch.testing.assert_close(y, y0 + xB[:, np.argsort(perm)[:d_out]], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("fn", ["HammingDense", "HammingBlocks"])
@@ -176,7 +253,7 @@ def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d
     """The fused layers against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
     from hwadapt.linalg import hamming_weight_matrix
 
-    ix = kernels.block_index(n, d_in, d_out, torch.device("cpu"))
+    ix = kernels.block_index(n, d_in, d_out)
     apply = getattr(kernels, fn).apply
     x, A, al = _rand((5, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
     W0, b = _rand((d_out, d_in), 93), _rand((d_out,), 94) if bias else None
@@ -271,7 +348,7 @@ def test_kernels_never_read_uninitialised_memory(monkeypatch):
     """Every kernel run as plain Python (``py_func``, nested kernels too) with NaN-filled
     ``np.empty`` equals the compiled result. Regression: the Hamming backward seeded ``∂α_0``
     from an unwritten ``np.empty`` slot and CI got NaN once in a while."""
-    ix = kernels.block_index(3, 7, 6, torch.device("cpu"))
+    ix = kernels.block_index(3, 7, 6)
     x, A, al, W0 = _rand((5, 7), 130), _rand((2, 3, 3), 131), _rand((2,), 132), _rand((6, 7),
                                                                                     133)
     th = _rand((2, 6), 134)

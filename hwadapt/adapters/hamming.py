@@ -72,7 +72,7 @@ class HammingLayer(MatrixAdapter):
         fn = kernels.HammingDense if self.path == "dense" else kernels.HammingBlocks
         base = self.base_layer
         y = fn.apply(x.reshape(-1, self.d_in), self.base_matrices(), self.alpha, base.weight,
-                     base.bias, kernels.block_index(self.n, self.d_in, self.d_out, x.device))
+                     base.bias, kernels.block_index(self.n, self.d_in, self.d_out))
         return y.view(*x.shape[:-1], self.d_out)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,14 +17,14 @@ from hwadapt.kernels.hamming import (
     BlockIndex,
     HammingBlocks,
     HammingDense,
-    _block_apply,
+    _add_cols,
+    _block_gemms,
     _block_gram,
     _gather_blocks,
-    _to_blocks,
     block_index,
     hw_colex_order,
 )
 
 __all__ = ["DTYPES", "BlockIndex", "GivensMatrix", "HammingBlocks", "HammingDense",
-           "_block_apply", "_block_gram", "_gather_blocks", "_plan", "_to_blocks",
+           "_add_cols", "_block_gemms", "_block_gram", "_gather_blocks", "_plan",
            "block_index", "compounds_flat", "hw_colex_order", "supported"]

@@ -12,9 +12,11 @@ Internally subsets are in *colex* order (sorted by largest element first): then 
 ``J`` with ``max J = j`` are the contiguous range ``[C(j,k), C(j,k) + C(j,k-1))`` and their
 ``J \\ j`` are the first ``C(j,k-1)`` columns of ``A^(k-1)``, so each term of the expansion
 is one contiguous axpy (SIMD) instead of a gather. The axpys are tabulated once per ``n``
-(:class:`_Plan`); the forward runs the table in order and permutes the result to
-``combinations`` order, the backward runs it in reverse (axpy into the previous level's
-gradient, dot product into ``gA``), about twice the forward cost.
+(:class:`_Plan`); the forward runs the table in order, the ``k`` axpys into one destination
+segment together (4 sources per pass: the segment is loaded and stored once per 4), and
+permutes the result to ``combinations`` order; the backward runs it in reverse (axpy into
+the previous level's gradient, dot product into ``gA``), the rows that share one source
+segment together (4 per pass), about twice the forward cost.
 Both loop over the batch inside the kernel (float32 and float64; ``cache=True`` keeps the
 compiled code in ``__pycache__`` next to this file). The pure-torch recursion in
 :mod:`hwadapt.linalg` stays the reference and the path for non-CPU devices.
@@ -44,17 +46,24 @@ class _Plan:
     ``terms (T, 5)`` int32, one row per axpy of the Laplace expansion, ordered by level:
     ``(dst, src, length, i·n + j, sign)`` means ``W[dst:dst+length] += sign·A[i, j] ·
     W[src:src+length]`` (flat colex layout); the forward runs them in this order.
+    Rows with one ``dst`` are adjacent (sorted by ``dst``; the ``k`` sources of a segment):
+    group ``g`` is rows ``[fstart[g], fstart[g + 1])``; the groups of level ``k`` are
+    ``[flevel[k], flevel[k + 1])`` (``k = 0..k_max``).
     ``back (T, 5)``: the same rows in the order the reverse mode runs them: levels from
-    ``k_max`` down, within a level sorted by ``src`` (then ``dst``), so the gradient rows
-    pushed down to level ``k - 1`` are written one at a time (30% less time than the plain
-    reversed ``terms`` at ``n = 12``, 20% at ``n = 10``; any order within a level is exact,
-    a level only reads the gradient of the level above).
+    ``k_max`` down, within a level sorted by ``src`` (then ``length``, then ``dst``), so the
+    gradient rows pushed down to level ``k - 1`` are written one at a time (30% less time
+    than the plain reversed ``terms`` at ``n = 12``, 20% at ``n = 10``; any order within a
+    level is exact, a level only reads the gradient of the level above); group ``g``
+    (rows ``[bstart[g], bstart[g + 1])``) shares one source segment ``(src, length)``.
     ``lex[q]``: combinations-order flat position of colex position ``q``; ``colex``: its
     inverse.
     """
 
     terms: np.ndarray
+    fstart: np.ndarray
+    flevel: np.ndarray
     back: np.ndarray
+    bstart: np.ndarray
     lex: np.ndarray
     colex: np.ndarray
 
@@ -94,28 +103,97 @@ def _plan(n: int, k_max: int) -> _Plan:
     colex = np.empty_like(lex)
     colex[lex] = np.arange(len(lex))
     terms = np.array(terms, dtype=np.int32).reshape(-1, 5)
+    terms = np.ascontiguousarray(terms[np.argsort(terms[:, 0], kind="stable")])
     level = np.searchsorted(np.array(off), terms[:, 0], side="right") - 1
-    back = terms[np.lexsort((terms[:, 0], terms[:, 1], -level))]
-    return _Plan(terms, np.ascontiguousarray(back), lex, colex)
+    back = np.ascontiguousarray(terms[np.lexsort((terms[:, 0], terms[:, 2], terms[:, 1],
+                                                  -level))])
+    fstart = _starts(terms[:, [0]])
+    flevel = np.searchsorted(terms[fstart[:-1], 0], off, side="left").astype(np.int64)
+    return _Plan(terms, fstart, flevel, back, _starts(back[:, [1, 2]]), lex, colex)
+
+
+def _starts(keys: np.ndarray) -> np.ndarray:
+    """Group starts of the rows of ``keys (T, c)`` (runs of equal rows), ``T`` appended."""
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]).any(1)
+    return np.append(np.flatnonzero(new), len(keys)).astype(np.int64)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _coef(Af, rows, e):  # pragma: no cover - compiled
+    """The signed coefficient ``±A[i, j]`` of plan row ``e``."""
+    return Af[rows[e, 3]] if rows[e, 4] > 0 else -Af[rows[e, 3]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _seg(w, rows, e, L, col=1):  # pragma: no cover - compiled
+    """``w[rows[e, col]:][:L]``: the source (``col = 1``) or destination (0) of row ``e``."""
+    return w[rows[e, col]:rows[e, col] + L]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _forward_colex(A, terms, N):  # pragma: no cover - compiled
-    """``(nb, n, n) -> (nb, N)``: the compounds of a plan (``terms``, ``N`` entries), colex."""
-    nb, n = A.shape[0], A.shape[1]
-    W = np.zeros((nb, N), dtype=A.dtype)
-    for t in range(nb):
+def _forward_colex(A, terms, fstart, N):  # pragma: no cover - compiled
+    """``(nb, n, n) -> (nb, N)``: the compounds of a plan (``terms``, groups ``fstart``,
+    ``N`` entries), colex: :func:`_start`, then :func:`_forward_groups` (all groups)."""
+    W, fresh = _alloc(A.shape[0], N, A.dtype)
+    _start(W, A)
+    _forward_groups(W, A, terms, fstart, 0, fstart.shape[0] - 1, fresh)
+    return W
+
+
+@njit(cache=True, nogil=True)
+def _alloc(nb, N, dtype):  # pragma: no cover - compiled
+    """``(W (nb, N), fresh)``: zeros when small; uninitialised (``fresh``: the groups zero
+    their own segment, in L1) from ``2^18`` entries on, where a zero fill of the whole
+    array costs a pass over memory (2 ms at ``n = 12``, ``R = 2``)."""
+    if nb * N >= 1 << 18:
+        return np.empty((nb, N), dtype=dtype), True
+    return np.zeros((nb, N), dtype=dtype), False
+
+
+@njit(cache=True, nogil=True)
+def _start(W, A):  # pragma: no cover - compiled
+    """Levels 0 and 1 of ``W (nb, N)``: ``1`` and the entries of each ``A[t]`` (row-major;
+    as many as fit)."""
+    for t in range(A.shape[0]):
         w, Af = W[t], A[t].ravel()
         w[0] = 1
-        for e in range(min(n * n, N - 1)):
+        for e in range(min(Af.shape[0], W.shape[1] - 1)):
             w[1 + e] = Af[e]
-        for e in range(terms.shape[0]):
-            d, s, L, ij = terms[e, 0], terms[e, 1], terms[e, 2], terms[e, 3]
-            c = Af[ij] if terms[e, 4] > 0 else -Af[ij]
-            dst, src = w[d:d + L], w[s:s + L]
-            for q in range(L):
-                dst[q] += c * src[q]
-    return W
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _forward_groups(W, A, terms, fstart, g0, g1, fresh):  # pragma: no cover - compiled
+    """Groups ``[g0, g1)`` of the plan into ``W (nb, N)`` for every ``A[t]`` (their sources
+    done; their segments zero, or ``fresh``: zeroed here, while in L1), the rows of a
+    destination segment up to 4 per pass."""
+    for t in range(A.shape[0]):
+        w, Af = W[t], A[t].ravel()
+        for grp in range(g0, g1):
+            e, e1 = fstart[grp], fstart[grp + 1]
+            L = terms[e, 2]
+            dst = _seg(w, terms, e, L, 0)
+            if fresh:
+                for q in range(L):
+                    dst[q] = 0
+            while e + 4 <= e1:
+                c0, c1 = _coef(Af, terms, e), _coef(Af, terms, e + 1)
+                c2, c3 = _coef(Af, terms, e + 2), _coef(Af, terms, e + 3)
+                s0, s1 = _seg(w, terms, e, L), _seg(w, terms, e + 1, L)
+                s2, s3 = _seg(w, terms, e + 2, L), _seg(w, terms, e + 3, L)
+                for q in range(L):
+                    dst[q] += c0 * s0[q] + c1 * s1[q] + c2 * s2[q] + c3 * s3[q]
+                e += 4
+            while e + 2 <= e1:
+                c0, c1 = _coef(Af, terms, e), _coef(Af, terms, e + 1)
+                s0, s1 = _seg(w, terms, e, L), _seg(w, terms, e + 1, L)
+                for q in range(L):
+                    dst[q] += c0 * s0[q] + c1 * s1[q]
+                e += 2
+            if e < e1:
+                c0, s0 = _coef(Af, terms, e), _seg(w, terms, e, L)
+                for q in range(L):
+                    dst[q] += c0 * s0[q]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -129,35 +207,67 @@ def _to_lex(W, colex):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _reverse(Af, w, G, gAf, back):  # pragma: no cover - compiled
+def _reverse(Af, w, G, gAf, back, bstart):  # pragma: no cover - compiled
     """Reverse mode for ONE matrix (``Af``: ``A`` raveled) with forward ``w`` (colex), the
-    plan's ``back`` rows in order: consumes the upstream gradient ``G`` (colex, overwritten:
-    lower levels accumulate what is pushed down) and adds ``∂/∂A`` (raveled) into ``gAf``."""
-    for e in range(back.shape[0]):
-        d, s, L, ij = back[e, 0], back[e, 1], back[e, 2], back[e, 3]
-        c = Af[ij] if back[e, 4] > 0 else -Af[ij]
-        g, gp, src = G[d:d + L], G[s:s + L], w[s:s + L]
-        acc = g[0] * src[0]  # L >= 1
-        gp[0] += c * g[0]
-        for q in range(1, L):
-            acc += g[q] * src[q]
-            gp[q] += c * g[q]
-        gAf[ij] += acc if back[e, 4] > 0 else -acc
+    plan's ``back`` rows in order (groups ``bstart``: one source segment each, 4 rows per
+    pass): consumes the upstream gradient ``G`` (colex, overwritten: lower levels
+    accumulate what is pushed down) and adds ``∂/∂A`` (raveled) into ``gAf``."""
+    for grp in range(bstart.shape[0] - 1):
+        e, e1 = bstart[grp], bstart[grp + 1]
+        s, L = back[e, 1], back[e, 2]
+        if L == 1:  # one entry (a fifth of the groups): scalar, no segment views
+            gs, ws = G[s], w[s]
+            for f in range(e, e1):
+                gd = G[back[f, 0]]
+                gs += _coef(Af, back, f) * gd
+                gAf[back[f, 3]] += gd * ws if back[f, 4] > 0 else -gd * ws
+            G[s] = gs
+            continue
+        gp, src = G[s:s + L], w[s:s + L]
+        while e < e1:
+            if e + 4 <= e1:
+                c0, c1 = _coef(Af, back, e), _coef(Af, back, e + 1)
+                c2, c3 = _coef(Af, back, e + 2), _coef(Af, back, e + 3)
+                g0, g1 = _seg(G, back, e, L, 0), _seg(G, back, e + 1, L, 0)
+                g2, g3 = _seg(G, back, e + 2, L, 0), _seg(G, back, e + 3, L, 0)
+                a0, a1, a2, a3 = g0[0] * src[0], g1[0] * src[0], g2[0] * src[0], g3[0] * src[0]
+                gp[0] += c0 * g0[0] + c1 * g1[0] + c2 * g2[0] + c3 * g3[0]  # L >= 1
+                for q in range(1, L):
+                    sq = src[q]
+                    a0 += g0[q] * sq
+                    a1 += g1[q] * sq
+                    a2 += g2[q] * sq
+                    a3 += g3[q] * sq
+                    gp[q] += c0 * g0[q] + c1 * g1[q] + c2 * g2[q] + c3 * g3[q]
+                gAf[back[e, 3]] += a0 if back[e, 4] > 0 else -a0
+                gAf[back[e + 1, 3]] += a1 if back[e + 1, 4] > 0 else -a1
+                gAf[back[e + 2, 3]] += a2 if back[e + 2, 4] > 0 else -a2
+                gAf[back[e + 3, 3]] += a3 if back[e + 3, 4] > 0 else -a3
+                e += 4
+            else:
+                c0, g0 = _coef(Af, back, e), _seg(G, back, e, L, 0)
+                a0 = g0[0] * src[0]
+                gp[0] += c0 * g0[0]
+                for q in range(1, L):
+                    a0 += g0[q] * src[q]
+                    gp[q] += c0 * g0[q]
+                gAf[back[e, 3]] += a0 if back[e, 4] > 0 else -a0
+                e += 1
     for e in range(min(Af.shape[0], G.shape[0] - 1)):
         gAf[e] += G[1 + e]
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _backward_colex(A, W, grad, lex, back):  # pragma: no cover - compiled
+def _backward_colex(A, W, grad, lex, back, bstart):  # pragma: no cover - compiled
     """``gA`` for upstream ``grad`` (nb, N) in combinations order; ``W`` = forward (colex),
-    ``back`` the plan's reverse-mode rows."""
+    ``back``/``bstart`` the plan's reverse-mode rows and groups."""
     nb, N = A.shape[0], W.shape[1]
     gA = np.zeros_like(A)
     G = np.empty(N, dtype=A.dtype)
     for t in range(nb):
         for q in range(N):  # to colex
             G[q] = grad[t, lex[q]]
-        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), back)
+        _reverse(A[t].ravel(), W[t], G, gA[t].ravel(), back, bstart)
     return gA
 
 
@@ -169,14 +279,15 @@ class _CompoundsFlat(torch.autograd.Function):
     def forward(ctx, A: torch.Tensor, k_max: int) -> torch.Tensor:
         plan = _plan(A.shape[-1], k_max)
         An = _numpy(A)
-        W = _forward_colex(An, plan.terms, plan.size)
+        W = _forward_colex(An, plan.terms, plan.fstart, plan.size)
         ctx.An, ctx.W, ctx.plan = An, W, plan
         return torch.from_numpy(_to_lex(W, plan.colex))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        gA = _backward_colex(ctx.An, ctx.W, _numpy(grad), ctx.plan.lex, ctx.plan.back)
+        gA = _backward_colex(ctx.An, ctx.W, _numpy(grad), ctx.plan.lex, ctx.plan.back,
+                            ctx.plan.bstart)
         return torch.from_numpy(gA), None
 
 

@@ -1,11 +1,12 @@
 """Fused Hamming-weight layer (:class:`HammingDense`, :class:`HammingBlocks`): the whole
 ``y = x (W0 + ΔW)ᵀ + b``, ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))``, in one compiled call each way.
-Forward: all compounds and ``α`` (:func:`_hw_combined`), then the scatter into a copy of
-``W0`` (dense) or one gemm per block on the inputs (blocks). Backward: only the
-diagonal-block entries of ``gᵀ x`` (``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``),
-then the reverse recursion for ``∂A`` and ``∂α``. Blocks in *colex block order*
-(:func:`hw_colex_order`); index tables built once per ``(n, d_in, d_out, device)``
-(:func:`block_index`).
+Forward: all compounds and ``α`` (:func:`_hw_combined`), then ``W0 + ΔW`` written row by
+row (dense) or one BLAS gemm per block on the gathered inputs (blocks,
+:func:`_block_gemms`). Backward: only the diagonal-block entries of ``gᵀ x``
+(``Σ_k C(n,k)^2·B`` multiply-adds instead of ``4^n·B``), then the reverse recursion for
+``∂A`` and ``∂α``. Blocks in *colex block order* (:func:`hw_colex_order`); index tables
+built once per ``(n, d_in, d_out)`` (:func:`block_index`). CPU only: other devices take
+the torch paths of :class:`hwadapt.adapters.hamming.HammingLayer`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from numba import njit
 from numba.extending import overload
 from numba.np.linalg import _BLAS, get_blas_kind
 
-from hwadapt.kernels.compounds import _FASTMATH, _colex, _forward_colex, _numpy, _plan, _reverse
-from hwadapt.linalg.subsets import block_entries
+from hwadapt.kernels.compounds import (
+    _FASTMATH,
+    _alloc,
+    _colex,
+    _forward_colex,
+    _forward_groups,
+    _numpy,
+    _Plan,
+    _plan,
+    _reverse,
+    _start,
+)
 
 
 @cache
@@ -36,93 +47,66 @@ def hw_colex_order(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class BlockIndex:
-    """Tables of the fused Hamming-weight layer for ``(n, d_in, d_out)`` on one device, in
-    the *colex block order* (:func:`hw_colex_order`); built once (:func:`block_index`).
+    """Tables of the fused Hamming-weight layer for ``(n, d_in, d_out)`` (numpy: the fused
+    layers run on the CPU), in the *colex block order* (:func:`hw_colex_order`); built once
+    (:func:`block_index`).
 
-    ``sizes``/``squares``: ``C(n,k)`` / ``C(n,k)^2``, ``k = 0..n``. ``src_in (2^n,)``: for
-    each block position, the column of ``x`` padded by ONE zero column (index ``d_in``:
-    positions outside the crop); ``src_out`` the same for ``d_out``. ``to_in (d_in,)`` /
-    ``to_out (d_out,)``: block position of each input / output feature. ``pos (C(2n,n),)``
-    int64 numpy: flat position in ``W0 (d_out, d_in)`` of each colex block entry, ``-1``
-    outside the crop. ``terms``/``back``: the compound recursion (:func:`_plan` ``(n, n)``,
-    forward / reverse order);
+    ``to_in (d_in,)`` / ``to_out (d_out,)`` int64: block position of each input / output
+    feature. ``size``: ``C(2n,n)``
+    block entries. ``plan``: the compound recursion (:func:`_plan` ``(n, n)``: ``terms``,
+    ``fstart``, ``flevel`` forward, ``back``, ``bstart`` reverse);
     ``perm``, ``block_sizes``: :func:`hw_colex_order` (numpy, for the compiled gram).
     """
 
-    sizes: tuple[int, ...]
-    squares: tuple[int, ...]
-    src_in: torch.Tensor
-    src_out: torch.Tensor
-    to_in: torch.Tensor
-    to_out: torch.Tensor
-    pos: np.ndarray
-    terms: np.ndarray
-    back: np.ndarray
+    to_in: np.ndarray
+    to_out: np.ndarray
+    size: int
+    plan: _Plan
     perm: np.ndarray
     block_sizes: np.ndarray
 
+    @property
+    def forward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(terms, fstart, flevel)`` of the plan, as :func:`_hw_combined` takes them."""
+        return self.plan.terms, self.plan.fstart, self.plan.flevel
+
 
 @cache
-def block_index(n: int, d_in: int, d_out: int, device: torch.device) -> BlockIndex:
-    """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in`` on ``device``."""
+def block_index(n: int, d_in: int, d_out: int) -> BlockIndex:
+    """The :class:`BlockIndex` of ``n`` qubits cropped to ``d_out x d_in``."""
     perm, sizes = hw_colex_order(n)
     plan = _plan(n, n)
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
-    rows, cols = block_entries(perm, sizes)
-    pos = np.where((rows < d_out) & (cols < d_in), rows * d_in + cols, -1).astype(np.int64)
-
-    def dev(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).to(device)
-
-    return BlockIndex(tuple(sizes.tolist()), tuple((sizes**2).tolist()),
-                      dev(np.minimum(perm, d_in)), dev(np.minimum(perm, d_out)),
-                      dev(inv[:d_in]), dev(inv[:d_out]), pos, plan.terms, plan.back, perm, sizes)
+    return BlockIndex(inv[:d_in].copy(), inv[:d_out].copy(), plan.size, plan, perm, sizes)
 
 
-def _to_blocks(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-    """``x (B, d)`` -> ``(B, 2^n)``, columns in block order (``src`` of :class:`BlockIndex`),
-    zero columns outside the crop (one zero column appended when ``d < 2^n``)."""
-    if x.shape[1] < len(src):
-        x = torch.nn.functional.pad(x, (0, 1))
-    return x.index_select(1, src)
+def _gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """BLAS ``gemm`` (column-major, ``C = op(A) op(B)``, ``C`` overwritten) on the matrices
+    starting at flat ``a[0]``, ``b[0]``, ``c[0]`` with leading dimensions ``lda``, ``ldb``,
+    ``ldc``; ``ta``/``tb``: ``ord("n")`` or ``ord("t")``. Compiled code calls the overload
+    below (numba's own cached binding to SciPy's BLAS, ``numba_xxgemm``: strided blocks go to
+    BLAS as they are, no copies); this is the interpreted reference."""
+    def mat(p, rows, cols, ld, t):
+        M = np.lib.stride_tricks.as_strided(p, (rows, cols), (p.itemsize, ld * p.itemsize))
+        return M.T if t == ord("t") else M
+
+    op_a = mat(a, *((k, m) if ta == ord("t") else (m, k)), lda, ta)
+    op_b = mat(b, *((n, k) if tb == ord("t") else (k, n)), ldb, tb)
+    out = np.lib.stride_tricks.as_strided(c, (m, n), (c.itemsize, ldc * c.itemsize))
+    out[...] = op_a @ op_b
 
 
-def _block_apply(v: torch.Tensor, zB: torch.Tensor, ix: BlockIndex,
-                 transpose: bool = False) -> torch.Tensor:
-    """``(⊕_k V_k) zBᵀ`` (or with every ``V_kᵀ``), shape ``(2^n, B)``, for the flat blocks
-    ``v (C(2n,n),)`` and ``zB (B, 2^n)`` in block order; one gemm per block."""
-    out = zB.new_empty(zB.shape[::-1])
-    for vk, zk, ok, m in zip(v.split(ix.squares), zB.split(ix.sizes, 1), out.split(ix.sizes),
-                             ix.sizes, strict=True):
-        V = vk.view(m, m)
-        torch.mm(V.T if transpose else V, zk.T, out=ok)
-    return out
+@overload(_gemm)
+def _gemm_compiled(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):  # pragma: no cover - compiled
+    gemm = _BLAS().numba_xxgemm(a.dtype)
+    kind = ord(get_blas_kind(a.dtype))
 
-
-def _gemm_tn(g, x, out, m, nb, ld):
-    """``out (m*m,)`` row-major ``= Gᵀ X`` for ``G``, ``X`` the ``(nb, m)`` column blocks
-    starting at flat ``g[0]`` / ``x[0]`` of row-major matrices with row stride ``ld``
-    (compiled code calls the overload below; this is the interpreted reference)."""
-    def block(a):
-        return np.lib.stride_tricks.as_strided(a, (nb, m), (ld * a.itemsize, a.itemsize))
-
-    out[:] = (block(g).T @ block(x)).ravel()
-
-
-@overload(_gemm_tn)
-def _gemm_tn_compiled(g, x, out, m, nb, ld):  # pragma: no cover - compiled
-    """One BLAS gemm through numba's own cached binding to SciPy's BLAS (``numba_xxgemm``):
-    the strided column blocks go to BLAS as they are (no transposed gather, no copy).
-    Column-major, ``outᵀ = X_blkᵀ G_blk`` is ``gemm('N', 'T', m, m, nb, X, ld, G, ld)``."""
-    gemm = _BLAS().numba_xxgemm(g.dtype)
-    kind = ord(get_blas_kind(g.dtype))
-
-    def impl(g, x, out, m, nb, ld):
-        scal = np.zeros(2, dtype=g.dtype)
+    def impl(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+        scal = np.zeros(2, dtype=a.dtype)
         scal[0] = 1
-        gemm(kind, ord("n"), ord("t"), m, m, nb, scal[:1].ctypes, x.ctypes, ld, g.ctypes, ld,
-             scal[1:].ctypes, out.ctypes, m)
+        gemm(kind, ta, tb, m, n, k, scal[:1].ctypes, a.ctypes, lda, b.ctypes, ldb,
+             scal[1:].ctypes, c.ctypes, ldc)
 
     return impl
 
@@ -131,12 +115,16 @@ def _gemm_tn_compiled(g, x, out, m, nb, ld):  # pragma: no cover - compiled
 def _gather_blocks(a, perm):  # pragma: no cover - compiled
     """``a (B, d)`` (any strides: an expanded upstream gradient is read in place) ->
     ``(B, 2^n)`` in block order ``perm``, zero columns outside the crop (``perm >= d``)."""
-    out = np.zeros((a.shape[0], perm.shape[0]), dtype=a.dtype)
+    out = np.empty((a.shape[0], perm.shape[0]), dtype=a.dtype)
+    d = a.shape[1]
     for t in range(a.shape[0]):
         at, ot = a[t], out[t]
-        for p in range(perm.shape[0]):
-            if perm[p] < at.shape[0]:
+        if d == perm.shape[0]:  # no crop: branch-free (vector gathers)
+            for p in range(d):
                 ot[p] = at[perm[p]]
+        else:
+            for p in range(perm.shape[0]):
+                ot[p] = at[perm[p]] if perm[p] < d else 0
     return out
 
 
@@ -145,60 +133,151 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
     """The diagonal blocks of ``gBᵀ xB`` (both ``(B, 2^n)`` in block order, block sizes
     ``sizes``), flat ``(C(2n,n),)``, each block row-major: ``Σ_k C(n,k)^2·B`` multiply-adds
     instead of ``4^n·B``. One BLAS gemm per block on the strided column blocks
-    (:func:`_gemm_tn`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
+    (:func:`_gemm`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
     ``torch.set_num_threads`` does not); from numba because torch's per-call overhead over
     ``n + 1`` gemms cost more than the gemms at ``n = 8``."""
     nb, dim = gB.shape
-    total = 0
-    for k in range(sizes.shape[0]):
-        total += sizes[k] * sizes[k]
-    out = np.empty(total, dtype=gB.dtype)
+    out = np.empty(_entries(sizes), dtype=gB.dtype)
     gf, xf = gB.ravel(), xB.ravel()
     o, s = 0, 0
     for k in range(sizes.shape[0]):
         m = sizes[k]
-        _gemm_tn(gf[s:], xf[s:], out[o:o + m * m], m, nb, dim)
+        # column-major: the block (m*m, row-major) transposed = X_blkᵀ G_blk
+        _gemm(ord("n"), ord("t"), m, m, nb, xf[s:], dim, gf[s:], dim, out[o:o + m * m], m)
         o += m * m
         s += m
     return out
 
 
+@njit(cache=True, nogil=True)
+def _block_gemms(v, zB, sizes, transpose):  # pragma: no cover - compiled
+    """``zB (⊕_k V_k)ᵀ`` (``transpose``: ``zB ⊕_k V_k``), ``(B, 2^n)``, for the flat blocks
+    ``v (C(2n,n),)`` (each ``V_k`` row-major) and ``zB (B, 2^n)`` in block order: one BLAS
+    gemm per block, written in place into its column block (:func:`_gemm`)."""
+    nb, dim = zB.shape
+    out = np.empty_like(zB)
+    zf, of = zB.ravel(), out.ravel()
+    o, s = 0, 0
+    for k in range(sizes.shape[0]):
+        m = sizes[k]
+        # column-major: out_blkᵀ = V_k zB_blkᵀ (V_k from row-major v: op "t"), or V_kᵀ zB_blkᵀ
+        _gemm(ord("n") if transpose else ord("t"), ord("n"), m, nb, m, v[o:], m, zf[s:], dim,
+              of[s:], dim)
+        o += m * m
+        s += m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _add_cols(y, yB, to):  # pragma: no cover - compiled
+    """``y[t, i] += yB[t, to[i]]``: block-order results added to computational order."""
+    for t in range(y.shape[0]):
+        yt, bt = y[t], yB[t]
+        for i in range(y.shape[1]):
+            yt[i] += bt[to[i]]
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_combined(A, alpha, terms, N):  # pragma: no cover - compiled
-    """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``."""
-    F = _forward_colex(A, terms, N)
-    v = np.zeros(N, dtype=A.dtype)
-    for r in range(F.shape[0]):
-        a, f = alpha[r], F[r]
-        for q in range(N):
-            v[q] += a * f[q]
+def _hw_combined(A, alpha, terms, fstart, flevel, N):  # pragma: no cover - compiled
+    """``(F, v)``: ``F (R, N)`` all compounds of ``A (R, n, n)`` (colex), ``v = α @ F``,
+    one level at a time: a level's ``v`` is formed right after its ``F``, while that is
+    still in cache (``flevel``: the plan's first group of each level)."""
+    F, fresh = _alloc(A.shape[0], N, A.dtype)
+    v = np.empty(N, dtype=A.dtype)
+    _start(F, A)
+    lo = 0
+    for k in range(flevel.shape[0] - 1):
+        _forward_groups(F, A, terms, fstart, flevel[k], flevel[k + 1], fresh)
+        g = flevel[k + 1]  # the first group of the next level starts where this one ends
+        hi = terms[fstart[g], 0] if g < fstart.shape[0] - 1 else N
+        hi = max(hi, min(N, 1 + A.shape[1] * A.shape[2]))  # levels 0, 1 (no groups)
+        out, f, a = v[lo:hi], F[0, lo:hi], alpha[0]
+        for q in range(hi - lo):
+            out[q] = a * f[q]
+        for r in range(1, F.shape[0]):
+            f, a = F[r, lo:hi], alpha[r]
+            for q in range(hi - lo):
+                out[q] += a * f[q]
+        lo = hi
     return F, v
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_weight(A, alpha, W0, pos, terms):  # pragma: no cover - compiled
-    """``(W0 + ΔW, F)``: ``F, v`` of :func:`_hw_combined`, ``v[q]`` added at flat position
-    ``pos[q]`` of a copy of ``W0`` (``-1``: outside the crop)."""
-    F, v = _hw_combined(A, alpha, terms, pos.shape[0])
-    W = W0.copy()
-    Wf = W.reshape(-1)
-    for q in range(pos.shape[0]):
-        p = pos[q]
-        if p >= 0:
-            Wf[p] += v[q]
+def _hw_weight(A, alpha, W0, perm, sizes, terms, fstart):  # pragma: no cover - compiled
+    """``(W0 + ΔW, F)``: ``F`` of :func:`_hw_combined` and a new ``W`` written one row at a
+    time, rows in order (``W0`` and ``W`` streamed front to back): each output row lies in
+    ONE block ``k``, its copy of ``W0`` is still in L1 when its ``C(n,k)`` entries
+    ``Σ_r α_r F[r, q]`` are added (no ``v``, no position table). ``perm``: block order
+    (increasing inside a block), ``sizes = C(n,k)``."""
+    F = _forward_colex(A, terms, fstart, _entries(sizes))
+    d_out, d_in = W0.shape
+    K = sizes.shape[0]
+    pos = np.zeros(perm.shape[0], dtype=np.int64)  # block position of each index
+    blk = np.zeros(perm.shape[0], dtype=np.int64)  # block of each position
+    first = np.zeros(K, dtype=np.int64)  # first position of block k
+    entry = np.zeros(K, dtype=np.int64)  # first flat entry of block k
+    crop = np.zeros(K, dtype=np.int64)  # columns of block k inside the crop (a prefix)
+    s = o = 0
+    for k in range(K):
+        m = sizes[k]
+        first[k], entry[k] = s, o
+        c = 0
+        while c < m and perm[s + c] < d_in:
+            c += 1
+        crop[k] = c
+        for p in range(s, s + m):
+            pos[perm[p]], blk[p] = p, k
+        s += m
+        o += m * m
+    W = np.empty_like(W0)
+    v = np.empty(sizes.max(), dtype=F.dtype)  # one row of ΔW's block
+    for i in range(d_out):
+        k = blk[pos[i]]
+        s, m, c = first[k], sizes[k], crop[k]
+        q0 = entry[k] + (pos[i] - s) * m
+        f, al = F[0, q0:q0 + c], alpha[0]
+        for b in range(c):
+            v[b] = al * f[b]
+        for r in range(1, F.shape[0]):
+            f, al = F[r, q0:q0 + c], alpha[r]
+            for b in range(c):
+                v[b] += al * f[b]
+        Wi, W0i, cols = W[i], W0[i], perm[s:s + c]
+        for j in range(d_in):
+            Wi[j] = W0i[j]
+        for b in range(c):
+            Wi[cols[b]] += v[b]
     return W, F
 
 
+@njit(cache=True, nogil=True)
+def _entries(sizes):  # pragma: no cover - compiled
+    """``Σ_k C(n,k)^2`` (``= C(2n, n)``) for ``sizes = C(n,k)``."""
+    total = 0
+    for k in range(sizes.shape[0]):
+        total += sizes[k] * sizes[k]
+    return total
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, gB, xB, sizes, back):  # pragma: no cover - compiled
+def _hw_grads(A, alpha, F, g, x, perm, sizes, back, bstart):  # pragma: no cover - compiled
+    """``(∂A, ∂α)`` of the dense layer in one call: ``g``, ``x`` gathered into block order
+    (:func:`_gather_blocks`, read in place whatever their strides), :func:`_block_gram`,
+    :func:`_hw_reverse`."""
+    gv = _block_gram(_gather_blocks(g, perm), _gather_blocks(x, perm), sizes)
+    return _hw_reverse(A, alpha, F, gv, back, bstart)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_backward(A, alpha, F, gB, xB, sizes, back, bstart):  # pragma: no cover - compiled
     """:func:`_hw_reverse` of :func:`_block_gram` (``gB``, ``xB`` in block order)."""
-    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back)
+    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back, bstart)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
+def _hw_reverse(A, alpha, F, gv, back, bstart):  # pragma: no cover - compiled
     """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``;
-    ``back``: the plan's reverse-mode rows."""
+    ``back``, ``bstart``: the plan's reverse-mode rows and groups."""
     R, N = F.shape[0], F.shape[1]
     gA = np.zeros_like(A)
     galpha = np.zeros(R, dtype=A.dtype)
@@ -210,29 +289,33 @@ def _hw_reverse(A, alpha, F, gv, back):  # pragma: no cover - compiled
             acc += gv[q] * F[r, q]
             G[q] = alpha[r] * gv[q]
         galpha[r] = acc
-        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back)
+        _reverse(A[r].ravel(), F[r], G, gA[r].ravel(), back, bstart)
     return gA, galpha
 
 
 class HammingDense(torch.autograd.Function):
     """``F.linear(x, W0 + ΔW, b)`` with ``ΔW = crop(Σ_r α_r ⊕_k A_r^(k))`` in computational
-    order: forward builds all compounds and adds ``ΔW`` into a copy of ``W0`` in one compiled
-    call (no ``R x 2^n x 2^n`` tensor); backward forms only the ``C(2n,n)`` block entries of
-    ``gᵀ x`` (:func:`_gather_blocks`, :func:`_block_gram`) and runs the recursion in reverse
-    for ``∂A``, ``∂α`` (:func:`_hw_backward`).
+    order: forward builds all compounds and writes ``W0 + ΔW`` row by row in one compiled
+    call (:func:`_hw_weight`; no ``R x 2^n x 2^n`` tensor); backward, one compiled call
+    (:func:`_hw_grads`), forms only the ``C(2n,n)`` block entries of ``gᵀ x`` and runs the
+    recursion in reverse for ``∂A``, ``∂α``. ``x`` and ``W`` are kept for the backward only
+    when it needs them.
     ``∂x = g (W0 + ΔW)``, ``∂W0 = gᵀ x``, ``∂b = Σ g`` only when required. First order
     only (once_differentiable).
 
     Args of ``apply``: ``x (B, d_in)``, ``A (R, n, n)``, ``alpha (R,)``, ``W0 (d_out, d_in)``,
-    ``b (d_out,)`` or ``None``, ``ix`` = :func:`block_index` ``(n, d_in, d_out, x.device)``.
+    ``b (d_out,)`` or ``None``, ``ix`` = :func:`block_index` ``(n, d_in, d_out)``.
     """
 
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        W, F = _hw_weight(An, al, _numpy(W0), ix.pos, ix.terms)
+        W, F = _hw_weight(An, al, _numpy(W0), ix.perm, ix.block_sizes, ix.plan.terms,
+                          ix.plan.fstart)
         W = torch.from_numpy(W)
-        ctx.save_for_backward(x, W)
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(x if need[1] or need[2] or need[3] else None,
+                              W if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix = An, al, F, ix
         return torch.nn.functional.linear(x, W, b)
 
@@ -244,9 +327,9 @@ class HammingDense(torch.autograd.Function):
         gA = galpha = None
         if need[1] or need[2]:
             # g, x as they are (an expanded upstream gradient is not copied)
-            gB = _gather_blocks(g.detach().numpy(), ix.perm)
-            xB = _gather_blocks(x.detach().numpy(), ix.perm)
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, xB, ix.block_sizes, ix.back)
+            gA, galpha = _hw_grads(ctx.An, ctx.al, ctx.F, g.detach().numpy(),
+                                   x.detach().numpy(), ix.perm, ix.block_sizes, ix.plan.back,
+                                   ix.plan.bstart)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         gx = g @ W if need[0] else None
         gW0 = g.T @ x if need[3] else None
@@ -266,12 +349,12 @@ class HammingBlocks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        F, v = _hw_combined(An, al, ix.terms, len(ix.pos))
-        v = torch.from_numpy(v)
-        xB = _to_blocks(x.detach(), ix.src_in)
+        F, v = _hw_combined(An, al, *ix.forward, ix.size)
+        xB = _gather_blocks(x.detach().numpy(), ix.perm)
         y = torch.nn.functional.linear(x, W0, b)
-        y += _block_apply(v, xB, ix).index_select(0, ix.to_out).T
-        ctx.save_for_backward(x, W0)
+        _add_cols(y.numpy(), _block_gemms(v, xB, ix.block_sizes, False), ix.to_out)
+        need = ctx.needs_input_grad  # xB (block order) is what the gram reads
+        ctx.save_for_backward(x if need[3] else None, W0 if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix, ctx.v, ctx.xB = An, al, F, ix, v, xB
         return y
 
@@ -280,15 +363,15 @@ class HammingBlocks(torch.autograd.Function):
     def backward(ctx, g):
         x, W0 = ctx.saved_tensors
         need, ix = ctx.needs_input_grad, ctx.ix
-        gB = _to_blocks(g, ix.src_out)
+        gB = _gather_blocks(g.detach().numpy(), ix.perm)  # read in place (expanded g too)
         gA = galpha = gx = None
         if need[1] or need[2]:
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB.numpy(), ctx.xB.numpy(),
-                                      ix.block_sizes, ix.back)
+            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
+                                      ix.plan.back, ix.plan.bstart)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
-            gx += _block_apply(ctx.v, gB, ix, transpose=True).index_select(0, ix.to_in).T
+            _add_cols(gx.numpy(), _block_gemms(ctx.v, gB, ix.block_sizes, True), ix.to_in)
         gW0 = g.T @ x if need[3] else None
         gb = g.sum(0) if need[4] else None
         return gx, gA, galpha, gW0, gb, None
