@@ -231,7 +231,7 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
     got32 = kernels._block_gram(gB.float().numpy(), xB.float().numpy(), sizes)
     torch.testing.assert_close(torch.from_numpy(got32), want.float(), rtol=1e-5, atol=1e-5)
     # the block action and its transpose against the dense block-diagonal matrix, in the
-    # compiled form and as the interpreted BLAS reference (kernels.hamming._gemm)
+    # compiled form and as the interpreted BLAS reference (kernels.blas._gemm)
     v = _rand((len(want),), 82)
     D = torch.block_diag(*[b.view(m, m) for b, m in zip(v.split((sizes**2).tolist()),
                                                         sizes.tolist(), strict=True)])
@@ -373,3 +373,52 @@ def test_kernels_never_read_uninitialised_memory(monkeypatch):
     for got, want in zip(run(), compiled, strict=True):
         assert not got.isnan().any()
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _blocks_case(n: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    d = 1 << n
+    x = torch.randn(3, d, dtype=torch.float64, generator=g)
+    A = (0.3 * torch.randn(2, n, n, dtype=torch.float64, generator=g)).requires_grad_()
+    al = torch.randn(2, dtype=torch.float64, generator=g).requires_grad_()
+    W0 = torch.randn(d, d, dtype=torch.float64, generator=g)
+    return x, A, al, W0
+
+
+def test_pooled_work_arrays_survive_two_live_graphs_and_a_retained_backward():
+    """n = 10, R = 2: F has 2·C(20,10) >= POOL_MIN_ENTRIES entries, so the blocks layer's
+    work arrays come from the pool. Two layers of one shape (one BlockIndex) run forward
+    before either backward, one graph is differentiated twice (retain_graph), and no-grad
+    forwards in between take and give back arrays: every gradient equals the dense layer's
+    (its own tables, no pool), and a no-grad forward reuses a returned array."""
+    from hwadapt.kernels.pool import POOL, POOL_MIN_ENTRIES
+
+    n = 10
+    ix = kernels.block_index(n, 1 << n, 1 << n)
+    assert 2 * ix.size >= POOL_MIN_ENTRIES
+    cases = [_blocks_case(n, s) for s in (1, 2)]
+
+    def loss(fn, case):
+        x, A, al, W0 = case
+        return (fn.apply(x, A, al, W0, None, ix) ** 2).sum()
+
+    want = []
+    for case in cases:
+        want.append(torch.autograd.grad(loss(kernels.HammingDense, case), case[1:3]))
+    l1, l2 = loss(kernels.HammingBlocks, cases[0]), loss(kernels.HammingBlocks, cases[1])
+    with torch.no_grad():  # takes the free arrays (if any) and gives them back at once
+        kernels.HammingBlocks.apply(cases[0][0], *cases[1][1:], None, ix)
+    got2 = torch.autograd.grad(l2, cases[1][1:3], retain_graph=True)
+    with torch.no_grad():
+        kernels.HammingBlocks.apply(cases[1][0], *cases[0][1:], None, ix)
+    got2_again = torch.autograd.grad(l2, cases[1][1:3])  # its arrays went back: recomputed
+    got1 = torch.autograd.grad(l1, cases[0][1:3])
+    for got, ref in ((got1, want[0]), (got2, want[1]), (got2_again, want[1])):
+        for a, b in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    key = ((2, ix.size), np.dtype(np.float64).str)
+    free = list(POOL.free.get(key, []))
+    assert free  # the F arrays came back after the backwards
+    with torch.no_grad():
+        kernels.HammingBlocks.apply(cases[0][0], *cases[0][1:], None, ix)
+    assert any(a is b for a in POOL.free[key] for b in free)  # the same array, reused

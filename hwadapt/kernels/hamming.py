@@ -18,9 +18,8 @@ from functools import cache
 import numpy as np
 import torch
 from numba import njit
-from numba.extending import overload
-from numba.np.linalg import _BLAS, get_blas_kind
 
+from hwadapt.kernels.blas import _gemm
 from hwadapt.kernels.compounds import (
     _FASTMATH,
     _alloc,
@@ -33,6 +32,7 @@ from hwadapt.kernels.compounds import (
     _reverse,
     _start,
 )
+from hwadapt.kernels.pool import POOL, POOL_MIN_ENTRIES
 
 
 @cache
@@ -81,36 +81,6 @@ def block_index(n: int, d_in: int, d_out: int) -> BlockIndex:
     return BlockIndex(inv[:d_in].copy(), inv[:d_out].copy(), plan.size, plan, perm, sizes)
 
 
-def _gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-    """BLAS ``gemm`` (column-major, ``C = op(A) op(B)``, ``C`` overwritten) on the matrices
-    starting at flat ``a[0]``, ``b[0]``, ``c[0]`` with leading dimensions ``lda``, ``ldb``,
-    ``ldc``; ``ta``/``tb``: ``ord("n")`` or ``ord("t")``. Compiled code calls the overload
-    below (numba's own cached binding to SciPy's BLAS, ``numba_xxgemm``: strided blocks go to
-    BLAS as they are, no copies); this is the interpreted reference."""
-    def mat(p, rows, cols, ld, t):
-        M = np.lib.stride_tricks.as_strided(p, (rows, cols), (p.itemsize, ld * p.itemsize))
-        return M.T if t == ord("t") else M
-
-    op_a = mat(a, *((k, m) if ta == ord("t") else (m, k)), lda, ta)
-    op_b = mat(b, *((n, k) if tb == ord("t") else (k, n)), ldb, tb)
-    out = np.lib.stride_tricks.as_strided(c, (m, n), (c.itemsize, ldc * c.itemsize))
-    out[...] = op_a @ op_b
-
-
-@overload(_gemm)
-def _gemm_compiled(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):  # pragma: no cover - compiled
-    gemm = _BLAS().numba_xxgemm(a.dtype)
-    kind = ord(get_blas_kind(a.dtype))
-
-    def impl(ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-        scal = np.zeros(2, dtype=a.dtype)
-        scal[0] = 1
-        gemm(kind, ta, tb, m, n, k, scal[:1].ctypes, a.ctypes, lda, b.ctypes, ldb,
-             scal[1:].ctypes, c.ctypes, ldc)
-
-    return impl
-
-
 @njit(cache=True, nogil=True)
 def _gather_blocks(a, perm):  # pragma: no cover - compiled
     """``a (B, d)`` (any strides: an expanded upstream gradient is read in place) ->
@@ -136,8 +106,13 @@ def _block_gram(gB, xB, sizes):  # pragma: no cover - compiled
     (:func:`_gemm`, no copies; SciPy's OpenBLAS pool, which threadpoolctl sets and
     ``torch.set_num_threads`` does not); from numba because torch's per-call overhead over
     ``n + 1`` gemms cost more than the gemms at ``n = 8``."""
+    return _block_gram_into(gB, xB, sizes, np.empty(_entries(sizes), dtype=gB.dtype))
+
+
+@njit(cache=True, nogil=True)
+def _block_gram_into(gB, xB, sizes, out):  # pragma: no cover - compiled
+    """:func:`_block_gram` written into ``out (C(2n,n),)``."""
     nb, dim = gB.shape
-    out = np.empty(_entries(sizes), dtype=gB.dtype)
     gf, xf = gB.ravel(), xB.ravel()
     o, s = 0, 0
     for k in range(sizes.shape[0]):
@@ -183,7 +158,15 @@ def _hw_combined(A, alpha, terms, fstart, flevel, N):  # pragma: no cover - comp
     one level at a time: a level's ``v`` is formed right after its ``F``, while that is
     still in cache (``flevel``: the plan's first group of each level)."""
     F, fresh = _alloc(A.shape[0], N, A.dtype)
-    v = np.empty(N, dtype=A.dtype)
+    return _hw_combined_into(A, alpha, terms, fstart, flevel, F, np.empty(N, dtype=A.dtype),
+                             fresh)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_combined_into(A, alpha, terms, fstart, flevel, F, v, fresh):  # pragma: no cover
+    """:func:`_hw_combined` into ``F (R, N)`` and ``v (N,)`` (``fresh``: ``F`` is not
+    zeroed, the groups zero their own segment; ``True`` only from ``2^18`` entries on)."""
+    N = v.shape[0]
     _start(F, A)
     lo = 0
     for k in range(flevel.shape[0] - 1):
@@ -275,13 +258,24 @@ def _hw_backward(A, alpha, F, gB, xB, sizes, back, bstart):  # pragma: no cover 
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_backward_into(A, alpha, F, gB, xB, sizes, back, bstart, gv, G):  # pragma: no cover
+    """:func:`_hw_backward` with the work arrays ``gv``, ``G`` (``(C(2n,n),)`` each) given."""
+    return _hw_reverse_into(A, alpha, F, _block_gram_into(gB, xB, sizes, gv), back, bstart, G)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _hw_reverse(A, alpha, F, gv, back, bstart):  # pragma: no cover - compiled
     """``(∂A, ∂α)`` from ``gv (N,)`` = ``∂L/∂v`` (colex block entries) for ``v = α @ F``;
     ``back``, ``bstart``: the plan's reverse-mode rows and groups."""
+    return _hw_reverse_into(A, alpha, F, gv, back, bstart, np.empty(F.shape[1], dtype=A.dtype))
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _hw_reverse_into(A, alpha, F, gv, back, bstart, G):  # pragma: no cover - compiled
+    """:func:`_hw_reverse` with its work array ``G (N,)`` given (overwritten)."""
     R, N = F.shape[0], F.shape[1]
     gA = np.zeros_like(A)
     galpha = np.zeros(R, dtype=A.dtype)
-    G = np.empty(N, dtype=A.dtype)
     for r in range(R):
         acc = gv[0] * F[r, 0]  # N >= 1; G (np.empty) is written before it is read
         G[0] = alpha[r] * gv[0]
@@ -337,6 +331,17 @@ class HammingDense(torch.autograd.Function):
         return gx, gA, galpha, gW0, gb, None
 
 
+
+
+def _combined(An: np.ndarray, al: np.ndarray, ix: BlockIndex) -> tuple[np.ndarray, ...]:
+    """:func:`_hw_combined` (``F``, ``v``), into pooled arrays when they are large."""
+    R, N = An.shape[0], ix.size
+    if R * N < POOL_MIN_ENTRIES:
+        return _hw_combined(An, al, *ix.forward, N)
+    return _hw_combined_into(An, al, *ix.forward, POOL.take((R, N), An.dtype),
+                             POOL.take((N,), An.dtype), True)
+
+
 class HammingBlocks(torch.autograd.Function):
     """Same layer as :class:`HammingDense` without any ``d_out x d_in`` ``ΔW``:
     ``y = F.linear(x, W0, b) + ΔW x`` with ``ΔW x`` one gemm per block ``V_k`` on the inputs
@@ -349,11 +354,15 @@ class HammingBlocks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, A, alpha, W0, b, ix):
         An, al = _numpy(A), _numpy(alpha)
-        F, v = _hw_combined(An, al, *ix.forward, ix.size)
+        F, v = _combined(An, al, ix)
         xB = _gather_blocks(x.detach().numpy(), ix.perm)
         y = torch.nn.functional.linear(x, W0, b)
         _add_cols(y.numpy(), _block_gemms(v, xB, ix.block_sizes, False), ix.to_out)
         need = ctx.needs_input_grad  # xB (block order) is what the gram reads
+        if not any(need):  # no backward will come
+            if F.size >= POOL_MIN_ENTRIES:
+                POOL.give(F, v)
+            return y
         ctx.save_for_backward(x if need[3] else None, W0 if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix, ctx.v, ctx.xB = An, al, F, ix, v, xB
         return y
@@ -364,14 +373,27 @@ class HammingBlocks(torch.autograd.Function):
         x, W0 = ctx.saved_tensors
         need, ix = ctx.needs_input_grad, ctx.ix
         gB = _gather_blocks(g.detach().numpy(), ix.perm)  # read in place (expanded g too)
+        if ctx.F is None:  # a second backward of a retained graph: its arrays went back
+            ctx.F, ctx.v = _combined(ctx.An, ctx.al, ix)
         gA = galpha = gx = None
         if need[1] or need[2]:
-            gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
-                                      ix.plan.back, ix.plan.bstart)
+            N = ix.size
+            if ctx.F.size < POOL_MIN_ENTRIES:
+                gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
+                                          ix.plan.back, ix.plan.bstart)
+            else:
+                gv, G = POOL.take((N,), ctx.F.dtype), POOL.take((N,), ctx.F.dtype)
+                gA, galpha = _hw_backward_into(ctx.An, ctx.al, ctx.F, gB, ctx.xB,
+                                               ix.block_sizes, ix.plan.back, ix.plan.bstart,
+                                               gv, G)
+                POOL.give(gv, G)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
             _add_cols(gx.numpy(), _block_gemms(ctx.v, gB, ix.block_sizes, True), ix.to_in)
+        if ctx.F.size >= POOL_MIN_ENTRIES:
+            POOL.give(ctx.F, ctx.v)
+            ctx.F = ctx.v = None
         gW0 = g.T @ x if need[3] else None
         gb = g.sum(0) if need[4] else None
         return gx, gA, galpha, gW0, gb, None
