@@ -76,8 +76,9 @@ overstated the held-out spread at few calibration shots and floored σ_sys at 0 
 n = 8, equal total shots: coverage 0.86 → 0.98, σ_sys 0 → 0.018, RMS σ × 1.21). RMS σ is the
 root mean square of the total error bar over components and inputs (median over repeats).
 At n = 8 ZNE beats no mitigation (L2 0.079 vs 0.081 on FakeTorino, 0.094 vs 0.114 on
-FakeSherbrooke) and loses to `learned` at the same shots (0.036, 0.059). Sign references: the demo's two term references lighten a term
-(β = -min|α_k|, `hwadapt.circuits.constructions.efficient.term_beta`).
+FakeSherbrooke) and loses to `learned` at the same shots (0.036, 0.059). Sign references:
+the demo's two term references lighten a term (β = -min|α_k|,
+`hwadapt.circuits.constructions.efficient.term_beta`).
 """
 TARGETS = {"rel_l2": 0.12, "coverage_2se": 0.90, "tvd": 0.045, "sign_agreement": 0.95}
 
