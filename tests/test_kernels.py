@@ -422,3 +422,5 @@ def test_pooled_work_arrays_survive_two_live_graphs_and_a_retained_backward():
     with torch.no_grad():
         kernels.HammingBlocks.apply(cases[0][0], *cases[0][1:], None, ix)
     assert any(a is b for a in POOL.free[key] for b in free)  # the same array, reused
+    POOL.clear()
+    assert not POOL.free

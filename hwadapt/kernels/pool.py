@@ -18,7 +18,8 @@ class Pool:
     r=8's step at width 4096 where glibc happened to keep them, 1.95x where it did not). An
     array is taken for one step and given back when that step no longer needs it (after the
     backward; at once without one); an array never given back (a graph dropped before its
-    backward) is simply freed. Thread-safe."""
+    backward) is simply freed. It keeps at most ``depth`` free arrays per shape (at
+    ``n = 12``, ``R = 2``: up to ~0.26 GB); :meth:`clear` lets them go. Thread-safe."""
 
     def __init__(self, depth: int = 4):
         self.depth = depth
@@ -33,6 +34,11 @@ class Pool:
             if free:
                 return free.pop()
         return np.empty(shape, dtype=dtype)
+
+    def clear(self) -> None:
+        """Drop every free array (the memory goes back to the allocator)."""
+        with self.lock:
+            self.free.clear()
 
     def give(self, *arrays: np.ndarray | None) -> None:
         """Keep ``arrays`` for a later :meth:`take` (at most ``depth`` per shape)."""
