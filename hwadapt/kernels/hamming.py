@@ -32,7 +32,7 @@ from hwadapt.kernels.compounds import (
     _reverse,
     _start,
 )
-from hwadapt.kernels.pool import POOL, POOL_MIN_ENTRIES
+from hwadapt.kernels.pool import POOL
 
 
 @cache
@@ -252,14 +252,9 @@ def _hw_grads(A, alpha, F, g, x, perm, sizes, back, bstart):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _hw_backward(A, alpha, F, gB, xB, sizes, back, bstart):  # pragma: no cover - compiled
-    """:func:`_hw_reverse` of :func:`_block_gram` (``gB``, ``xB`` in block order)."""
-    return _hw_reverse(A, alpha, F, _block_gram(gB, xB, sizes), back, bstart)
-
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _hw_backward_into(A, alpha, F, gB, xB, sizes, back, bstart, gv, G):  # pragma: no cover
-    """:func:`_hw_backward` with the work arrays ``gv``, ``G`` (``(C(2n,n),)`` each) given."""
+    """:func:`_hw_reverse` of :func:`_block_gram` (``gB``, ``xB`` in block order), with the
+    work arrays ``gv``, ``G`` (``(C(2n,n),)`` each) given."""
     return _hw_reverse_into(A, alpha, F, _block_gram_into(gB, xB, sizes, gv), back, bstart, G)
 
 
@@ -334,9 +329,10 @@ class HammingDense(torch.autograd.Function):
 
 
 def _combined(An: np.ndarray, al: np.ndarray, ix: BlockIndex) -> tuple[np.ndarray, ...]:
-    """:func:`_hw_combined` (``F``, ``v``), into pooled arrays when they are large."""
+    """:func:`_hw_combined` (``F``, ``v``), into pooled arrays when they are large (a small
+    ``F`` starts zeroed: :func:`~hwadapt.kernels.compounds._alloc`)."""
     R, N = An.shape[0], ix.size
-    if R * N < POOL_MIN_ENTRIES:
+    if R * N < POOL.min_entries:
         return _hw_combined(An, al, *ix.forward, N)
     return _hw_combined_into(An, al, *ix.forward, POOL.take((R, N), An.dtype),
                              POOL.take((N,), An.dtype), True)
@@ -360,8 +356,7 @@ class HammingBlocks(torch.autograd.Function):
         _add_cols(y.numpy(), _block_gemms(v, xB, ix.block_sizes, False), ix.to_out)
         need = ctx.needs_input_grad  # xB (block order) is what the gram reads
         if not any(need):  # no backward will come
-            if F.size >= POOL_MIN_ENTRIES:
-                POOL.give(F, v)
+            POOL.give(F, v)
             return y
         ctx.save_for_backward(x if need[3] else None, W0 if need[0] else None)
         ctx.An, ctx.al, ctx.F, ctx.ix, ctx.v, ctx.xB = An, al, F, ix, v, xB
@@ -377,23 +372,16 @@ class HammingBlocks(torch.autograd.Function):
             ctx.F, ctx.v = _combined(ctx.An, ctx.al, ix)
         gA = galpha = gx = None
         if need[1] or need[2]:
-            N = ix.size
-            if ctx.F.size < POOL_MIN_ENTRIES:
-                gA, galpha = _hw_backward(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
-                                          ix.plan.back, ix.plan.bstart)
-            else:
-                gv, G = POOL.take((N,), ctx.F.dtype), POOL.take((N,), ctx.F.dtype)
-                gA, galpha = _hw_backward_into(ctx.An, ctx.al, ctx.F, gB, ctx.xB,
-                                               ix.block_sizes, ix.plan.back, ix.plan.bstart,
-                                               gv, G)
-                POOL.give(gv, G)
+            gv, G = (POOL.take((ix.size,), ctx.F.dtype) for _ in range(2))
+            gA, galpha = _hw_backward_into(ctx.An, ctx.al, ctx.F, gB, ctx.xB, ix.block_sizes,
+                                           ix.plan.back, ix.plan.bstart, gv, G)
+            POOL.give(gv, G)
             gA, galpha = torch.from_numpy(gA), torch.from_numpy(galpha)
         if need[0]:
             gx = g @ W0
             _add_cols(gx.numpy(), _block_gemms(ctx.v, gB, ix.block_sizes, True), ix.to_in)
-        if ctx.F.size >= POOL_MIN_ENTRIES:
-            POOL.give(ctx.F, ctx.v)
-            ctx.F = ctx.v = None
+        POOL.give(ctx.F, ctx.v)  # kept only when pooled; a second backward recomputes them
+        ctx.F = ctx.v = None
         gW0 = g.T @ x if need[3] else None
         gb = g.sum(0) if need[4] else None
         return gx, gA, galpha, gW0, gb, None

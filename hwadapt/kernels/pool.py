@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 
 POOL_MIN_ENTRIES = 1 << 18
-"""Work arrays of the blocks layer from this many entries on come from :class:`Pool`."""
+"""Arrays of at least this many entries are pooled; smaller ones are plain ``np.empty`` and
+are never kept (the allocator serves them from its heap)."""
 
 
 class Pool:
@@ -19,15 +21,19 @@ class Pool:
     array is taken for one step and given back when that step no longer needs it (after the
     backward; at once without one); an array never given back (a graph dropped before its
     backward) is simply freed. It keeps at most ``depth`` free arrays per shape (at
-    ``n = 12``, ``R = 2``: up to ~0.26 GB); :meth:`clear` lets them go. Thread-safe."""
+    ``n = 12``, ``R = 2``: up to ~0.26 GB), only arrays of ``min_entries`` or more;
+    :meth:`clear` lets them go. Thread-safe."""
 
-    def __init__(self, depth: int = 4):
+    def __init__(self, depth: int = 4, min_entries: int = POOL_MIN_ENTRIES):
         self.depth = depth
+        self.min_entries = min_entries
         self.free: dict[tuple, list[np.ndarray]] = {}
         self.lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
         """An uninitialised array (reused when one of that shape and dtype is free)."""
+        if math.prod(shape) < self.min_entries:
+            return np.empty(shape, dtype=dtype)
         key = (shape, np.dtype(dtype).str)
         with self.lock:
             free = self.free.get(key)
@@ -41,10 +47,11 @@ class Pool:
             self.free.clear()
 
     def give(self, *arrays: np.ndarray | None) -> None:
-        """Keep ``arrays`` for a later :meth:`take` (at most ``depth`` per shape)."""
+        """Keep ``arrays`` for a later :meth:`take` (at most ``depth`` per shape; small ones
+        and ``None`` are dropped)."""
         with self.lock:
             for a in arrays:
-                if a is not None:
+                if a is not None and a.size >= self.min_entries:
                     free = self.free.setdefault((a.shape, a.dtype.str), [])
                     if len(free) < self.depth:
                         free.append(a)

@@ -49,7 +49,7 @@ def run(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=(), xp
     mats = _matrices(plan, angles, real, xp)
     if mats and amp.shape[0] < B:
         amp = xp.repeat_rows(amp, B)
-    if compiled and len(plan.steps) >= COMPILED_MIN_STAGES:
+    if runs_compiled(plan, compiled):
         amp = xp.from_numpy(run_compiled(
             plan, xp.to_numpy(amp), {d: xp.to_numpy(m) for d, m in (mats or {}).items()}))
     else:
@@ -61,6 +61,12 @@ def run(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=(), xp
         phi = angles[:, xp.index(np.array(plan.phase_slots))].sum(-1)[:, None]
         out = out * xp.cis(phi)
     return xp.broadcast_rows(out, B).reshape(*batch, -1), batch
+
+
+def runs_compiled(plan: Plan, allowed: bool) -> bool:
+    """Whether :func:`run` takes the compiled path: allowed (no gradient) and a plan of at
+    least :data:`COMPILED_MIN_STAGES` stages."""
+    return allowed and len(plan.steps) >= COMPILED_MIN_STAGES
 
 
 def _matrices(plan: Plan, angles, real: bool, xp) -> dict | None:

@@ -79,9 +79,9 @@ def run_plan(plan: Plan, parameter_values=None, initial_amplitudes=None, batch=(
         grad = torch.is_grad_enabled() and any(
             isinstance(t, torch.Tensor) and t.requires_grad
             for t in (*values, initial_amplitudes))
-        compiled = not grad and len(plan.steps) >= forward.COMPILED_MIN_STAGES
+        steps = None if forward.runs_compiled(plan, not grad) else torch_steps(plan)
         return forward.run(plan, parameter_values, initial_amplitudes, batch, torch_ops(),
-                           None if compiled else torch_steps(plan), compiled=not grad)
+                           steps, compiled=not grad)
     finally:
         torch.set_num_threads(threads)
 
