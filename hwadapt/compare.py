@@ -164,8 +164,16 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                          f"{meta.encoding!r}")
     ex = exact_from_metadata(meta)
     counts = run_counts(ledger_path, run_id)
+    n_in = len(ex.y)
     cal = stored_calibration(ledger, run_id, meta)
+    unmeasured = cal is not None and any(not c for v in counts.values() for c in v[n_in:])
+    if unmeasured:  # e.g. cancelled before its calibration rows ran: compare without them
+        cal = None
     if mitigate and "learned" in mitigate and cal is None:
+        if unmeasured:
+            raise InputError(f"--mitigate {mitigate} needs measured calibration inputs, and "
+                             f"run {run_id}'s have no counts (not run, or not fetched yet): "
+                             f"`hwadapt fetch {run_id}`, or submit the spec again")
         raise InputError(f"--mitigate {mitigate} needs calibration inputs, and run {run_id} "
                          "has none: add a [calibration] table to the spec and submit again")
     zne = zne_factors(counts)
@@ -174,14 +182,14 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                          "none: add `[mitigation] zne = { factors = [1, 3] }` to the spec and "
                          "submit again")
     mags = [k for k in counts if k.endswith("magnitude")]
-    if not mags or any(not c for k in mags for c in counts[k]):
+    if not mags or any(not c for k in mags for c in counts[k][:n_in]):
         if row["status"] != "active":  # cancelled/failed/done: nothing more will come
             raise InputError(f"run {run_id} is {row['status']} and some inputs have no "
                              "magnitude counts: nothing to compare; submit the spec again")
         raise InputError(f"run {run_id} has no stored magnitude counts yet: `hwadapt fetch "
                          f"{run_id}` or `hwadapt resume {run_id}` first")
     for k in [k for k in counts if k.rsplit(".", 1)[-1].rstrip("0123456789") == "signs"]:
-        if any(not c for c in counts[k]):
+        if any(not c for c in counts[k][:n_in]):
             counts.pop(k)
     if mitigate and "readout" in mitigate:
         run = load_run(ledger, run_id)
@@ -193,7 +201,6 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
     n, fold = meta.n, constructions.get(meta.construction).fold_counts
-    n_in = len(ex.y)
     cal_counts = {k: v[n_in:] for k, v in counts.items()}
     counts = {k: v[:n_in] for k, v in counts.items()}
     ests, mitigation = {}, {"method": mitigate or "none"}
@@ -225,7 +232,8 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
              "construction": meta.construction, "modes": list(meta.modes),
              "mitigate": mitigate, "mitigation": mitigation,
              "signed": any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts),
-             "run_dir": str(ledger.runs_dir / run_id)}
+             "run_dir": str(ledger.runs_dir / run_id),
+             "calibration_unmeasured": unmeasured}
     return ests, ex, facts
 
 
@@ -275,8 +283,10 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
                              "cross-validated on the run's calibration inputs")
     else:  # nothing measured the device's bias: say so instead of reporting 0
         out["aggregate"]["systematic"] = None
-        out["error_bars"] = ("shot noise only: the run has no [calibration] inputs, so device "
-                             "bias is not in the ± (add a [calibration] table to the spec)")
+        why = ("its [calibration] inputs have no counts (not run, or not fetched yet)"
+               if facts["calibration_unmeasured"] else "the run has no [calibration] inputs")
+        out["error_bars"] = (f"shot noise only: {why}, so device bias is not in the ± (add "
+                             "a [calibration] table to the spec and submit again)")
     if ex.meta.inputs["source"] == "mnist":
         out["downstream"] = mnist_downstream(ex.meta.inputs["seed"], ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side

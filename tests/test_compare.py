@@ -251,3 +251,46 @@ def test_fake_run_is_readout_calibrated_at_submit_and_compare_reuses_it(tmp_path
     out = compare_run(ledger, run, mitigate="readout")
     assert out["mitigate"] == "readout" and np.isfinite(out["aggregate"]["rel_l2"])
     assert cals.read_bytes() == before
+
+
+def test_calibration_rows_without_counts_leave_shot_noise_bars(tmp_path, monkeypatch):
+    """A run whose calibration rows never ran (cancelled, or an older planner's budget fit
+    dropped them) still compares its targets, with shot-noise-only bars that say why;
+    ``--mitigate learned`` refuses with one line instead."""
+    import hwadapt.compare as cmp
+    from hwadapt.errors import InputError
+    from hwadapt.execution.manager import submit
+
+    spec = _write(tmp_path)
+    spec.write_text(spec.read_text() + "[calibration]\ninputs = 4\nshots = 512\n")
+    ledger = tmp_path / "l.db"
+    run = submit(spec, "exact", ledger)
+    assert compare_run(ledger, run)["aggregate"]["systematic"] is not None
+    real = cmp.run_counts
+
+    def no_calibration_counts(path, run_id):
+        return {k: v[:2] + [{} for _ in v[2:]] for k, v in real(path, run_id).items()}
+
+    monkeypatch.setattr(cmp, "run_counts", no_calibration_counts)
+    out = compare_run(ledger, run)
+    assert out["aggregate"]["systematic"] is None and out["calibration_unmeasured"]
+    assert "have no counts" in out["error_bars"] and "shot noise only" in out["error_bars"]
+    with pytest.raises(InputError, match="have no counts"):
+        compare_run(ledger, run, mitigate="learned")
+
+
+def test_magnitude_only_run_measures_no_false_systematic(tmp_path):
+    """Without a sign family only |y| is estimated: the calibration residuals compare
+    magnitudes. Against signed exact outputs every negative component read as an error
+    of 2|y| and an exact run reported σ_sys ≈ 0.6."""
+    from hwadapt.execution.manager import submit
+
+    spec = _write(tmp_path)
+    spec.write_text(spec.read_text().replace('["magnitude", "signs"]', '["magnitude"]')
+                    + "[calibration]\ninputs = 8\nshots = 2048\n")
+    ledger = tmp_path / "l.db"
+    run = submit(spec, "exact", ledger)
+    for mitigate in (None, "learned"):
+        out = compare_run(ledger, run, mitigate=mitigate)
+        assert out["signed"] is False and out["aggregate"]["sign_agreement"] is None
+        assert out["aggregate"]["systematic"] < 0.05

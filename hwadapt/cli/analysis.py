@@ -61,9 +61,10 @@ def compare(
             ("relative L2 error" + ("" if signed else " of magnitudes"), f"{a['rel_l2']:.4f}"),
             ("within 2·stderr (total / shot noise only)",
              f"{a['coverage_2se']:.1%} / {a['coverage_2se_stat']:.1%}"),
-            ("systematic σ (cross-validated)", "not measured (no [calibration] inputs): "
-             "error bars are shot noise only" if a["systematic"] is None
-             else f"{a['systematic']:.4f}"),
+            ("systematic σ (cross-validated)", "not measured (" + (
+                "calibration inputs without counts" if out.get("calibration_unmeasured")
+                else "no [calibration] inputs") + "): error bars are shot noise only"
+             if a["systematic"] is None else f"{a['systematic']:.4f}"),
             ("signs agree", f"{a['sign_agreement']:.1%}" if signed else
              "not measured (no sign family): magnitudes compared"),
             ("postselection rate (obs / ideal)", f"{a['rate']:.4f} / {a['rate_ideal']:.4f}"),

@@ -66,19 +66,34 @@ def topup_shots(accepted: np.ndarray, raw: np.ndarray, target: int) -> np.ndarra
     return np.where(missing > 0, np.maximum(need, MIN_SHOTS), 0)
 
 
-def fit_budget(shots: list[np.ndarray], remaining: int) -> list[np.ndarray]:
-    """Scale raw shots down proportionally so their sum (after rounding) ≤ ``remaining``."""
-    total = sum(int(round_shots(s)) for arr in shots for s in arr if s > 0)
-    if total <= remaining:
+def fit_budget(shots: list[np.ndarray], remaining: int, fixed: list[int] | None = None
+               ) -> list[np.ndarray]:
+    """Scale raw shots down proportionally so their sum (after rounding) ≤ ``remaining``.
+
+    ``fixed[f]``: the last ``fixed[f]`` rows of family ``f`` (its calibration rows: their
+    shot count is the spec's, and a row scaled below :data:`MIN_SHOTS` would drop out) are
+    kept as they are and the other rows share what they leave, unless the fixed rows alone
+    exceed ``remaining`` (then every row is scaled)."""
+    def total(arrs: list[np.ndarray]) -> int:
+        return sum(int(round_shots(s)) for arr in arrs for s in arr if s > 0)
+
+    if total(shots) <= remaining:
         return shots
-    scale = remaining / total
+    keep = [np.arange(len(a)) >= len(a) - k for a, k in
+            zip(shots, fixed or [0] * len(shots), strict=True)]
+    kept = total([a[m] for a, m in zip(shots, keep, strict=True)])
+    if kept > remaining:
+        keep, kept = [np.zeros(len(a), dtype=bool) for a in shots], 0
+    free = remaining - kept
+    scale = free / max(total([a[~m] for a, m in zip(shots, keep, strict=True)]), 1)
     out = []
-    for arr in shots:
+    for arr, m in zip(shots, keep, strict=True):
         scaled = np.floor(arr * scale).astype(np.int64)
         # after rounding up to the grid the sum may exceed again: drop to the grid below
-        out.append(np.where(scaled >= MIN_SHOTS, scaled, 0))
-    while sum(int(round_shots(s)) for arr in out for s in arr if s > 0) > remaining:
-        out = [np.where(a * 7 // 8 >= MIN_SHOTS, a * 7 // 8, 0) for a in out]
+        out.append(np.where(m, arr, np.where(scaled >= MIN_SHOTS, scaled, 0)))
+    while total([a[~m] for a, m in zip(out, keep, strict=True)]) > free:
+        out = [np.where(m, a, np.where(a * 7 // 8 >= MIN_SHOTS, a * 7 // 8, 0))
+               for a, m in zip(out, keep, strict=True)]
     return out
 
 

@@ -65,11 +65,9 @@ def exact_rates(family: Family, dist: tuple | None = None) -> list[float] | None
 def predicted_survival(isa, backend: Backend) -> float:
     """Noise-aware acceptance factor of an ISA circuit: ``Π (1 - ε)`` over its instructions'
     error rates in the backend's ``Target`` (gates and measurements, scaled by ``aer_noisy``'s
-    noise scale); 1 on ideal backends. Any gate or readout error is assumed to move the shot
-    out of the accepted set (a single bit flip breaks the Hamming weight or an ancilla), so
-    the expected accepted rate is about ``survival × exact rate``: a one-round run sized by
-    it meets its target on a noisy device (slightly conservative: errors that preserve the
-    weight are kept, and counted as bias instead)."""
+    noise scale); 1 on ideal backends: the probability that a shot suffers no error. The
+    planner (:func:`hwadapt.execution.plan.expected_rates`) accepts such shots at the exact
+    rate and the others at the rate of a fully depolarised shot."""
     if not backend.readout_noise or backend.transpile_target is None:
         return 1.0
     target = backend.transpile_target.target

@@ -3,6 +3,7 @@ input) and the one postselection rule every reader applies to its outcomes."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,3 +33,9 @@ class Family:
     def accept(self, outcomes: np.ndarray) -> np.ndarray:
         """Boolean mask of accepted outcomes (ints, clbit i = bit i)."""
         return postselect(np.asarray(outcomes), self.n_data, self.n_ancilla, self.weight)
+
+    def uniform_rate(self) -> float:
+        """The fraction of uniformly random outcomes (every clbit a fair coin) that
+        :meth:`accept` keeps: the acceptance of a fully depolarised shot."""
+        kept = 2**self.n_data if self.weight is None else math.comb(self.n_data, self.weight)
+        return kept / 2.0 ** max(self.circuit.num_clbits, self.n_data + self.n_ancilla)

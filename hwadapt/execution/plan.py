@@ -21,7 +21,8 @@ def family_records(families: list[Family], rates: list, calibration: dict | None
     cal = calibration or {}
     return [{"name": fam.name, "n_data": fam.n_data, "n_ancilla": fam.n_ancilla,
              "weight": fam.weight, "rates": r, "calibration": fam.calibration,
-             "calibration_shots": cal.get("shots", 0), "survival": sv, "split": sp}
+             "calibration_shots": cal.get("shots", 0), "survival": sv,
+             "uniform_rate": fam.uniform_rate(), "split": sp}
             for fam, r, sv, sp in zip(families, rates, survival or [1.0] * len(families),
                                       split or [1] * len(families), strict=True)]
 
@@ -53,6 +54,21 @@ def check_qpu_seconds(estimate: dict, limit: float | None) -> None:
                      "nothing was submitted")
 
 
+def expected_rates(family: dict) -> np.ndarray | None:
+    """Expected accepted fraction per binding of a family record (None without exact
+    rates): a shot that suffers no gate or readout error (probability ``survival``,
+    :func:`hwadapt.execution.build.predicted_survival`) is accepted at the exact rate, any
+    other is taken as fully depolarised and accepted at ``uniform_rate``
+    (:meth:`~hwadapt.execution.family.Family.uniform_rate`): ``s·rate + (1 - s)·uniform``.
+    Without the second term a deep circuit (survival → 0) planned millions of shots per
+    input for a rate that stays near the uniform one. Records stored before
+    ``uniform_rate`` existed read it as 0."""
+    if family["rates"] is None:
+        return None
+    s = family.get("survival", 1.0)
+    return np.asarray(family["rates"]) * s + (1 - s) * family.get("uniform_rate", 0.0)
+
+
 def round_targets(families: list[dict], target: int) -> list[int]:
     """Accepted-shot target per family (ZNE: the folded copies share their family's target,
     the same total shots over the factors)."""
@@ -70,9 +86,7 @@ def plan_round(families: list[dict], values: list, circuits: list, targets: list
     (0: no limit; spec ``[shots] batch_bindings``). Pure: the dry run
     (:func:`first_round_estimate`) plans round 0 with it before anything is stored."""
     if rnd == 0:
-        shots = [batching.first_round_shots(
-            None if f["rates"] is None else np.asarray(f["rates"]) * f.get("survival", 1.0),
-            t, pilot, len(v))
+        shots = [batching.first_round_shots(expected_rates(f), t, pilot, len(v))
             for f, v, t in zip(families, values, targets, strict=True)]
     elif rnd >= max_rounds:
         shots = []
@@ -83,6 +97,7 @@ def plan_round(families: list[dict], values: list, circuits: list, targets: list
         m = f.get("calibration", 0)
         if m:
             arr[len(arr) - m:] = f["calibration_shots"] if rnd == 0 else 0
-    shots = batching.fit_budget(shots, remaining) if shots else []
+    fixed = [f.get("calibration", 0) if rnd == 0 else 0 for f in families]
+    shots = batching.fit_budget(shots, remaining, fixed) if shots else []
     return batching.plan_jobs(shots, qpu_time.pub_bytes(circuits), qpu_time.binding_bytes(values),
                               batching.Limits(max_bindings=max_bindings)) if shots else []

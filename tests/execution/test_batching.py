@@ -36,6 +36,21 @@ def test_budget_is_respected():
     assert b.fit_budget(shots, 10**9) is shots
 
 
+def test_budget_keeps_calibration_rows():
+    """Targets asking for far more than the budget (a deep circuit's tiny predicted rate)
+    shrink; the calibration rows keep the spec's shots instead of being scaled below
+    MIN_SHOTS and dropped (they are run in the first round only)."""
+    shots = [np.array([900_000, 700_000, 2048, 2048]), np.array([5000, 2048, 2048])]
+    out = b.fit_budget(shots, 60_000, fixed=[2, 2])
+    assert b.expected_total(out) <= 60_000
+    assert out[0][2:].tolist() == [2048, 2048] and out[1][1:].tolist() == [2048, 2048]
+    assert 0 < out[0][1] < out[0][0] < 900_000 and out[1][0] > 0
+    scaled_all = b.fit_budget(shots, 60_000)
+    assert (scaled_all[0][2:] < 2048).all()  # without fixed rows everything shrinks
+    tiny = b.fit_budget(shots, 5000, fixed=[2, 2])  # fixed rows alone exceed: all scaled
+    assert b.expected_total(tiny) <= 5000
+
+
 @pytest.mark.parametrize("max_exec,max_payload", [(5_000_000, 48 * 2**20), (20_000, 10**9),
                                                   (10**9, 5_000)])
 def test_jobs_respect_limits_and_cover_everything(max_exec, max_payload):
