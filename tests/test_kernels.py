@@ -424,3 +424,26 @@ def test_pooled_work_arrays_survive_two_live_graphs_and_a_retained_backward():
     assert any(a is b for a in POOL.free[key] for b in free)  # the same array, reused
     POOL.clear()
     assert not POOL.free
+
+
+def test_compiled_cache_is_dropped_when_any_kernel_source_changes(tmp_path):
+    """numba keys a cached function on its own file only; a change in a module it compiled
+    code in from must drop the cache too."""
+    from hwadapt.kernels import _drop_stale_compiled
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+
+    def compiled() -> list[str]:
+        for name in ("a.f-1.py311.nbi", "a.f-1.py311.1.nbc"):
+            (cache / name).touch()
+        _drop_stale_compiled(tmp_path)
+        return sorted(p.name for p in cache.glob("*.nb?"))
+
+    assert compiled() == []  # no digest yet: dropped, digest written
+    assert compiled() == ["a.f-1.py311.1.nbc", "a.f-1.py311.nbi"]  # unchanged: kept
+    (tmp_path / "b.py").write_text("y = 3\n")  # only the *other* module changed
+    assert compiled() == []
+    assert compiled() == ["a.f-1.py311.1.nbc", "a.f-1.py311.nbi"]
