@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hwadapt.backends.aer_method import choose_method, line_order
+from hwadapt.backends.aer_method import choose_method, line_order, seconds_per_binding
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.backends.devices import device_backend, device_info
 from hwadapt.backends.noise import (
@@ -73,6 +73,16 @@ class AerNoisyBackend(Backend):
             qubits = line  # every two-qubit gate nearest-neighbour in the MPS
         return qubits, method
 
+    def simulation_seconds(self, pubs: list) -> float:
+        """:func:`~hwadapt.backends.aer_method.seconds_per_binding` of the method :meth:`plan`
+        picks for this job, summed over its bindings, over the threads Aer may use."""
+        from hwadapt.threads import threads
+
+        qubits, method = self.plan([(c, None, shots) for c, _, shots in pubs])
+        total = sum(bindings * seconds_per_binding(method, len(qubits), _ops(c), shots)
+                    for c, bindings, shots in pubs)
+        return total / threads()
+
     def run(self, pubs: list, seed: int, tag: str):
         from qiskit_aer.primitives import SamplerV2
 
@@ -106,6 +116,12 @@ class AerNoisyBackend(Backend):
             small.append((c, [readout_observable(compact_observable(o, qubits), readout)
                               for o in obs], values))
         return aer_estimate(self.simulator(qubits, method), estimator_pubs(small), seed, shots)
+
+
+def _ops(circuit) -> int:
+    """Instructions a simulator applies (gates, resets; not barriers or measurements)."""
+    return sum(1 for i in circuit.data if i.operation.name not in ("barrier", "measure",
+                                                                    "delay"))
 
 
 def compact_observable(op, qubits: tuple[int, ...]):

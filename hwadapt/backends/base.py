@@ -127,6 +127,12 @@ class Backend:
         raise InputError(f"backend {self.name} has no Estimator: use exact, aer, aer_noisy, "
                          "fake_<device> or ibm_<device>")
 
+    def simulation_seconds(self, pubs: list) -> float | None:
+        """Modelled wall seconds this machine needs to sample one job's ``pubs``
+        ``[(isa_circuit, bindings, shots), ...]``; None where that is not the cost that
+        matters (remote devices, cheap ideal simulators)."""
+        return None
+
     def job(self, job_id: str):
         """Retrieve a submitted job by id (retrievable backends only)."""
         raise InputError(f"backend {self.name} runs locally: its jobs cannot be retrieved")

@@ -101,7 +101,7 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
              limit: float | None, as_json: bool) -> None:
     """``submit --dry-run``: print the first round's plan and QPU-time estimate; exit 2 if it
     exceeds the limit. Nothing is written."""
-    from hwadapt.execution.plan import check_qpu_seconds
+    from hwadapt.execution.plan import MAX_SIMULATION_S, check_qpu_seconds, duration
     from hwadapt.execution.submit import plan_only
 
     plan = plan_only(spec, backend, noise_from, force=force)
@@ -118,7 +118,12 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
              f"+ rep_delay {plan['rep_delay_s'] * 1e6:.0f} us per shot, "
              f"+ {plan['job_overhead_s']:g} s per job)") +
             ("" if plan["max_qpu_seconds"] is None else
-             f"\n  max_qpu_seconds {plan['max_qpu_seconds']:g}"), highlight=False)
+             f"\n  max_qpu_seconds {plan['max_qpu_seconds']:g}") +
+            ("" if plan["simulation_seconds"] is None else
+             f"\n  local simulation: about {duration(plan['simulation_seconds'])} on this "
+             "machine (cost model of the Aer method each job gets)" +
+             (" — over the limit: submit refuses it without --force"
+              if plan["simulation_seconds"] > MAX_SIMULATION_S else "")), highlight=False)
     check_qpu_seconds(plan, plan["max_qpu_seconds"])
 
 

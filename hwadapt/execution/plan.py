@@ -27,10 +27,11 @@ def family_records(families: list[Family], rates: list, calibration: dict | None
                                       split or [1] * len(families), strict=True)]
 
 
-def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
+def first_round_estimate(spec, backend: Backend, built: dict, payload: bool = True) -> dict:
     """The first round's jobs as the driver will plan them, and what they cost
-    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes, model
-    QPU seconds or None where the backend has no durations), plus ``max_rounds``."""
+    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes unless
+    ``payload`` is off, model QPU seconds or None where the backend has no durations), the
+    modelled local ``simulation_seconds`` (:func:`simulation_seconds`) and ``max_rounds``."""
     meta = family_records(built["families"], built["rates"], built["calibration"],
                           built["survival"], built["split"])
     values = [f.values for f in built["families"]]
@@ -38,8 +39,49 @@ def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
                       round_targets(meta, spec.shots.target_accepted), spec.shots.pilot,
                       spec.shots.budget, 0, spec.shots.max_rounds,
                       max_bindings=spec.shots.batch_bindings)
-    return {**qpu_time.estimate(jobs, built["isa"], backend, values),
+    return {**qpu_time.estimate(jobs, built["isa"], backend, values, payload),
+            "simulation_seconds": simulation_seconds(jobs, built["isa"], backend),
             "max_rounds": spec.shots.max_rounds}
+
+
+MAX_SIMULATION_S = 3600.0
+"""Longest modelled local simulation of a first round ``submit`` starts without ``--force``."""
+
+
+def simulation_seconds(jobs: list[dict], circuits: list, backend: Backend) -> float | None:
+    """Modelled seconds this machine needs to simulate ``jobs``
+    (:meth:`~hwadapt.backends.base.Backend.simulation_seconds`); None for backends without a
+    local cost (remote devices, ideal simulators)."""
+    total = 0.0
+    for job in jobs:
+        secs = backend.simulation_seconds([(circuits[p["family"]], len(p["inputs"]),
+                                            job["shots"]) for p in job["pubs"]])
+        if secs is None:
+            return None
+        total += secs
+    return total
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a short human duration (``42 s``, ``17 min``, ``31 h``, ``12 days``)."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def check_simulation_seconds(estimate: dict, backend_name: str, force: bool) -> None:
+    """:class:`InputError` when the first round's modelled local simulation exceeds
+    :data:`MAX_SIMULATION_S` and ``force`` is off: say so before anything runs or is
+    written, rather than start a run of days."""
+    secs = estimate.get("simulation_seconds")
+    if force or secs is None or secs <= MAX_SIMULATION_S:
+        return
+    raise InputError(f"{backend_name} would simulate the first round ({estimate['shots']:,} "
+                     f"shots) for about {duration(secs)} on this machine: lower "
+                     "circuit.qubits, inputs or shots.target_accepted, use --backend aer "
+                     "(ideal) or exact, or pass --force to run it anyway; nothing was "
+                     "submitted")
 
 
 def check_qpu_seconds(estimate: dict, limit: float | None) -> None:

@@ -24,7 +24,12 @@ from hwadapt.execution.metadata import FILE as METADATA_FILE
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.execution.modes import check_mode
 from hwadapt.execution.parallel import drive_with
-from hwadapt.execution.plan import check_qpu_seconds, family_records, first_round_estimate
+from hwadapt.execution.plan import (
+    check_qpu_seconds,
+    check_simulation_seconds,
+    family_records,
+    first_round_estimate,
+)
 from hwadapt.execution.readout import calibrate_run_readout
 from hwadapt.execution.rundata import load_run
 from hwadapt.fileio import atomic_write
@@ -136,8 +141,10 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
                                           service)
     mark("submit: backend ready")
     built = compute_run(spec, backend, backend_name, noise_from, progress)
+    first = first_round_estimate(spec, backend, built, payload=False)  # no QPY dumps
+    check_simulation_seconds(first, backend_name, force)
     if limit is not None:
-        check_qpu_seconds(first_round_estimate(spec, backend, built), limit)
+        check_qpu_seconds(first, limit)
     ledger = ledger or Ledger(ledger_path)
     run_id, artifacts = _write_run(ledger, built, backend)
     mark("submit: artifacts written")

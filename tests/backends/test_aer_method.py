@@ -133,3 +133,33 @@ def test_the_method_is_stored_with_each_batch(tmp_path, monkeypatch):
     assert "exact (" not in shown.output
     shown = CliRunner().invoke(app, ["compare", run, "--ledger", str(ledger)])
     assert shown.exit_code == 0 and "on aer_noisy (density_matrix) vs exact" in shown.output
+
+
+def test_simulation_cost_model_follows_each_method():
+    """Density matrix ``∝ ops·4^q`` (shots free), statevector trajectories ``∝ ops·shots·2^q``,
+    MPS trajectories ``∝ ops·shots``; aer_noisy sums the method it would pick over a job's
+    bindings (over its threads) and other backends have no local cost."""
+    from hwadapt.backends.aer_method import seconds_per_binding
+    from hwadapt.threads import set_threads, threads
+
+    dm = seconds_per_binding("density_matrix", 9, 700, 1000)
+    assert seconds_per_binding("density_matrix", 11, 700, 10**6) == pytest.approx(16 * dm)
+    assert seconds_per_binding("density_matrix", 9, 1400, 1) == pytest.approx(2 * dm)
+    sv = seconds_per_binding("statevector", 9, 700, 1000)
+    assert seconds_per_binding("statevector", 11, 700, 2000) == pytest.approx(8 * sv)
+    mps = seconds_per_binding("matrix_product_state", 9, 700, 1000)
+    assert seconds_per_binding("matrix_product_state", 30, 700, 1000) == mps
+    assert 0.1 < dm < 2 and sv > 5 * dm  # 9 qubits: the density matrix is the cheap one
+
+    noisy = get_backend("aer_noisy")
+    isa = transpile_for(_hw1_circuit(6, 1), noisy.transpile_target, 1, 1)[0]
+    old = threads()
+    try:
+        set_threads(1)
+        one = noisy.simulation_seconds([(isa, 1, 1000)])
+        assert noisy.simulation_seconds([(isa, 10, 1000)]) == pytest.approx(10 * one)
+        set_threads(2)
+        assert noisy.simulation_seconds([(isa, 10, 1000)]) == pytest.approx(5 * one)
+    finally:
+        set_threads(old)
+    assert get_backend("aer").simulation_seconds([(isa, 10, 1000)]) is None

@@ -72,3 +72,35 @@ def test_status_shows_estimated_and_used_qpu_seconds(tmp_path, monkeypatch):
     r = runner.invoke(app, ["status", "--ledger", str(led)])
     assert "QPU s (est/used)" in r.output
     assert f"{s['qpu_seconds']['estimated']:.1f}/-" in r.output
+
+
+def test_a_local_simulation_of_days_is_refused_before_anything_is_written(tmp_path,
+                                                                        folder_state):
+    """The demo at 16 data qubits on aer_noisy is statevector trajectories on 17 qubits:
+    weeks on 2 cores. ``submit`` says so in one line (exit 2, the ledger untouched)
+    instead of starting it; ``--dry-run`` prints the estimate; ``--force`` lifts the limit."""
+    from hwadapt.execution.plan import MAX_SIMULATION_S, check_simulation_seconds
+
+    spec = tmp_path / "d16.toml"
+    spec.write_text((SMALL.parent / "demo.toml").read_text().replace("qubits = 8",
+                                                                      "qubits = 16"))
+    led = tmp_path / "l.db"
+    assert runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--ledger",
+                               str(led)]).exit_code == 0
+    before = folder_state(tmp_path)
+    r = runner.invoke(app, ["submit", str(spec), "--backend", "aer_noisy", "--ledger",
+                            str(led)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1 and "on this machine" in lines[0] and "--force" in lines[0]
+    assert folder_state(tmp_path) == before
+    r = runner.invoke(app, ["submit", str(spec), "--backend", "aer_noisy", "--dry-run",
+                            "--json", "--ledger", str(led)])
+    plan = json.loads(r.stdout)
+    assert plan["simulation_seconds"] > 10 * MAX_SIMULATION_S
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "aer_noisy", "--dry-run",
+                            "--ledger", str(led)])
+    assert "local simulation: about" in r.output and "over the limit" not in r.output
+    check_simulation_seconds({"simulation_seconds": 10 * MAX_SIMULATION_S, "shots": 1},
+                             "aer_noisy", force=True)
+    assert folder_state(tmp_path) == before
