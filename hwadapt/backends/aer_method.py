@@ -82,6 +82,22 @@ def seconds_per_binding(method: str, num_qubits: int, ops: int, shots: int) -> f
     return per_op * shots
 
 
+def job_seconds(method: str, num_qubits: int, pubs: list) -> float:
+    """Modelled wall seconds of a job's ``pubs`` ``[(circuit, bindings, shots), ...]`` on
+    ``num_qubits`` qubits with ``method``: :func:`seconds_per_binding` summed over the
+    bindings, over the threads Aer may use (:func:`hwadapt.threads.threads`)."""
+    from hwadapt.threads import threads
+
+    return sum(bindings * seconds_per_binding(method, num_qubits, _ops(c), shots)
+               for c, bindings, shots in pubs) / threads()
+
+
+def _ops(circuit) -> int:
+    """Instructions a simulator applies (gates, resets; not barriers or measurements)."""
+    return sum(1 for i in circuit.data if i.operation.name not in ("barrier", "measure",
+                                                                    "delay"))
+
+
 def line_order(circuits: list, qubits: tuple[int, ...]) -> tuple[int, ...] | None:
     """``qubits`` (circuit indices) ordered so that every two-qubit gate of ``circuits`` acts
     on neighbours, or None when the gates do not lie on lines (a gate on 3+ qubits, a qubit

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from hwadapt.backends.aer_method import choose_method, line_order, seconds_per_binding
+from hwadapt.backends.aer_method import choose_method, job_seconds, line_order
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.backends.devices import device_backend, device_info
 from hwadapt.backends.noise import (
@@ -74,14 +74,10 @@ class AerNoisyBackend(Backend):
         return qubits, method
 
     def simulation_seconds(self, pubs: list) -> float:
-        """:func:`~hwadapt.backends.aer_method.seconds_per_binding` of the method :meth:`plan`
-        picks for this job, summed over its bindings, over the threads Aer may use."""
-        from hwadapt.threads import threads
-
+        """:func:`~hwadapt.backends.aer_method.job_seconds` of the method :meth:`plan` picks
+        for this job."""
         qubits, method = self.plan([(c, None, shots) for c, _, shots in pubs])
-        total = sum(bindings * seconds_per_binding(method, len(qubits), _ops(c), shots)
-                    for c, bindings, shots in pubs)
-        return total / threads()
+        return job_seconds(method, len(qubits), pubs)
 
     def run(self, pubs: list, seed: int, tag: str):
         from qiskit_aer.primitives import SamplerV2
@@ -116,12 +112,6 @@ class AerNoisyBackend(Backend):
             small.append((c, [readout_observable(compact_observable(o, qubits), readout)
                               for o in obs], values))
         return aer_estimate(self.simulator(qubits, method), estimator_pubs(small), seed, shots)
-
-
-def _ops(circuit) -> int:
-    """Instructions a simulator applies (gates, resets; not barriers or measurements)."""
-    return sum(1 for i in circuit.data if i.operation.name not in ("barrier", "measure",
-                                                                    "delay"))
 
 
 def compact_observable(op, qubits: tuple[int, ...]):

@@ -163,3 +163,17 @@ def test_simulation_cost_model_follows_each_method():
     finally:
         set_threads(old)
     assert get_backend("aer").simulation_seconds([(isa, 10, 1000)]) is None
+
+
+def test_local_testing_mode_is_costed_as_aer_automatic():
+    """fake_<device> runs Runtime local mode: Aer's ``automatic`` on the active qubits, the
+    density matrix once the shots exceed ``2^q``, else statevector trajectories."""
+    from hwadapt.backends.aer_method import job_seconds
+    from hwadapt.backends.noise import active_qubits
+
+    fake = get_backend("fake_torino")
+    isa = transpile_for(_hw1_circuit(6, 1), fake.transpile_target, 1, 1)[0]
+    q = len(active_qubits(isa))
+    for shots, method in ((2**q + 1, "density_matrix"), (2**q, "statevector")):
+        assert fake.simulation_seconds([(isa, 3, shots)]) == \
+            pytest.approx(job_seconds(method, q, [(isa, 3, shots)]))
