@@ -35,7 +35,7 @@ both, the first mode is the top-level result and ``by_mode`` holds each one's ag
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.execution.readout import measured_qubits, store_readout_calibration
 from hwadapt.execution.summary import simulation_methods
+from hwadapt.mitigation.crossval import systematic
 from hwadapt.mitigation.runs import (
     Calibration,
     mitigated,
@@ -226,6 +227,11 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
             ests[mode] = est
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
+            if cal is not None:  # the same held-out bias term as the lcu bars carry
+                signed = any(k.startswith("term") and ".signs" in k for k in cal_counts)
+                ests[mode] = _with_systematic(ests[mode], _separate_estimate(
+                    cal_counts, n, ex, _separate_reference(meta, cal.x)), cal.x @ ex.M.T,
+                    signed)
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
              "simulated_with": simulation_methods(ledger, run_id),
@@ -237,15 +243,43 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     return ests, ex, facts
 
 
-def _separate_estimate(counts: dict, n: int, ex: Exact) -> Estimate:
+def _separate_reference(meta: RunMetadata, x: np.ndarray) -> np.ndarray:
+    """The separate mode's sign reference ``r (count, n)`` for inputs ``x`` (the kind the
+    construction declares; the targets' is stored, the calibration inputs' derived here)."""
+    from hwadapt.circuits.signs import reference_vector
+
+    kind = constructions.get(meta.construction).sign_reference(len(meta.alphas), "separate")
+    return reference_vector(kind, x)
+
+
+def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed: bool
+                     ) -> Estimate:
+    """``est`` with the systematic term of ``cal_est``'s residuals on the calibration inputs
+    (exact outputs ``y_cal``; their magnitudes unless ``signed``) added in quadrature, as
+    the unmitigated lcu bars get it. With signs only the components whose sign is settled
+    (confidence ≥ 0.99) count: the separate mode's input reference is blind to most
+    components of a basis-vector calibration input, whose coin-flip signs and matching bars
+    left the device's amplitude bias unmeasured (σ_sys 0 while the targets' coverage was
+    0.47)."""
+    if not signed:
+        y_cal = np.abs(y_cal)
+    settled = cal_est.sign_confidence >= 0.99 if signed else np.ones(y_cal.shape, bool)
+    sys = systematic(np.where(settled, cal_est.y - y_cal, np.nan), cal_est.stderr)
+    return replace(est, stderr=np.sqrt(est.stderr**2 + sys**2), stderr_stat=est.stderr,
+                   systematic=sys)
+
+
+def _separate_estimate(counts: dict, n: int, ex: Exact,
+                       reference: np.ndarray | None = None) -> Estimate:
     """Separate mode: per-term estimates (α = 1, β = 1) combined with ``combine_terms``;
-    ``rate``/``hw_discarded`` are means over terms, ``sign_confidence`` the minimum."""
+    ``rate``/``hw_discarded`` are means over terms, ``sign_confidence`` the minimum.
+    ``reference``: the sign reference of the counts' inputs (default: the targets')."""
+    ref = ex.meta.references["separate"]["signs"] if reference is None else reference
     terms = []
     for i in range(len(ex.alphas)):
         fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", "signs")
                if f"term{i}.{k}" in counts}
-        terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0,
-                              reference=ex.meta.references["separate"]["signs"]))
+        terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0, reference=ref))
     y, se = combine_terms(terms, ex.alphas)
     p = y**2 / np.maximum((y**2).sum(axis=1, keepdims=True), 1e-300)
     return Estimate(

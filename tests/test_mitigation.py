@@ -67,6 +67,11 @@ def test_kfold_and_systematic():
     assert systematic(np.array([0.01]), np.array([0.1])) == 0.0  # floored
     assert systematic(np.array([0.3, -0.3]), np.array([0.1, 0.1]), z=0) == pytest.approx(
         np.sqrt(0.08))
+    # NaN residuals are left out: per input the mean over its other components, inputs
+    # without any dropped
+    r = np.array([[0.3, np.nan], [np.nan, -0.3], [np.nan, np.nan]])
+    assert systematic(r, np.full((3, 2), 0.1), z=0) == pytest.approx(np.sqrt(0.08))
+    assert systematic(np.full((2, 2), np.nan), np.ones((2, 2))) == 0.0
 
 
 def test_systematic_is_an_upper_bound_when_shot_noise_hides_the_bias():

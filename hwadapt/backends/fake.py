@@ -9,7 +9,7 @@ from hwadapt.backends import runtime
 from hwadapt.backends.aer_method import job_seconds
 from hwadapt.backends.base import Backend, BackendInfo, estimator_pubs
 from hwadapt.backends.devices import device_backend, device_info, fake_backend, fake_device_names
-from hwadapt.backends.noise import active_qubits, restricted_noise_model
+from hwadapt.backends.noise import restricted_noise_model
 
 
 class FakeBackend(Backend):
@@ -41,12 +41,8 @@ class FakeBackend(Backend):
 
     def simulation_seconds(self, pubs: list) -> float:
         """:func:`~hwadapt.backends.aer_method.job_seconds` of what local testing mode runs:
-        Aer's ``automatic`` method on the active qubits (density matrix when the shots
-        exceed ``2^q``, else statevector trajectories)."""
-        qubits = set().union(*(active_qubits(c) for c, _, _ in pubs))
-        shots = max(s for _, _, s in pubs)
-        method = "density_matrix" if shots > 2 ** len(qubits) else "statevector"
-        return job_seconds(method, len(qubits), pubs)
+        Aer's ``automatic`` method on each circuit's active qubits."""
+        return job_seconds(pubs)
 
     def run(self, pubs: list, seed: int, tag: str):
         sampler = runtime.runtime_sampler(fake_backend(self.device), self.sampler_options)

@@ -121,7 +121,8 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
              f"\n  max_qpu_seconds {plan['max_qpu_seconds']:g}") +
             ("" if plan["simulation_seconds"] is None else
              f"\n  local simulation: about {duration(plan['simulation_seconds'])} on this "
-             "machine (cost model of the Aer method each job gets)" +
+             "machine (cost model of the Aer method each job gets: within ~2x from 9 "
+             "qubits on, below that fixed costs of up to ~0.1 s per binding add to it)" +
              (" — over the limit: submit refuses it without --force"
               if plan["simulation_seconds"] > MAX_SIMULATION_S else "")), highlight=False)
     check_qpu_seconds(plan, plan["max_qpu_seconds"])

@@ -25,11 +25,14 @@ def systematic(residuals: np.ndarray, stat_stderr: np.ndarray, z: float = UPPER_
     "no bias" whenever shot noise dominates the calibration residuals (few calibration shots,
     as when they are counted inside the run's budget), although the bias is still there; the
     upper bound charges that uncertainty to the error bar and shrinks as calibration shots or
-    inputs grow.
+    inputs grow. NaN residuals (components left out) are skipped, and inputs without any.
     """
     r, s = np.asarray(residuals, float), np.asarray(stat_stderr, float)
     d = r**2 - s**2
-    d = d.reshape(len(d), -1).mean(axis=1) if d.ndim else d.reshape(1)
+    d = d.reshape(len(d), -1) if d.ndim else d.reshape(1, 1)
+    d = np.array([row[~np.isnan(row)].mean() for row in d if (~np.isnan(row)).any()])
+    if not len(d):
+        return 0.0
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
     return float(np.sqrt(max(0.0, float(d.mean()) + z * se)))
 

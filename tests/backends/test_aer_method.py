@@ -167,7 +167,8 @@ def test_simulation_cost_model_follows_each_method():
 
 def test_local_testing_mode_is_costed_as_aer_automatic():
     """fake_<device> runs Runtime local mode: Aer's ``automatic`` on the active qubits, the
-    density matrix once the shots exceed ``2^q``, else statevector trajectories."""
+    density matrix once the shots exceed ``2^q``, else statevector trajectories; a job whose
+    circuits sit on different qubits is costed per circuit (Aer truncates the idle ones)."""
     from hwadapt.backends.aer_method import job_seconds
     from hwadapt.backends.noise import active_qubits
 
@@ -176,4 +177,25 @@ def test_local_testing_mode_is_costed_as_aer_automatic():
     q = len(active_qubits(isa))
     for shots, method in ((2**q + 1, "density_matrix"), (2**q, "statevector")):
         assert fake.simulation_seconds([(isa, 3, shots)]) == \
-            pytest.approx(job_seconds(method, q, [(isa, 3, shots)]))
+            pytest.approx(job_seconds([(isa, 3, shots)], method))
+
+
+def test_method_and_cost_follow_the_widest_circuit_not_the_union_of_a_job():
+    """Two families laid out on disjoint qubits share a job's register; Aer simulates each on
+    its own qubits, so the method is chosen for the widest circuit (chosen for the union of
+    20 qubits it ran statevector trajectories where the density matrix is cheaper) and the
+    cost is the sum of the two alone."""
+    from hwadapt.backends.aer_method import job_seconds
+    from hwadapt.backends.noise import active_qubits
+
+    noisy = get_backend("aer_noisy")
+    a, b, c = (transpile_for(_hw1_circuit(6, k), noisy.transpile_target, 1, 1,
+                             initial_layout=list(range(start, start + 6)))[0]
+               for k, start in ((1, 0), (2, 100), (3, 121)))
+    union, method = noisy.plan([(a, None, 1024), (b, None, 1024), (c, None, 1024)])
+    assert len(union) == 18 and method == "density_matrix"  # by the union: statevector
+    assert choose_method(18, 1024, line=False) == "statevector"
+    both = noisy.simulation_seconds([(a, 2, 1024), (b, 3, 1024)])
+    assert both == pytest.approx(job_seconds([(a, 2, 1024)], method)
+                                 + job_seconds([(b, 3, 1024)], method))
+    assert len(active_qubits(a)) == 6
