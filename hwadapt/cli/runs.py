@@ -120,7 +120,7 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
             ("" if plan["max_qpu_seconds"] is None else
              f"\n  max_qpu_seconds {plan['max_qpu_seconds']:g}") +
             ("" if plan["simulation_seconds"] is None else
-             f"\n  local simulation: about {duration(plan['simulation_seconds'])} on this "
+             f"\n  local simulation: {duration(plan['simulation_seconds'])} on this "
              "machine (cost model of the Aer method each job gets: within ~2x from 9 "
              "qubits on, below that fixed costs of up to ~0.1 s per binding add to it)" +
              (" — over the limit: submit refuses it without --force"

@@ -63,11 +63,15 @@ def simulation_seconds(jobs: list[dict], circuits: list, backend: Backend) -> fl
 
 
 def duration(seconds: float) -> str:
-    """``seconds`` as a short human duration (``42 s``, ``17 min``, ``31 h``, ``12 days``)."""
+    """A modelled ``seconds`` as a short phrase: ``under a minute`` (where fixed costs the
+    model leaves out may dominate), else ``about 95 s``, ``about 17 min``, ``about 31 h``,
+    ``about 12 days``."""
+    if seconds < 60:
+        return "under a minute"
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= 2 * size:
-            return f"{seconds / size:,.0f} {unit}"
-    return f"{seconds:.0f} s" if seconds >= 1 else "under 1 s"
+            return f"about {seconds / size:,.0f} {unit}"
+    return f"about {seconds:.0f} s"
 
 
 def check_simulation_seconds(estimate: dict, backend_name: str, force: bool) -> None:
@@ -78,7 +82,7 @@ def check_simulation_seconds(estimate: dict, backend_name: str, force: bool) -> 
     if force or secs is None or secs <= MAX_SIMULATION_S:
         return
     raise InputError(f"{backend_name} would simulate the first round ({estimate['shots']:,} "
-                     f"shots) for about {duration(secs)} on this machine: lower "
+                     f"shots) for {duration(secs)} on this machine: lower "
                      "circuit.qubits, inputs or shots.target_accepted, use --backend aer "
                      "(ideal) or exact, or pass --force to run it anyway; nothing was "
                      "submitted")

@@ -100,7 +100,7 @@ def test_a_local_simulation_of_days_is_refused_before_anything_is_written(tmp_pa
     assert plan["simulation_seconds"] > 10 * MAX_SIMULATION_S
     r = runner.invoke(app, ["submit", str(SMALL), "--backend", "aer_noisy", "--dry-run",
                             "--ledger", str(led)])
-    assert "local simulation: about" in r.output and "over the limit" not in r.output
+    assert "local simulation: under a minute" in r.output and "over the limit" not in r.output
     check_simulation_seconds({"simulation_seconds": 10 * MAX_SIMULATION_S, "shots": 1},
                              "aer_noisy", force=True)
     assert folder_state(tmp_path) == before
