@@ -128,8 +128,12 @@ def test_checkpoint_angles_are_read(tmp_path):
     torch.save({"a.angles": torch.zeros(2, 5), "a.alpha": torch.ones(2)}, tmp_path / "w.pt")
     text = (JOBS / "checkpoint.toml").read_text().replace("examples/adapter4.pt",
                                                           str(tmp_path / "w.pt"))
-    with pytest.raises(InputError, match="set circuit.layer"):
+    with pytest.raises(InputError, match=r"no adapted layer 'fc1'; found adapted layers \['a'\]"):
         adapter_parameters(parse_spec(text, base_dir=JOBS))
+    without_layer = text.replace('layer = "fc1"', "")
+    torch.save({f"{k}.angles": torch.zeros(2, 5) for k in "ab"}, tmp_path / "w.pt")
+    with pytest.raises(InputError, match=r"found adapted layers \['a', 'b'\].*set circuit.layer"):
+        adapter_parameters(parse_spec(without_layer, base_dir=JOBS))
 
 
 # ---- constructions, modes, execution options (issue 10) ----------------------------------

@@ -35,13 +35,14 @@ def _checkpoint_parameters(spec: JobSpec, m: int) -> tuple[np.ndarray, np.ndarra
                          ) from None
     if not isinstance(state, dict):
         raise InputError(f"circuit.checkpoint {str(c.checkpoint)!r} is not a state_dict")
-    prefixes = sorted(k[: -len("angles")] for k in state if k.endswith("angles"))
-    if c.layer is not None:
-        prefixes = [p for p in prefixes if p.rstrip(".") == c.layer]
+    found = sorted(k[: -len("angles")] for k in state if k.endswith("angles"))
+    prefixes = [p for p in found if c.layer is None or p.rstrip(".") == c.layer]
     if len(prefixes) != 1:
-        raise InputError(f"circuit.checkpoint: found adapted layers "
-                         f"{[p.rstrip('.') for p in prefixes] or 'none'} with .angles; set "
-                         "circuit.layer to exactly one of them")
+        layers = [p.rstrip(".") for p in found] or "none"
+        raise InputError("circuit.checkpoint: " + (
+            f"no adapted layer {c.layer!r}; " if c.layer is not None else "") +
+            f"found adapted layers {layers} with .angles; set circuit.layer to exactly one of "
+            "them")
     p = prefixes[0]
     if p + "alpha" not in state:
         raise InputError(f"circuit.checkpoint has {p}angles but no {p}alpha")
