@@ -50,7 +50,7 @@ from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.execution.readout import measured_qubits, store_readout_calibration
 from hwadapt.execution.summary import simulation_methods
-from hwadapt.mitigation.crossval import systematic
+from hwadapt.mitigation.crossval import settled, systematic
 from hwadapt.mitigation.runs import (
     Calibration,
     mitigated,
@@ -256,15 +256,12 @@ def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed
                      ) -> Estimate:
     """``est`` with the systematic term of ``cal_est``'s residuals on the calibration inputs
     (exact outputs ``y_cal``; their magnitudes unless ``signed``) added in quadrature, as
-    the unmitigated lcu bars get it. With signs only the components whose sign is settled
-    (confidence ≥ 0.99) count: the separate mode's input reference is blind to most
-    components of a basis-vector calibration input, whose coin-flip signs and matching bars
-    left the device's amplitude bias unmeasured (σ_sys 0 while the targets' coverage was
-    0.47)."""
+    the unmitigated lcu bars get it, on the components whose sign is
+    :func:`~hwadapt.mitigation.crossval.settled`."""
     if not signed:
         y_cal = np.abs(y_cal)
-    settled = cal_est.sign_confidence >= 0.99 if signed else np.ones(y_cal.shape, bool)
-    sys = systematic(np.where(settled, cal_est.y - y_cal, np.nan), cal_est.stderr)
+    sys = systematic(settled(cal_est.y - y_cal, cal_est.sign_confidence, signed),
+                     cal_est.stderr)
     return replace(est, stderr=np.sqrt(est.stderr**2 + sys**2), stderr_stat=est.stderr,
                    systematic=sys)
 

@@ -7,7 +7,7 @@ import pytest
 from hwadapt.estimate import ideal_probabilities
 from hwadapt.mitigation.bootstrap import resample
 from hwadapt.mitigation.calibration import basis_like, calibration_inputs
-from hwadapt.mitigation.crossval import kfold, systematic
+from hwadapt.mitigation.crossval import kfold, settled, systematic
 from hwadapt.mitigation.learned import Observed, learned_estimate
 from hwadapt.mitigation.response import fit_response, resolve_method
 
@@ -72,6 +72,10 @@ def test_kfold_and_systematic():
     r = np.array([[0.3, np.nan], [np.nan, -0.3], [np.nan, np.nan]])
     assert systematic(r, np.full((3, 2), 0.1), z=0) == pytest.approx(np.sqrt(0.08))
     assert systematic(np.full((2, 2), np.nan), np.ones((2, 2))) == 0.0
+    # a coin-flip sign is left out of the bias measurement; magnitudes all count
+    r, conf = np.array([[0.02, 1.6]]), np.array([[0.999, 0.5]])
+    assert np.isnan(settled(r, conf)[0, 1]) and settled(r, conf)[0, 0] == 0.02
+    assert (settled(r, conf, signed=False) == r).all()
 
 
 def test_systematic_is_an_upper_bound_when_shot_noise_hides_the_bias():

@@ -15,6 +15,10 @@ def kfold(m: int, k: int, seed: int = 0) -> list[np.ndarray]:
     return np.array_split(np.random.default_rng(seed).permutation(m), k)
 
 
+SETTLED = 0.99
+"""Sign confidence from which a calibration residual measures amplitude bias."""
+
+
 def systematic(residuals: np.ndarray, stat_stderr: np.ndarray, z: float = UPPER_Z) -> float:
     """The part of the held-out error that shot noise does not explain (one number for all
     components): ``σ_sys² = max(0, d̄ + z·se(d̄))``, ``d_i = mean_j(r_ij² - σ_ij²)`` per held-out
@@ -37,4 +41,14 @@ def systematic(residuals: np.ndarray, stat_stderr: np.ndarray, z: float = UPPER_
     return float(np.sqrt(max(0.0, float(d.mean()) + z * se)))
 
 
-__all__ = ["UPPER_Z", "kfold", "systematic"]
+def settled(residuals: np.ndarray, confidence: np.ndarray, signed: bool = True
+            ) -> np.ndarray:
+    """``residuals`` with NaN (left out by :func:`systematic`) where the estimate's sign is
+    not settled (``confidence`` < :data:`SETTLED`): there the residual is a coin flip of
+    ``2|y|`` whose bar says so, and a calibration set rich in such components (basis-vector
+    inputs against the input reference) drowned the amplitude bias (σ_sys 0 while the
+    targets' coverage was 0.47). ``signed=False`` (magnitudes compared): all count."""
+    return np.where(confidence >= SETTLED, residuals, np.nan) if signed else residuals
+
+
+__all__ = ["SETTLED", "UPPER_Z", "kfold", "settled", "systematic"]
