@@ -329,33 +329,42 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
     if plot:
         out["plots"] = [str(plot_estimates(est, ex.y, run_dir / f"estimate-vs-exact{suffix}.png",
                                            title=f"{run_id} ({facts['backend']}"
-                                                 f"{', ' + mitigate if mitigate else ''})"))]
+                                                 f"{', ' + mitigate if mitigate else ''})",
+                                           signed=facts["signed"]))]
     path = run_dir / f"compare{suffix}.json"
     path.write_text(json.dumps(out, indent=1))
     out["path"] = str(path)
     return out
 
 
-def plot_estimates(est: Estimate, y: np.ndarray, path: Path, title: str = "") -> Path:
-    """Scatter of estimate vs exact with 2·stderr error bars, plus the first inputs' profiles."""
+def plot_estimates(est: Estimate, y: np.ndarray, path: Path, title: str = "",
+                   signed: bool = True) -> Path:
+    """Scatter of estimate vs exact with 2·stderr error bars, plus the first inputs' profiles.
+    ``signed=False`` (no sign family ran, signs reported +): magnitudes ``|y|``, as the
+    metrics compare them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not signed:
+        y = np.abs(y)
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 4.5))
     lim = 1.05 * max(np.abs(y).max(), np.abs(est.y).max())
     a0.errorbar(y.ravel(), est.y.ravel(), yerr=2 * est.stderr.ravel(), fmt=".", ms=3,
                 elinewidth=0.6, alpha=0.7)
-    a0.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
-    a0.set(xlabel="exact y_j", ylabel="estimate ŷ_j (±2 se)", xlim=(-lim, lim), ylim=(-lim, lim),
-           title=title)
+    lo = -lim if signed else 0.0
+    a0.plot([lo, lim], [lo, lim], "k--", lw=0.8)
+    mag = "" if signed else "|"
+    a0.set(xlabel=f"exact {mag}y_j{mag}", ylabel=f"estimate {mag}ŷ_j{mag} (±2 se)",
+           xlim=(lo, lim), ylim=(lo, lim),
+           title=title + ("" if signed else " — magnitudes: no sign family ran"))
     n = y.shape[1]
     for i in range(min(3, len(y))):
         line = a1.plot(np.arange(n), y[i], "-", lw=1, label=f"exact, input {i}")[0]
         a1.errorbar(np.arange(n), est.y[i], yerr=2 * est.stderr[i], fmt="o", ms=3,
                     color=line.get_color(), label=f"estimate, input {i}")
-    a1.set(xlabel="component j", ylabel="y_j")
+    a1.set(xlabel="component j", ylabel=f"{mag}y_j{mag}")
     a1.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -316,3 +316,22 @@ def test_separate_mode_bars_carry_the_calibrated_systematic_term(tmp_path):
     sep = out["by_mode"]["separate"]
     assert out["by_mode"]["lcu"]["systematic"] > 0 and sep["systematic"] > 0.01
     assert sep["coverage_2se"] >= 0.75 and sep["coverage_2se"] > sep["coverage_2se_stat"]
+
+
+def test_magnitude_only_plot_shows_magnitudes(tmp_path, monkeypatch):
+    """Without a sign family the plot puts |y| on the exact axis, as the metrics compare
+    (the signed exact values put every negative component far off the diagonal)."""
+    import matplotlib.figure
+
+    from hwadapt.compare import plot_estimates
+
+    figs = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda self, *a, **k: figs.append(self))
+    y = np.array([[-0.6, 0.8], [0.3, -0.954]])
+    est = estimate({"magnitude": [{1: 36, 2: 64}, {1: 9, 2: 91}]}, n=2, alphas=[1.0])
+    for signed in (True, False):
+        plot_estimates(est, y, tmp_path / "p.png", signed=signed)
+        xs = figs[-1].axes[0].lines[0].get_xdata()  # the scatter's exact values
+        assert (np.min(xs) < 0) == signed
+    assert "|y_j|" in figs[-1].axes[0].get_xlabel()
