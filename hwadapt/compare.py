@@ -324,6 +324,9 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
         out["by_mode"] = {m: {**_mode_metrics(m, e, ex, facts["signed"])["aggregate"],
                               "y": e.y.tolist(),
                               "stderr": e.stderr.tolist()} for m, e in ests.items()}
+        if out["aggregate"]["systematic"] is None:  # not measured for any mode
+            for v in out["by_mode"].values():
+                v["systematic"] = None
     run_dir = Path(facts["run_dir"])
     suffix = f"-{mitigate.replace('+', '-')}" if mitigate else ""
     if plot:

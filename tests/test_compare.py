@@ -225,6 +225,9 @@ def test_lcu_and_separate_side_by_side_on_aer(tmp_path):
         assert np.all(err < 4 * np.array(a["stderr"]) + 1e-9), m
         assert a["rel_l2"] < 0.1 and a["sign_agreement"] == 1.0, m
     assert out["by_mode"]["separate"]["rate_ideal"] == 1.0
+    # no [calibration]: no mode's bias was measured, and neither reads 0
+    assert all(a["systematic"] is None for a in out["by_mode"].values())
+    assert "coverage_2se_stat" in res.output and "systematic" in res.output
 
 
 @pytest.mark.slow

@@ -82,8 +82,8 @@ def compare(
         side.add_column("metric")
         for m in out["by_mode"]:
             side.add_column(m)
-        for key in ("tvd", "rel_l2", "coverage_2se", "sign_agreement", "rate", "rate_ideal",
-                    "hw_discarded"):
+        for key in ("tvd", "rel_l2", "coverage_2se", "coverage_2se_stat", "systematic",
+                    "sign_agreement", "rate", "rate_ideal", "hw_discarded"):
             side.add_row(key, *(f"{v[key]:.4f}" if v[key] is not None else "-"
                                 for v in out["by_mode"].values()))
         console.print(side)
