@@ -133,8 +133,10 @@ def sweep(
     """Run SPEC on aer_noisy at several noise scales/devices (one ledger run each) and
     compare each with exact: writes sweep.json and sweep.png in <runs>/<sweep>/. The
     settings' batches run together on --executor/--workers."""
+    from hwadapt.spec import load_spec
     from hwadapt.sweep import parse_scales, plan_settings, run_sweep
 
+    load_spec(spec)  # a bad spec is one line before an executor starts (Ray: seconds)
     settings = plan_settings(noise_from, [d.strip() for d in devices.split(",") if d.strip()],
                              parse_scales(scales))
 

@@ -82,6 +82,7 @@ def submit(
     """Run a TOML job spec on a backend and record it in the ledger (local backends: the
     batches on --executor/--workers; the driver alone writes the ledger)."""
     from hwadapt.execution import manager
+    from hwadapt.spec import load_spec
 
     if dry_run:
         _dry_run(spec, backend, noise_from, force, max_qpu_seconds, as_json)
@@ -90,6 +91,7 @@ def submit(
     def created(run_id: str) -> None:
         err_console.print(f"run {run_id} recorded in {plain(ledger)}", highlight=False)
 
+    load_spec(spec)  # a bad spec is one line before an executor starts (Ray: seconds)
     with executor_from(executor, workers, ray_address, one_run=True) as ex:
         run_id = manager.submit(spec, backend, ledger, noise_from=noise_from, detach=detach,
                                 progress=not as_json, on_created=created, force=force,

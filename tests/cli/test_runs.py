@@ -104,3 +104,18 @@ def test_a_local_simulation_of_days_is_refused_before_anything_is_written(tmp_pa
     check_simulation_seconds({"simulation_seconds": 10 * MAX_SIMULATION_S, "shots": 1},
                              "aer_noisy", force=True)
     assert folder_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", [["submit"], ["sweep", "--scales", "0"]])
+def test_a_bad_spec_fails_before_an_executor_starts(tmp_path, command, monkeypatch):
+    """The spec is read before ``--executor ray`` starts Ray (seconds): one line, exit 2."""
+    import ray
+
+    started = []
+    monkeypatch.setattr(ray, "init", lambda *a, **k: started.append(k))
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[circuit\nqubits = 4\n')
+    r = runner.invoke(app, [command[0], str(bad), *command[1:], "--executor", "ray",
+                            "--ledger", str(tmp_path / "l.db")])
+    assert r.exit_code == 2 and "not valid TOML" in r.output
+    assert started == [] and not (tmp_path / "l.db").exists()
