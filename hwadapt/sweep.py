@@ -81,8 +81,10 @@ def sweep_state(ledger_path: str | Path, sweep_id: str) -> dict:
 
 def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dict],
               mitigate: str | None = None, resume: str | None = None, plot: bool = True,
-              progress: bool = False, on_run=None, executor=None) -> dict:
+              progress: bool = False, on_run=None, executor=None, force: bool = False
+              ) -> dict:
     """Run (or with ``resume``, continue) the sweep; returns the final ``sweep.json`` dict.
+    ``force`` lifts the planned-work and simulation-time limits of ``submit``.
 
     ``settings`` from :func:`plan_settings`; with ``resume`` they must equal the stored ones
     and the spec file must be unchanged. ``mitigate="readout"`` adds mitigated metrics per
@@ -123,7 +125,7 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     path = out_dir / "sweep.json"
     _save(path, state)
     if executor is not None and executor.parallel:
-        _drive_parallel(state, path, spec_path, ledger, executor, progress)
+        _drive_parallel(state, path, spec_path, ledger, executor, progress, force)
     for s in state["settings"]:
         if s["run"] is None:
             def created(run_id: str, s=s) -> None:
@@ -131,7 +133,7 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
                 _save(path, state)
 
             manager.submit(spec_path, "aer_noisy", ledger_path, noise_from=s["noise_from"],
-                           progress=progress, on_created=created)
+                           progress=progress, on_created=created, force=force)
         elif ledger.run(s["run"])["status"] == "active":
             manager.resume(ledger_path, s["run"], progress=progress)
         s["status"] = ledger.run(s["run"])["status"]
@@ -149,7 +151,7 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
 
 
 def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, executor,
-                    progress: bool) -> None:
+                    progress: bool, force: bool) -> None:
     """Build every setting's run not yet created (one task each on ``executor``; recorded
     here as each arrives), then drive all active ones together on it; the per-setting loop
     then finds them finished and only compares."""
@@ -160,7 +162,8 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, exec
     from hwadapt.progress import ProgressBar
 
     todo = [s for s in state["settings"] if s["run"] is None]
-    items = [(str(Path(spec_path).resolve()), "aer_noisy", s["noise_from"]) for s in todo]
+    items = [(str(Path(spec_path).resolve()), "aer_noisy", s["noise_from"], force)
+             for s in todo]
     leases = {}
     bar = ProgressBar(progress, f"building {len(todo)} runs on {executor.describe()}",
                       len(todo))

@@ -1,6 +1,7 @@
 """hwadapt sweep: settings, bad options, 0× = ideal, errors grow with scale, resumable."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +117,18 @@ def test_sweep_zero_is_ideal_errors_grow_and_resume(tmp_path):
                                    "--scales", "0,0.25,1", "--resume", state["sweep"],
                                    "--ledger", str(ledger)])
     assert res.exit_code == 0 and "shot-noise error bars only" in res.output, res.output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sweep_refuses_a_simulation_of_days_like_submit(tmp_path, workers):
+    """Both sweep paths (in this process, and runs built on workers) apply submit's
+    simulation-time limit: one line naming --force, no run recorded."""
+    spec = tmp_path / "d16.toml"
+    spec.write_text((Path(__file__).parents[1] / "jobs" / "demo.toml").read_text()
+                    .replace("qubits = 8", "qubits = 16"))
+    ledger = tmp_path / "l.db"
+    res = CliRunner().invoke(app, ["sweep", str(spec), "--scales", "1", "--workers", workers,
+                                   "--ledger", str(ledger)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "on this machine" in res.output and "--force" in res.output
+    assert Ledger(ledger).runs() == []

@@ -124,6 +124,8 @@ def sweep(
         help="'readout': also report mthree-mitigated metrics.")] = None,
     resume: Annotated[str | None, typer.Option(
         help="Continue this sweep id (same spec and settings).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Run even above submit's "
+                                        "planned-work and simulation-time limits.")] = False,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
     executor: ExecutorOpt = None,
@@ -145,7 +147,7 @@ def sweep(
                           f"TVD {s['aggregate']['tvd']:.4f}", highlight=False)
 
     with executor_from(executor, workers, ray_address) as ex:
-        state = run_sweep(spec, ledger, settings, mitigate=mitigate, resume=resume,
+        state = run_sweep(spec, ledger, settings, mitigate=mitigate, resume=resume, force=force,
                           progress=not as_json, on_run=None if as_json else done, executor=ex)
     if emit(state, as_json):
         return

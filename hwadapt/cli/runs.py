@@ -61,7 +61,8 @@ def submit(
     detach: Annotated[bool, typer.Option("--detach", help="IBM only: submit and return; "
                                          "collect later with fetch/resume.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run even above the planned-work "
-                                        "limits (jobs/README.md).")] = False,
+                                        "and simulation-time limits (jobs/README.md).")
+                     ] = False,
     mode: Annotated[str | None, typer.Option(
         help="IBM execution mode: job, batch or session (default: the spec's [execution] "
         "mode, else batch when the run has several jobs; local backends ignore it; a refused "

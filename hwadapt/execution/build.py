@@ -14,6 +14,7 @@ from hwadapt.backends import Backend, get_backend
 from hwadapt.errors import InputError
 from hwadapt.execution.exact_sampler import clbit_distribution
 from hwadapt.execution.family import Family
+from hwadapt.execution.plan import check_simulation_seconds, first_round_estimate
 from hwadapt.mitigation.zne import fold_two_qubit_gates
 from hwadapt.progress import ProgressBar
 from hwadapt.simulate import SupportTooLarge, compile_circuit
@@ -167,11 +168,15 @@ def build_run(spec_path: str | Path, backend_name: str, noise_from: str | None =
                          "`hwadapt submit` runs (not sweep): drop [observables] to sweep it")
     check_work(spec, force)
     backend = backend or get_backend(backend_name, noise_from)
-    return compute_run(spec, backend, backend_name, noise_from)
+    built = compute_run(spec, backend, backend_name, noise_from)
+    check_simulation_seconds(first_round_estimate(spec, backend, built, payload=False),
+                             backend_name, force)
+    return built
 
 
 def build_task(item: tuple) -> dict:
-    """:func:`build_run` of ``(spec path, backend name, noise source)`` (an executor task)."""
+    """:func:`build_run` of ``(spec path, backend name, noise source, force)`` (an executor
+    task)."""
     return build_run(*item)
 
 
