@@ -50,7 +50,7 @@ from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
 from hwadapt.execution.readout import measured_qubits, store_readout_calibration
 from hwadapt.execution.summary import simulation_methods
-from hwadapt.mitigation.crossval import settled, systematic
+from hwadapt.mitigation.crossval import calibration_systematic
 from hwadapt.mitigation.runs import (
     Calibration,
     mitigated,
@@ -205,6 +205,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     cal_counts = {k: v[n_in:] for k, v in counts.items()}
     counts = {k: v[:n_in] for k, v in counts.items()}
     ests, mitigation = {}, {"method": mitigate or "none"}
+    signed = any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts)
     for mode in meta.modes:
         if mode == "lcu":
             refs = meta.references["lcu"]
@@ -228,7 +229,6 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
         else:
             ests[mode] = _separate_estimate(counts, n, ex)
             if cal is not None:  # the same held-out bias term as the lcu bars carry
-                signed = any(k.startswith("term") and ".signs" in k for k in cal_counts)
                 ests[mode] = _with_systematic(ests[mode], _separate_estimate(
                     cal_counts, n, ex, _separate_reference(meta, cal.x)), cal.x @ ex.M.T,
                     signed)
@@ -237,7 +237,7 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
              "simulated_with": simulation_methods(ledger, run_id),
              "construction": meta.construction, "modes": list(meta.modes),
              "mitigate": mitigate, "mitigation": mitigation,
-             "signed": any(k.rsplit(".", 1)[-1].startswith("signs") for k in counts),
+             "signed": signed,
              "run_dir": str(ledger.runs_dir / run_id),
              "calibration_unmeasured": unmeasured}
     return ests, ex, facts
@@ -254,14 +254,11 @@ def _separate_reference(meta: RunMetadata, x: np.ndarray) -> np.ndarray:
 
 def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed: bool
                      ) -> Estimate:
-    """``est`` with the systematic term of ``cal_est``'s residuals on the calibration inputs
-    (exact outputs ``y_cal``; their magnitudes unless ``signed``) added in quadrature, as
-    the unmitigated lcu bars get it, on the components whose sign is
-    :func:`~hwadapt.mitigation.crossval.settled`."""
-    if not signed:
-        y_cal = np.abs(y_cal)
-    sys = systematic(settled(cal_est.y - y_cal, cal_est.sign_confidence, signed),
-                     cal_est.stderr)
+    """``est`` with the systematic term of ``cal_est`` on the calibration inputs (exact
+    outputs ``y_cal``, :func:`~hwadapt.mitigation.crossval.calibration_systematic`) added in
+    quadrature, as the unmitigated lcu bars get it."""
+    sys = calibration_systematic(cal_est.y, cal_est.stderr, cal_est.sign_confidence, y_cal,
+                                 signed)
     return replace(est, stderr=np.sqrt(est.stderr**2 + sys**2), stderr_stat=est.stderr,
                    systematic=sys)
 

@@ -53,6 +53,8 @@ magnitude circuit on fake_torino): density matrix 2.3e-9 / 1.7e-9 at 9 / 11 qubi
 1,004 instructions), statevector 1.1e-8 / 8.0e-9 at 9 / 11 qubits (128 shots), matrix product
 state 6.8e-5 at 9 qubits (16 shots); the model gives 8.4 s and 32 s for the 11-qubit rows
 of the table above (7.0 and 30 measured)."""
+NOT_APPLIED = frozenset({"barrier", "delay", "measure"})
+"""Instructions that are not gates on the simulated state (cost nothing, couple nothing)."""
 DENSITY_MATRIX_MAX_QUBITS = 14
 """Largest register simulated as a density matrix (4 GiB of complex128)."""
 MPS_MIN_QUBITS = 19
@@ -102,9 +104,8 @@ def job_seconds(pubs: list, method: str | None = None) -> float:
 
 
 def _ops(circuit) -> int:
-    """Instructions a simulator applies (gates, resets; not barriers or measurements)."""
-    return sum(1 for i in circuit.data if i.operation.name not in ("barrier", "measure",
-                                                                    "delay"))
+    """Instructions a simulator applies (gates, resets; not :data:`NOT_APPLIED`)."""
+    return sum(1 for i in circuit.data if i.operation.name not in NOT_APPLIED)
 
 
 def line_order(circuits: list, qubits: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -114,7 +115,7 @@ def line_order(circuits: list, qubits: tuple[int, ...]) -> tuple[int, ...] | Non
     partners: dict[int, set[int]] = {q: set() for q in qubits}
     for circuit in circuits:
         for inst in circuit.data:
-            if inst.operation.name in ("barrier", "delay", "measure"):
+            if inst.operation.name in NOT_APPLIED:
                 continue
             idx = [circuit.find_bit(q).index for q in inst.qubits]
             if len(idx) > 2:

@@ -169,8 +169,7 @@ def build_run(spec_path: str | Path, backend_name: str, noise_from: str | None =
     check_work(spec, force)
     backend = backend or get_backend(backend_name, noise_from)
     built = compute_run(spec, backend, backend_name, noise_from)
-    check_simulation_seconds(first_round_estimate(spec, backend, built, payload=False),
-                             backend_name, force)
+    check_simulation_seconds(first_round_estimate(spec, backend, built), backend_name, force)
     return built
 
 

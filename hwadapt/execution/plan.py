@@ -27,11 +27,11 @@ def family_records(families: list[Family], rates: list, calibration: dict | None
                                       split or [1] * len(families), strict=True)]
 
 
-def first_round_estimate(spec, backend: Backend, built: dict, payload: bool = True) -> dict:
+def first_round_estimate(spec, backend: Backend, built: dict) -> dict:
     """The first round's jobs as the driver will plan them, and what they cost
-    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes unless
-    ``payload`` is off, model QPU seconds or None where the backend has no durations), the
-    modelled local ``simulation_seconds`` (:func:`simulation_seconds`) and ``max_rounds``."""
+    (:func:`hwadapt.execution.qpu_time.estimate`: jobs, PUBs, shots, payload bytes, model
+    QPU seconds or None where the backend has no durations), the modelled local
+    ``simulation_seconds`` (:func:`simulation_seconds`) and ``max_rounds``."""
     meta = family_records(built["families"], built["rates"], built["calibration"],
                           built["survival"], built["split"])
     values = [f.values for f in built["families"]]
@@ -39,7 +39,7 @@ def first_round_estimate(spec, backend: Backend, built: dict, payload: bool = Tr
                       round_targets(meta, spec.shots.target_accepted), spec.shots.pilot,
                       spec.shots.budget, 0, spec.shots.max_rounds,
                       max_bindings=spec.shots.batch_bindings)
-    return {**qpu_time.estimate(jobs, built["isa"], backend, values, payload),
+    return {**qpu_time.estimate(jobs, built["isa"], backend, values),
             "simulation_seconds": simulation_seconds(jobs, built["isa"], backend),
             "max_rounds": spec.shots.max_rounds}
 

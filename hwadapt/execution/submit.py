@@ -141,7 +141,7 @@ def submit(spec_path: str | Path, backend_name: str, ledger_path: str | Path,
                                           service)
     mark("submit: backend ready")
     built = compute_run(spec, backend, backend_name, noise_from, progress)
-    first = first_round_estimate(spec, backend, built, payload=False)  # no QPY dumps
+    first = first_round_estimate(spec, backend, built)
     check_simulation_seconds(first, backend_name, force)
     if limit is not None:
         check_qpu_seconds(first, limit)

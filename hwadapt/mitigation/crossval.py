@@ -34,9 +34,10 @@ def systematic(residuals: np.ndarray, stat_stderr: np.ndarray, z: float = UPPER_
     r, s = np.asarray(residuals, float), np.asarray(stat_stderr, float)
     d = r**2 - s**2
     d = d.reshape(len(d), -1) if d.ndim else d.reshape(1, 1)
-    d = np.array([row[~np.isnan(row)].mean() for row in d if (~np.isnan(row)).any()])
+    d = d[~np.isnan(d).all(axis=1)]
     if not len(d):
         return 0.0
+    d = np.nanmean(d, axis=1)
     se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else 0.0
     return float(np.sqrt(max(0.0, float(d.mean()) + z * se)))
 
@@ -51,4 +52,15 @@ def settled(residuals: np.ndarray, confidence: np.ndarray, signed: bool = True
     return np.where(confidence >= SETTLED, residuals, np.nan) if signed else residuals
 
 
-__all__ = ["SETTLED", "UPPER_Z", "kfold", "settled", "systematic"]
+def calibration_systematic(y: np.ndarray, stat_stderr: np.ndarray, confidence: np.ndarray,
+                           y_exact: np.ndarray, signed: bool) -> float:
+    """:func:`systematic` of unmapped estimates ``y (m, c)`` of the calibration inputs (their
+    shot-noise ``stat_stderr`` and sign ``confidence``) against the exact outputs
+    ``y_exact``: their magnitudes unless ``signed`` (no sign family: only ``|y|`` was
+    estimated), and only the :func:`settled` components."""
+    if not signed:
+        y_exact = np.abs(y_exact)
+    return systematic(settled(y - y_exact, confidence, signed), stat_stderr)
+
+
+__all__ = ["SETTLED", "UPPER_Z", "calibration_systematic", "kfold", "settled", "systematic"]

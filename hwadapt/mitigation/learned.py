@@ -47,7 +47,7 @@ import numpy as np
 
 from hwadapt.estimate import signed_estimate
 from hwadapt.mitigation.bootstrap import resample
-from hwadapt.mitigation.crossval import kfold, settled, systematic
+from hwadapt.mitigation.crossval import calibration_systematic, kfold, systematic
 from hwadapt.mitigation.response import ResponseMap, fit_response, noise_model, resolve_method
 from hwadapt.mitigation.zne import extrapolate, richardson_weights
 
@@ -161,8 +161,7 @@ def learned_estimate(targets: Observed, cal: Observed, cal_exact: Mapping[str, n
     rng = np.random.default_rng([seed, 16])
     if not mitigate:
         y, se, conf = _estimate(targets, K0, beta)
-        y_c, se_c, conf_c = _estimate(cal, K0, beta)
-        sys = systematic(settled(y_c - y_cal, conf_c, bool(targets.refs)), se_c)
+        sys = calibration_systematic(*_estimate(cal, K0, beta), y_cal, bool(targets.refs))
         info = {"method": "none", "calibration_inputs": m}
         return Mitigated(y, np.sqrt(se**2 + sys**2), se, sys, conf,
                          _normalised(targets.p["magnitude"]), info)
