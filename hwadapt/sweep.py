@@ -65,6 +65,7 @@ def plan_settings(noise_from: str | None, devices: list[str], scales: list[float
 
 
 def _save(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: f.write(json.dumps(state, indent=1).encode()))
 
 
@@ -92,10 +93,12 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     each setting's run is recorded. ``executor`` (:mod:`hwadapt.executors`, parallel): the
     settings' runs are created here, then all their batches run as tasks on it at once
     (:func:`hwadapt.execution.parallel.drive_runs`; this process alone writes the ledger).
+    A new sweep writes nothing (ledger, ``sweep.json``) until its first run is recorded: one
+    refused by a limit, or stopped before, leaves no trace.
     """
     from hwadapt.compare import check_mitigation, compare_run
     from hwadapt.execution import manager
-    from hwadapt.execution.ledger import Ledger
+    from hwadapt.execution.ledger import Ledger, runs_dir_of
     from hwadapt.spec import load_spec
 
     mitigate = check_mitigation(mitigate)
@@ -103,7 +106,7 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     if spec.circuit.encoding != "unary":
         raise InputError(f"sweep compares unary encodings only, the spec has "
                          f"{spec.circuit.encoding!r}")
-    ledger = Ledger(ledger_path)
+    ledger = Ledger(ledger_path) if resume else None  # a new sweep: opened once it has a run
     if resume:
         state = sweep_state(ledger_path, resume)
         if state["spec_sha256"] != spec.digest:
@@ -120,12 +123,12 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
                  "spec_sha256": spec.digest, "name": spec.name, "backend": "aer_noisy",
                  "mitigate": mitigate,
                  "settings": [{**s, "run": None, "status": None} for s in settings]}
-    out_dir = ledger.runs_dir / state["sweep"]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = runs_dir_of(ledger_path) / state["sweep"]
     path = out_dir / "sweep.json"
-    _save(path, state)
+    if resume:
+        _save(path, state)
     if executor is not None and executor.parallel:
-        _drive_parallel(state, path, spec_path, ledger, executor, progress, force)
+        ledger = _drive_parallel(state, path, spec_path, ledger_path, executor, progress, force)
     for s in state["settings"]:
         if s["run"] is None:
             def created(run_id: str, s=s) -> None:
@@ -134,6 +137,7 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
 
             manager.submit(spec_path, "aer_noisy", ledger_path, noise_from=s["noise_from"],
                            progress=progress, on_created=created, force=force)
+            ledger = ledger or Ledger(ledger_path)
         elif ledger.run(s["run"])["status"] == "active":
             manager.resume(ledger_path, s["run"], progress=progress)
         s["status"] = ledger.run(s["run"])["status"]
@@ -150,13 +154,15 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     return state
 
 
-def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, executor,
-                    progress: bool, force: bool) -> None:
+def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger_path: str | Path,
+                    executor, progress: bool, force: bool):
     """Build every setting's run not yet created (one task each on ``executor``; recorded
-    here as each arrives), then drive all active ones together on it; the per-setting loop
-    then finds them finished and only compares."""
+    here as each arrives, the ledger opened with the first), then drive all active ones
+    together on it; the per-setting loop then finds them finished and only compares.
+    Returns the open :class:`~hwadapt.execution.ledger.Ledger`."""
     from hwadapt.execution import manager
     from hwadapt.execution.build import build_task
+    from hwadapt.execution.ledger import Ledger
     from hwadapt.execution.parallel import drive_runs
     from hwadapt.execution.submit import record_run
     from hwadapt.progress import ProgressBar
@@ -164,15 +170,17 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, exec
     todo = [s for s in state["settings"] if s["run"] is None]
     items = [(str(Path(spec_path).resolve()), "aer_noisy", s["noise_from"], force)
              for s in todo]
-    leases = {}
+    leases, ledger = {}, None
     bar = ProgressBar(progress, f"building {len(todo)} runs on {executor.describe()}",
                       len(todo))
     try:
         for i, built in executor.map_unordered(build_task, items):
+            ledger = ledger or Ledger(ledger_path)
             _, todo[i]["run"], leases[todo[i]["run"]] = record_run(ledger, built)
             _save(path, state)
             bar.advance()
         bar.close()
+        ledger = ledger or Ledger(ledger_path)  # a resumed sweep with every run created
         active = [s["run"] for s in state["settings"]
                   if ledger.run(s["run"])["status"] == "active"]
         runs = [manager.load_run(ledger, rid) for rid in active]
@@ -182,6 +190,7 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger, exec
             ledger.release(rid, token)
         raise
     drive_runs(ledger, runs, executor, progress, [leases.get(rid) for rid in active])
+    return ledger
 
 
 def plot_sweep(state: dict, path: Path) -> Path:

@@ -122,7 +122,8 @@ def test_sweep_zero_is_ideal_errors_grow_and_resume(tmp_path):
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sweep_refuses_a_simulation_of_days_like_submit(tmp_path, workers):
     """Both sweep paths (in this process, and runs built on workers) apply submit's
-    simulation-time limit: one line naming --force, no run recorded."""
+    simulation-time limit: one line naming --force, and nothing written (no ledger, no
+    sweep folder)."""
     spec = tmp_path / "d16.toml"
     spec.write_text((Path(__file__).parents[1] / "jobs" / "demo.toml").read_text()
                     .replace("qubits = 8", "qubits = 16"))
@@ -131,4 +132,4 @@ def test_sweep_refuses_a_simulation_of_days_like_submit(tmp_path, workers):
                                    "--ledger", str(ledger)])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "on this machine" in res.output and "--force" in res.output
-    assert Ledger(ledger).runs() == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d16.toml"]

@@ -66,6 +66,9 @@ def finetune(
         help="--quantum: at most this many bindings per batch (0: one batch per step), so "
              "--workers share a step's bindings; the estimates depend on it, not on the "
              "executor.")] = 0,
+    force: Annotated[bool, typer.Option(
+        "--force", help="--quantum: run even when a step's local simulation is modelled "
+                        "above an hour.")] = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,
     executor: ExecutorOpt = None,
     workers: WorkersOpt = None,
@@ -93,7 +96,7 @@ def finetune(
                                lr=lr, eval_repeats=eval_repeats,
                                pretrain_epochs=pretrain_epochs, warm_epochs=epochs,
                                max_per_class=max_per_class, progress=not as_json,
-                               batch_bindings=batch_bindings, executor=ex)
+                               batch_bindings=batch_bindings, executor=ex, force=force)
     if emit({"out": str(out), **rep}, as_json):
         return
     _print_hybrid(rep, out, backend, eval_repeats, steps)

@@ -66,6 +66,11 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def runs_dir_of(ledger_path: str | Path) -> Path:
+    """The folder of the runs of the ledger at ``ledger_path`` (``runs`` beside it)."""
+    return Path(ledger_path).parent / "runs"
+
+
 class Ledger:
     """An open ledger file. Creates it if absent (``create=False``: a missing file is an
     :class:`InputError`, nothing is created; ``readonly=True`` also opens it read-only, for
@@ -77,7 +82,7 @@ class Ledger:
 
     def __init__(self, path: str | Path, create: bool = True, readonly: bool = False):
         self.path = Path(path)
-        self.runs_dir = self.path.parent / "runs"
+        self.runs_dir = runs_dir_of(self.path)
         self.readonly = readonly
         if not self.path.exists():
             if not create or readonly:

@@ -74,16 +74,21 @@ def duration(seconds: float) -> str:
     return f"about {seconds:.0f} s"
 
 
-def check_simulation_seconds(estimate: dict, backend_name: str, force: bool) -> None:
-    """:class:`InputError` when the first round's modelled local simulation exceeds
-    :data:`MAX_SIMULATION_S` and ``force`` is off: say so before anything runs or is
-    written, rather than start a run of days."""
+SPEC_ADVICE = "lower circuit.qubits, inputs or shots.target_accepted"
+"""What a spec's run can lower when :func:`check_simulation_seconds` refuses it."""
+
+
+def check_simulation_seconds(estimate: dict, backend_name: str, force: bool,
+                             what: str = "the first round", advice: str = SPEC_ADVICE) -> None:
+    """:class:`InputError` when ``what``'s (``estimate``: ``simulation_seconds``, ``shots``)
+    modelled local simulation exceeds :data:`MAX_SIMULATION_S` and ``force`` is off: say so
+    before anything runs or is written, rather than start a run of days; ``advice``: what to
+    lower."""
     secs = estimate.get("simulation_seconds")
     if force or secs is None or secs <= MAX_SIMULATION_S:
         return
-    raise InputError(f"{backend_name} would simulate the first round ({estimate['shots']:,} "
-                     f"shots) for {duration(secs)} on this machine: lower "
-                     "circuit.qubits, inputs or shots.target_accepted, use --backend aer "
+    raise InputError(f"{backend_name} would simulate {what} ({estimate['shots']:,} shots) for "
+                     f"{duration(secs)} on this machine: {advice}, use --backend aer "
                      "(ideal) or exact, or pass --force to run it anyway; nothing was "
                      "submitted")
 

@@ -103,13 +103,16 @@ class LedgerEvaluator:
         batch_bindings: at most this many bindings per batch (0: one batch per call), so
             that ``executor`` (:mod:`hwadapt.executors`) spreads a step's bindings over its
             workers; the estimates depend on ``batch_bindings``, never on the executor.
+        force: run even when the first call's modelled local simulation exceeds
+            :data:`~hwadapt.execution.plan.MAX_SIMULATION_S` (else :class:`InputError` at that
+            call, before its run is created; every call has the same shape).
     """
 
     def __init__(self, backend: str, ledger: str | Path, *, shots: int = 4000,
                  session: str = "hybrid", seed: int = 0, layout: str = "pyramid",
                  noise_from: str | None = None, optimization_level: int = 1,
                  construction: str = "spectral", service=None, mode: str | None = None,
-                 batch_bindings: int = 0, executor=None):
+                 batch_bindings: int = 0, executor=None, force: bool = False):
         if shots < 1:
             raise InputError(f"shots must be >= 1, got {shots}")
         if layout != "pyramid":
@@ -123,7 +126,7 @@ class LedgerEvaluator:
         self.shots, self.session, self.seed, self.layout = shots, session, seed, layout
         self.construction = constructions.get(construction)
         self.optimization_level, self.calls, self.transpiles = optimization_level, 0, 0
-        self.batch_bindings, self.executor = batch_bindings, executor
+        self.batch_bindings, self.executor, self.force = batch_bindings, executor, force
         self._isa: dict[tuple, tuple[CircuitTemplate, object]] = {}
 
     def close(self) -> None:
@@ -143,6 +146,8 @@ class LedgerEvaluator:
                         for f in self._families(k, requests[j], psi, refs[j][0])]
             seed = int.from_bytes(hashlib.sha256(f"{self.seed}:{run_id}".encode()).digest()[:4],
                                   "little")
+            if self.calls == 0:
+                self._check_seconds(families)
             if self.mode is not None:
                 shared_mode(self.backend, self.mode)
             manager.submit_families(families, self.backend_name, self.ledger_path, run_id=run_id,
@@ -156,6 +161,18 @@ class LedgerEvaluator:
         return [self._estimate(r, counts, live.index(j), psi, *refs[j][1:]) if j in live else
                 (np.zeros((len(r.angles), *psi.shape)), np.zeros((len(r.angles), *psi.shape)))
                 for j, r in enumerate(requests)]
+
+    def _check_seconds(self, families: list[Family]) -> None:
+        """:func:`~hwadapt.execution.plan.check_simulation_seconds` of one call's families."""
+        from hwadapt.execution.batching import round_shots
+        from hwadapt.execution.plan import check_simulation_seconds
+
+        shots = round_shots(self.shots)
+        pubs = [(f.circuit, len(f.values), shots) for f in families]
+        check_simulation_seconds(
+            {"simulation_seconds": self.backend.simulation_seconds(pubs),
+             "shots": shots * sum(b for _, b, _ in pubs)}, self.backend_name, self.force,
+            "the first batch of adapter circuits", "lower --qubits, --batch or --shots")
 
     def isa_template(self, kind: str, n: int, signs: Sequence[float]
                      ) -> tuple[CircuitTemplate, object]:

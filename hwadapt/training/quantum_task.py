@@ -29,7 +29,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                      eval_repeats: int = 1, max_per_class: int | None = None,
                      lr: float = 0.005, seed: int = 0,
                      construction: str = "spectral", progress: bool = False,
-                     batch_bindings: int = 0, executor=None) -> dict:
+                     batch_bindings: int = 0, executor=None, force: bool = False) -> dict:
     """The study's MNIST model with a quantum adapter on ``fc2``, fine-tuned on a backend.
 
     Pretrain the study's MLP (width ``hidden``) on digits 0-4; adapt ``fc2`` with a
@@ -44,7 +44,8 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     simulated exactly (``evaluation[warm_start|fine_tuned][backend|exact]``); the backend
     entry is the mean over ``eval_repeats`` independent estimation runs (their scores in
     ``runs``: the spread is the shot noise of the comparison); writes ``out/hybrid.json``.
-    ``batch_bindings``, ``executor``: spread a step's bindings (:class:`LedgerEvaluator`)."""
+    ``batch_bindings``, ``executor``: spread a step's bindings; ``force``: lift the
+    simulation-time limit (:class:`LedgerEvaluator`)."""
     out = Path(out)
     cfg = StudyConfig(methods=["head-only"], hidden=hidden, pretrain_epochs=pretrain_epochs,
                       max_per_class=max_per_class)
@@ -68,7 +69,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     evaluator = LedgerEvaluator(backend, ledger, shots=shots, seed=seed,
                                 session=f"finetune-{out.resolve().name}", executor=executor,
                                 construction=construction, mode="session",
-                                batch_bindings=batch_bindings)
+                                batch_bindings=batch_bindings, force=force)
 
     bar = ProgressBar(progress, "hybrid fine-tuning", steps + 2 * eval_repeats)
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hwadapt.adapters.quantum import QuantumAdapter, Request
+from hwadapt.errors import InputError
 from hwadapt.execution import usage
 from hwadapt.execution.ledger import Ledger
 from hwadapt.executors import LocalExecutor
@@ -68,3 +69,23 @@ def test_one_session_across_calls(tmp_path, service, open_plan):
                                         "open": False}]
     ev.close()
     assert mode.closed
+
+
+def test_first_call_refused_when_its_simulation_is_modelled_too_long(tmp_path, monkeypatch):
+    """aer_noisy's cost model is checked at the first call, before its run is created (as
+    submit does); ``force`` runs it anyway."""
+    monkeypatch.setattr("hwadapt.execution.plan.MAX_SIMULATION_S", 1e-9)
+    x = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for force in (False, True):
+        ev = LedgerEvaluator("aer_noisy", tmp_path / "l.db", shots=100, session=f"f{force}",
+                             noise_from="fake_lagos", force=force)
+        q = QuantumAdapter(3, 1, dtype=torch.float64, evaluator=ev)
+        with torch.no_grad():
+            q.alpha.fill_(0.5)  # a zero adapter submits nothing
+        if not force:
+            with pytest.raises(InputError, match="first batch of adapter circuits.*--force"):
+                q(x)
+            assert not (tmp_path / "l.db").exists()
+        else:
+            assert q(x).shape == (2, 3)
+            assert [r["id"] for r in Ledger(tmp_path / "l.db").runs()] == ["fTrue-c00000"]
