@@ -78,7 +78,7 @@ class MatrixAdapter(AdapterLayer):
     Subclasses set ``self.n``, ``self.dim`` (padded side of ``F(A)``) and define
     ``_flat(A) -> (R, N)`` (the ``N`` entries of ``F(A_i)`` that can be nonzero, in any fixed
     order), ``_flat_rows_cols() -> (rows (N,), cols (N,))`` (their places in the padded
-    ``dim x dim`` matrix) and ``_apply(x (..., 1, dim)) -> (..., R, dim)``.
+    ``dim x dim`` matrix) and ``_apply_factors(x (..., 1, dim)) -> (..., R, dim)``.
     Dense path: ``α`` is combined on the flat entries first (``α @ flat``, ``(N,)``), then
     ONE scatter of the entries inside the ``d_out x d_in`` crop; no ``R x dim x dim`` tensor.
     """
@@ -151,7 +151,7 @@ class MatrixAdapter(AdapterLayer):
             W = base.weight.flatten().index_add(0, pos, vals).view_as(base.weight)
             return F.linear(x, W, base.bias)
         xp = F.pad(x, (0, self.dim - self.d_in))[..., None, :]  # (..., 1, dim)
-        y = self._apply(xp)[..., : self.d_out]  # (..., R, d_out)
+        y = self._apply_factors(xp)[..., : self.d_out]  # (..., R, d_out)
         return base(x) + torch.einsum("r,...rd->...d", self.alpha, y)
 
     def _flat(self, A: torch.Tensor) -> torch.Tensor:
@@ -160,7 +160,7 @@ class MatrixAdapter(AdapterLayer):
     def _flat_rows_cols(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def _apply(self, x: torch.Tensor) -> torch.Tensor:
+    def _apply_factors(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
 

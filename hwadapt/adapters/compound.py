@@ -58,5 +58,5 @@ class CompoundLayer(MatrixAdapter):
         idx = torch.arange(self.dim)
         return idx.repeat_interleave(self.dim), idx.repeat(self.dim)
 
-    def _apply(self, x: torch.Tensor) -> torch.Tensor:
+    def _apply_factors(self, x: torch.Tensor) -> torch.Tensor:
         return compound_apply(self.base_matrices(), self.k, x)

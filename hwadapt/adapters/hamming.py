@@ -107,7 +107,7 @@ class HammingLayer(MatrixAdapter):
         rows, cols = block_entries(*_block_tables(self.n))
         return torch.from_numpy(rows), torch.from_numpy(cols)
 
-    def _apply(self, x: torch.Tensor) -> torch.Tensor:
+    def _apply_factors(self, x: torch.Tensor) -> torch.Tensor:
         if self.base == "orthogonal":
             return givens_apply(x, self.angles, "pyramid")
         return hamming_weight_apply(self.base_matrices(), x)

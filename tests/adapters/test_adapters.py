@@ -81,6 +81,26 @@ def test_identity_at_init_then_exact_delta_and_merge(method, kw):
     torch.testing.assert_close(merged(x), y1, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_module_conversions_keep_the_adapter(method, kw):
+    """``.float()``, ``.to(dtype)``, ``.double()`` and ``deepcopy`` (what ``.to(device)``
+    and ``.cuda()`` go through: ``nn.Module._apply``, which an adapter method once shadowed)
+    convert every adapter parameter and keep the outputs."""
+    import copy
+
+    model = inject(make_model(), AdapterConfig(method, **kw))
+    perturb(model)
+    x = x_batch()
+    y = model(x)
+    low = copy.deepcopy(model).float()
+    assert {p.dtype for p in low.parameters()} == {torch.float32}
+    torch.testing.assert_close(low(x.float()), y.float(), rtol=1e-4, atol=1e-4)
+    back = low.to(torch.float64).double()
+    assert {p.dtype for p in back.parameters()} == {torch.float64}
+    back(x).sum().backward()  # still trainable after the round trip
+    assert all(p.grad is not None for p in back.parameters() if p.requires_grad)
+
+
 @pytest.mark.parametrize("method", ["hamming", "compound"])
 @pytest.mark.parametrize("base", ["free", "orthogonal", "cayley"])
 def test_dense_and_apply_paths_agree_with_gradients(method, base):
