@@ -38,9 +38,12 @@ def inject(model: nn.Module, config: AdapterConfig) -> nn.Module:
         raise ValueError("model already has adapters: merge(model) first, then inject again")
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     chosen = [n for n in names if _targeted(n, config.target)]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear to adapt: inject into a "
+                         "model with linear layers")
     if not chosen:
         raise ValueError(f"target {config.target!r} matches no nn.Linear; "
-                         f"available: {', '.join(repr(n) for n in names) or 'none'}")
+                         f"available: {', '.join(repr(n) for n in names)}")
     for p in model.parameters():
         p.requires_grad_(False)
     cls = METHODS[config.method].layer_cls

@@ -183,6 +183,8 @@ def test_inject_freezes_and_targets():
         inject(m1, AdapterConfig("lora"))
     with pytest.raises(ValueError, match="available"):
         inject(nn.Sequential(nn.Linear(2, 2)), AdapterConfig("lora", target=["nope"]))
+    with pytest.raises(ValueError, match="Sequential has no nn.Linear to adapt"):
+        inject(nn.Sequential(nn.ReLU()), AdapterConfig("lora"))
 
 
 @pytest.mark.parametrize("kw,match", [
