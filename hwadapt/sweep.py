@@ -6,7 +6,8 @@ run on ``aer_noisy`` with ``--noise-from <device>@<scale>`` (:mod:`hwadapt.backe
 submitted and driven by :mod:`hwadapt.execution.manager`, so a crashed sweep resumes like any
 run. The analysis is :func:`hwadapt.compare.compare_run` on each finished run. The sweep's
 state lives in ``<runs dir>/<sweep id>/sweep.json`` (written atomically after every step):
-the spec path and digest, the settings, their run ids and aggregate metrics; ``sweep.png``
+the spec path and digest, the settings, their run ids, aggregate metrics and what their error
+bars cover (``error_bars``, as ``compare`` says it); ``sweep.png``
 plots TVD, relative L2 error, 2·stderr coverage and HW-discarded fraction vs noise scale.
 """
 
@@ -141,7 +142,8 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
         elif ledger.run(s["run"])["status"] == "active":
             manager.resume(ledger_path, s["run"], progress=progress)
         s["status"] = ledger.run(s["run"])["status"]
-        s["aggregate"] = compare_run(ledger_path, s["run"])["aggregate"]
+        compared = compare_run(ledger_path, s["run"])
+        s["aggregate"], s["error_bars"] = compared["aggregate"], compared["error_bars"]
         if mitigate:
             s[f"aggregate_{mitigate}"] = compare_run(ledger_path, s["run"], mitigate)["aggregate"]
         _save(path, state)

@@ -164,7 +164,7 @@ def sweep(
                           f"{a['rel_l2']:.4f}", f"{a['coverage_2se']:.1%}",
                           f"{a['hw_discarded']:.2%}", f"{a['rate']:.4f}/{a['rate_ideal']:.4f}")
     console.print(table)
-    if any(s["aggregate"]["systematic"] is None for s in state["settings"]):
-        console.print("within 2·se: shot-noise error bars only (the spec has no [calibration] "
-                      "inputs, so the device bias is not in them)")
+    for note in sorted({s["error_bars"] for s in state["settings"]
+                        if s["aggregate"]["systematic"] is None}):
+        console.print(f"within 2·se: {note}", highlight=False, markup=False)
     console.print(f"wrote {state['path']}, {state['plot']}")
