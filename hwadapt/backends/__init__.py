@@ -48,6 +48,16 @@ KINDS: list[type[Backend]] = [ExactBackend, AerBackend, AerNoisyBackend, FakeBac
 _NON_GATES = NON_GATES  # the name earlier code and tests use
 
 
+def offline_stand_in(name: str) -> str | None:
+    """The ``fake_<device>`` snapshot that stands in for ``ibm_<device>`` when no IBM account
+    is available here (``submit --dry-run`` plans on it: same coupling map and basis gates,
+    the snapshot's durations); None for other names, with an account, or without a snapshot."""
+    if not IBMBackend.matches(name) or ibm_credentials_available():
+        return None
+    fake = "fake_" + name.removeprefix("ibm_")
+    return fake if fake in fake_device_names() else None
+
+
 def list_backends() -> list[BackendInfo]:
     """Every backend name the registry knows, with usability here, qubits and basis gates."""
     return [info for kind in KINDS for info in kind.info()]
@@ -76,6 +86,6 @@ __all__ = [
     "Backend", "BackendInfo", "ExactBackend", "FakeBackend", "IBMBackend", "active_qubits",
     "compact_circuit", "device_info", "fake_backend", "fake_device_names", "get_backend",
     "ibm_credentials_available", "ibm_service", "list_backends", "map_target",
-    "normalise_status", "restricted_noise_model", "restricted_target", "runtime_estimator",
-    "runtime_sampler",
+    "normalise_status", "offline_stand_in", "restricted_noise_model", "restricted_target",
+    "runtime_estimator", "runtime_sampler",
 ]

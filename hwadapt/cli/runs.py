@@ -113,7 +113,11 @@ def _dry_run(spec: Path, backend: str, noise_from: str | None, force: bool,
         secs = plan["qpu_seconds"]
         console.print(
             f"dry run: {plain(plan['spec'])} on {plain(backend)}, first round (max_rounds "
-            f"{plan['max_rounds']}); nothing submitted\n"
+            f"{plan['max_rounds']}); nothing submitted\n" +
+            ("" if plan["planned_on"] == backend else
+             f"  no IBM account here: planned on the {plan['planned_on']} snapshot (same "
+             "coupling map and basis gates; the live device's durations and calibration "
+             "may differ)\n") +
             f"  jobs {plan['jobs']}, PUBs {plan['pubs']}, raw shots {plan['shots']:,}, "
             f"payload {plan['payload_bytes'] / 1e6:.2f} MB\n  QPU time: " +
             ("no durations (a simulator without device timing)" if secs is None else

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwadapt.backends import Backend, get_backend
+from hwadapt.backends import Backend, get_backend, offline_stand_in
 from hwadapt.errors import InputError
 from hwadapt.execution import usage
 from hwadapt.execution.artifacts import artifact
@@ -101,16 +101,22 @@ def plan_only(spec_path: str | Path, backend_name: str, noise_from: str | None =
               service=None, force: bool = False) -> dict:
     """``hwadapt submit --dry-run``: build and plan the first round without submitting or
     writing anything (no ledger, no run folder); returns :func:`first_round_estimate` with
-    ``backend``, ``spec`` and ``max_qpu_seconds``."""
+    ``backend``, ``spec``, ``max_qpu_seconds`` and ``planned_on``: the backend whose target
+    was used, ``backend`` itself or, for ``ibm_<device>`` without an IBM account here (and no
+    ``service``), its ``fake_<device>`` snapshot (:func:`offline_stand_in`; the device is
+    not simulated then: ``simulation_seconds`` None)."""
     spec = load_spec(spec_path)
     if spec.observables is not None:
         raise InputError("--dry-run plans Sampler runs; an Estimator run ([observables]) has "
                          "no QPU-time estimate yet: drop --dry-run")
     check_work(spec, force)
-    backend = get_backend(backend_name, noise_from, service=service)
+    planned_on = (service is None and offline_stand_in(backend_name)) or backend_name
+    backend = get_backend(planned_on, noise_from, service=service)
     backend.check_available()
-    est = first_round_estimate(spec, backend, compute_run(spec, backend, backend_name, noise_from))
-    return {"spec": spec.name, "backend": backend_name, **est,
+    est = first_round_estimate(spec, backend, compute_run(spec, backend, planned_on, noise_from))
+    if planned_on != backend_name:
+        est["simulation_seconds"] = None  # the run goes to the device, not to a simulator
+    return {"spec": spec.name, "backend": backend_name, "planned_on": planned_on, **est,
             "max_qpu_seconds": spec.max_qpu_seconds}
 
 

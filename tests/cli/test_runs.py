@@ -28,6 +28,30 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert plan["payload_bytes"] > 0 and list(tmp_path.iterdir()) == []
 
 
+def test_dry_run_on_ibm_without_an_account_plans_on_the_snapshot(tmp_path, monkeypatch):
+    """No token, no saved account: ``ibm_<device> --dry-run`` plans on ``fake_<device>``
+    (says so, same QPU estimate, no local simulation line) instead of failing; with an
+    account the live device is used; a device without a snapshot still needs one."""
+    from hwadapt.backends import offline_stand_in
+
+    monkeypatch.delenv("QISKIT_IBM_TOKEN", raising=False)
+    monkeypatch.setenv("QISKIT_IBM_CONFIG", str(tmp_path / "none.json"))
+    led = tmp_path / "l.db"
+    r = runner.invoke(app, ["submit", str(SMALL), "--backend", "ibm_lagos", "--dry-run",
+                            "--ledger", str(led)])
+    assert r.exit_code == 0, r.output
+    assert "planned on the fake_lagos snapshot" in r.output and "local simulation" not in r.output
+    plans = [json.loads(runner.invoke(app, ["submit", str(SMALL), "--backend", b, "--dry-run",
+                                            "--json", "--ledger", str(led)]).stdout)
+             for b in ("ibm_lagos", "fake_lagos")]
+    assert plans[0]["planned_on"] == "fake_lagos" and plans[0]["simulation_seconds"] is None
+    assert plans[0]["qpu_seconds"] == plans[1]["qpu_seconds"] > 0
+    assert list(tmp_path.iterdir()) == []
+    assert offline_stand_in("ibm_nosuch") is None and offline_stand_in("fake_lagos") is None
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "t")
+    assert offline_stand_in("ibm_lagos") is None  # an account: the live device
+
+
 def test_dry_run_on_a_simulator_says_no_durations(tmp_path):
     r = runner.invoke(app, ["submit", str(SMALL), "--backend", "exact", "--dry-run",
                             "--ledger", str(tmp_path / "l.db")])
