@@ -16,14 +16,18 @@ COMPARABLE = 0.03  # accuracy gap treated as "comparable"
 
 
 def _ms(entry: dict | None, fmt: str = "{:.3f}") -> str:
+    """``mean ± std`` over seeds; the mean alone from one seed (no spread to show)."""
     if entry is None:
         return "–"
+    if len(entry["values"]) < 2:
+        return fmt.format(entry["mean"])
     return (fmt + " ± " + fmt).format(entry["mean"], entry["std"])
 
 
 def table_markdown(study: dict[str, Any]) -> str:
     """Markdown table: per arm B validation accuracy, A accuracy of the adapted model,
-    trainable parameters, LCU success probability (mean ± sample std over seeds)."""
+    trainable parameters, LCU success probability (mean ± sample std over seeds; the mean
+    alone from one seed)."""
     s = study["summary"]
     lines = ["| arm | val acc B | acc A (forgetting) | trainable params | LCU success p | "
              "final train loss |", "|---|---|---|---|---|---|"]

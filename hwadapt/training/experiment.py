@@ -341,7 +341,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, floa
         out[arm] = {"body_params": recs[0]["body_params"], "head_params": recs[0]["head_params"],
                     "b_acc_mean": b_mean, "b_acc_std": b_std,
                     "a_acc_before_mean": a0_mean, "a_acc_after_mean": a_mean,
-                    "a_acc_after_std": a_std,
+                    "a_acc_after_std": a_std, "seeds": len(recs),
                     "wall_s_mean": ms([r["wall_s"] for r in recs])[0]}
     return out
 

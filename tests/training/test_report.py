@@ -11,7 +11,7 @@ def summary(**b_and_a):
               "hamming": 260, "compound": 2308}
     return {"summary": {arm: {"body_params": params[arm], "head_params": 1285,
                               "b_acc_mean": b, "b_acc_std": 0.01, "a_acc_before_mean": 0.97,
-                              "a_acc_after_mean": a, "a_acc_after_std": 0.02}
+                              "a_acc_after_mean": a, "a_acc_after_std": 0.02, "seeds": 3}
                         for arm, (b, a) in b_and_a.items()}}
 
 
@@ -57,6 +57,8 @@ def test_table_rows():
     s = study()
     t = table_markdown(copy.deepcopy(s))
     assert "| hamming | 260 | 1,285 | 94.50 ± 1.00 | 97.00 | 92.00 ± 2.00 |" in t
+    s["summary"]["hamming"]["seeds"] = 1  # one seed has no spread: no "± 0.00"
+    assert "| hamming | 260 | 1,285 | 94.50 | 97.00 | 92.00 |" in table_markdown(s)
 
 
 def test_command_line_roundtrip():
