@@ -133,7 +133,8 @@ def plot(study: dict, variance: list[dict] | None, path: str | Path) -> None:
     ax[0].set_xticks(x, ["pre", "(a) full", "(b) lcu", "qa", "(c) warm", "(d) probe"])
     ax[0].set_ylim(0, 1.05)
     ax[0].legend(loc="lower right")
-    ax[0].set_title(f"n = {study['config']['qubits']}, {len(study['seeds'])} seeds")
+    seeds = len(study["seeds"])
+    ax[0].set_title(f"n = {study['config']['qubits']}, {seeds} seed{'s' * (seeds != 1)}")
     for arm in arms[1:]:
         losses = [sd[arm]["loss"] for sd in study["seeds"] if sd[arm]["loss"]]
         if losses:

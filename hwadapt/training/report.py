@@ -32,6 +32,7 @@ def write_plots(study: dict[str, Any], out: Path) -> list[Path]:
     paths = [Path(out) / name for name in PLOTS]
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    seeds = len(next(iter(runs.values())))
     for arm, recs in runs.items():
         acc = np.array([r["b_acc"] for r in recs]) * 100
         ep = np.arange(acc.shape[1])
@@ -39,7 +40,7 @@ def write_plots(study: dict[str, Any], out: Path) -> list[Path]:
         ax.fill_between(ep, acc.min(0), acc.max(0), alpha=0.2)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="fine-tuning epoch", ylabel="validation accuracy on B = {5..9} (%)",
-           title=f"Fine-tuning on B ({len(next(iter(runs.values())))} seeds, band = min–max)")
+           title=f"Fine-tuning on B ({seeds} seed{'s' * (seeds != 1)}, band = min–max)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
