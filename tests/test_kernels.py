@@ -172,6 +172,28 @@ def test_kernel_gradcheck_and_once_differentiable():
         g.sum().backward()
 
 
+@pytest.mark.parametrize("path", ["dense", "blocks"])
+def test_fused_layer_first_order_only_under_create_graph(path):
+    """The fused layers' backward (``first_order``: no once_differentiable wrapper unless
+    create_graph) gives the same first derivatives either way, and refuses a second one."""
+    from torch import nn
+
+    from hwadapt.adapters import AdapterConfig, inject
+
+    torch.manual_seed(5)
+    lay = inject(nn.Linear(6, 5, dtype=torch.float64), AdapterConfig("hamming", 2, path=path))
+    with torch.no_grad():
+        lay.alpha.fill_(0.3)
+    x = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    wrt = [x, lay.A, lay.alpha]
+    plain = torch.autograd.grad(lay(x).pow(2).sum(), wrt)
+    graph = torch.autograd.grad(lay(x).pow(2).sum(), wrt, create_graph=True)
+    for a, b in zip(plain, graph, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="once_differentiable|double backward"):
+        graph[1].sum().backward()
+
+
 def test_compounds_dispatch_shapes_and_edge_cases():
     A = _rand((2, 3, 5, 5), 70)  # batched (..., n, n)
     flat = compounds_flat(A, 3)

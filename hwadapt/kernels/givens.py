@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from hwadapt.kernels.compounds import _FASTMATH, _numpy
+from hwadapt.kernels.compounds import _FASTMATH, _numpy, first_order
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -67,7 +67,7 @@ class GivensMatrix(torch.autograd.Function):
         return torch.from_numpy(np.ascontiguousarray(R[:, -1]))
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, grad):
         g = _givens_backward(ctx.th, ctx.pairs, ctx.R, _numpy(grad))
         return torch.from_numpy(g), None, None

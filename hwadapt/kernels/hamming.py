@@ -31,6 +31,7 @@ from hwadapt.kernels.compounds import (
     _plan,
     _reverse,
     _start,
+    first_order,
 )
 from hwadapt.kernels.pool import POOL
 
@@ -309,7 +310,7 @@ class HammingDense(torch.autograd.Function):
         return torch.nn.functional.linear(x, W, b)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, g):
         x, W = ctx.saved_tensors
         need, ix = ctx.needs_input_grad, ctx.ix
@@ -363,7 +364,7 @@ class HammingBlocks(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, g):
         x, W0 = ctx.saved_tensors
         need, ix = ctx.needs_input_grad, ctx.ix
