@@ -122,11 +122,12 @@ def test_mapping_nonlinear_expressions_and_initial_states():
         forward.run(plan)
 
 
-def test_wide_support_matches_givens_product():
-    """70 data qubits (two words per state): numpy == torch == the n×n Givens product."""
+@pytest.mark.parametrize("n", [70, 130])
+def test_wide_support_matches_givens_product(n):
+    """70 and 130 data qubits (two and three words per state): numpy == torch == the n×n
+    Givens product."""
     rng = np.random.default_rng(4)
-    n = 70
-    pairs = [(i, i + 1) for i in range(n - 1)] + [(0, 69), (3, 64)]
+    pairs = [(i, i + 1) for i in range(n - 1)] + [(0, n - 1), (3, 64)]
     theta = rng.uniform(-np.pi, np.pi, len(pairs))
     qc = unary_loader(n, ParameterVector("x", n - 1))
     qc.compose(adapter_circuit(n, theta, pairs), inplace=True)
