@@ -129,7 +129,8 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
     if resume:
         _save(path, state)
     if executor is not None and executor.parallel:
-        ledger = _drive_parallel(state, path, spec_path, ledger_path, executor, progress, force)
+        ledger = _drive_parallel(state, path, spec_path, ledger_path, ledger, executor,
+                                 progress, force)
     for s in state["settings"]:
         if s["run"] is None:
             def created(run_id: str, s=s) -> None:
@@ -157,11 +158,11 @@ def run_sweep(spec_path: str | Path, ledger_path: str | Path, settings: list[dic
 
 
 def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger_path: str | Path,
-                    executor, progress: bool, force: bool):
+                    ledger, executor, progress: bool, force: bool):
     """Build every setting's run not yet created (one task each on ``executor``; recorded
-    here as each arrives, the ledger opened with the first), then drive all active ones
-    together on it; the per-setting loop then finds them finished and only compares.
-    Returns the open :class:`~hwadapt.execution.ledger.Ledger`."""
+    here as each arrives; ``ledger`` None, a new sweep: opened with the first), then drive
+    all active ones together on it; the per-setting loop then finds them finished and only
+    compares. Returns the open :class:`~hwadapt.execution.ledger.Ledger`."""
     from hwadapt.execution import manager
     from hwadapt.execution.build import build_task
     from hwadapt.execution.ledger import Ledger
@@ -172,7 +173,7 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger_path:
     todo = [s for s in state["settings"] if s["run"] is None]
     items = [(str(Path(spec_path).resolve()), "aer_noisy", s["noise_from"], force)
              for s in todo]
-    leases, ledger = {}, None
+    leases = {}
     bar = ProgressBar(progress, f"building {len(todo)} runs on {executor.describe()}",
                       len(todo))
     try:
