@@ -100,8 +100,9 @@ def test_ctrl_c_stops_promptly_and_keeps_finished_batches(cli, tmp_path, referen
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     [row] = Ledger(path, readonly=True).runs()
-    if row["status"] == "done":  # the run finished before the signal landed
-        assert p.returncode == 0
+    if row["status"] == "done":  # the run finished before the signal landed (or its
+        assert p.returncode in (0, 130)  # summary was being printed: aborted then)
+        assert "Traceback" not in err
     else:
         assert p.returncode == 130 and "aborted" in err and "Traceback" not in err
         settle(path)
