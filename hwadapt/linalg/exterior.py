@@ -52,11 +52,11 @@ def _apply_column(u: torch.Tensor, v: torch.Tensor, j: int, lower: bool, unit: b
 
 
 def _apply_permutation(u: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """``Λ(P) u`` for permutation matrices ``P (..., n, n)``: ``e_J -> sgn·e_{π(J)}``."""
+    """``Λ(P) u`` for permutation matrices ``P (..., n, n)``: ``e_J -> sgn·e_{π(J)}``. No
+    branch on the values (an identity ``P`` gathers too): no device sync on CUDA, and it
+    traces (``torch.compile``, the meta device)."""
     n = P.shape[-1]
     pi = P.argmax(-2)  # (..., n): P[pi[j], j] = 1
-    if bool((pi == torch.arange(n, device=P.device)).all()):
-        return u
     idx = torch.arange(1 << n, device=P.device)
     bits = (idx[None, :] >> torch.arange(n, device=P.device)[:, None]) & 1  # (n, N)
     bJ = bits[pi]  # (..., n, N): bit j of J = π^{-1}(I) is bit π(j) of I

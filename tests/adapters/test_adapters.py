@@ -101,6 +101,18 @@ def test_module_conversions_keep_the_adapter(method, kw):
     assert all(p.grad is not None for p in back.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_device_generic_path_runs_on_the_meta_device(method, kw):
+    """What a CUDA run takes (the torch paths, after ``model.to(device)``) runs on the meta
+    device: no tensor left on the CPU, no ``.item()``/``.numpy()`` host sync on the way."""
+    model = inject(make_model(), AdapterConfig(method, **kw)).to("meta")
+    x = torch.empty(5, 11, device="meta", dtype=torch.float64, requires_grad=True)
+    y = model(x)
+    assert y.shape == (5, 9) and y.is_meta
+    y.sum().backward()
+    assert all(p.grad.is_meta for p in model.parameters() if p.requires_grad)
+
+
 @pytest.mark.parametrize("method", ["hamming", "compound"])
 @pytest.mark.parametrize("base", ["free", "orthogonal", "cayley"])
 def test_dense_and_apply_paths_agree_with_gradients(method, base):
