@@ -53,6 +53,7 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
     _check_args(qubits=qubits, rank=rank, steps=steps, batch=batch, eval_samples=eval_samples,
                 eval_repeats=eval_repeats, hidden=hidden, gradient=gradient,
                 construction=construction, lr=lr)
+    fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = load_mnist(hidden, max_per_class=max_per_class, split_seed=seed)
@@ -90,6 +91,10 @@ def quantum_finetune(backend: str = "aer_noisy", *, out: str | Path, ledger: str
                        description=f"hybrid step {k + 1}/{steps}: loss {loss:.3f}",
                        completed=eval_repeats + k + 1))
         fine_tuned = evaluate("final", eval_repeats + steps)
+    except InputError:  # refused (a step modelled at days) before anything was written
+        if fresh and not any(out.iterdir()):
+            out.rmdir()
+        raise
     finally:
         bar.close()
         evaluator.close()  # its Runtime session (ibm_*)

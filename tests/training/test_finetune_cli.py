@@ -41,3 +41,17 @@ def test_finetune_human_output(tmp_path):
     assert r.exit_code == 0, r.output
     assert "| head-only | 0 | 85 |" in r.output and f"wrote {out}/study.json" in r.output
     assert "not tested" in r.output  # claims need arms this run did not have
+
+
+def test_quantum_run_refused_by_the_time_model_leaves_nothing(tmp_path, monkeypatch):
+    """finetune --quantum on aer_noisy modelled above the limit: one line naming --force,
+    exit 2, no ledger and no output folder (the folder it made is removed again)."""
+    monkeypatch.setattr("hwadapt.execution.plan.MAX_SIMULATION_S", 1e-9)
+    out, ledger = tmp_path / "run", tmp_path / "l.db"
+    r = runner.invoke(app, ["finetune", "--quantum", "--backend", "aer_noisy", "--qubits", "4",
+                            "--hidden", "16", "--steps", "1", "--epochs", "1",
+                            "--pretrain-epochs", "1", "--max-per-class", "10", "--out",
+                            str(out), "--ledger", str(ledger)])
+    assert r.exit_code == 2, r.output
+    assert "first batch of adapter circuits" in r.output and "--force" in r.output
+    assert list(tmp_path.iterdir()) == []
