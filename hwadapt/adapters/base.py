@@ -148,7 +148,9 @@ class MatrixAdapter(AdapterLayer):
         base = self.base_layer
         if self.path == "dense":  # one matmul: (W0 + ΔW) x + b, ΔW scattered into W0
             pos, vals = self._delta_flat()
-            W = base.weight.flatten().index_add(0, pos, vals).view_as(base.weight)
+            # vals in W0's dtype: under autocast α @ flat comes out in the low precision
+            W = base.weight.flatten().index_add(0, pos, vals.to(base.weight.dtype))
+            W = W.view_as(base.weight)
             return F.linear(x, W, base.bias)
         xp = F.pad(x, (0, self.dim - self.d_in))[..., None, :]  # (..., 1, dim)
         y = self._apply_factors(xp)[..., : self.d_out]  # (..., R, d_out)

@@ -69,6 +69,9 @@ class HammingLayer(MatrixAdapter):
             if self.path == "blocks":
                 return self.base_layer(x) + self._blocks(x)
             return super().forward(x)
+        if torch.is_autocast_enabled("cpu"):  # the compiled kernels take float32/64 only:
+            with torch.autocast("cpu", enabled=False):  # this layer in the parameters' dtype
+                return self.forward(x.to(self.alpha.dtype))
         fn = kernels.HammingDense if self.path == "dense" else kernels.HammingBlocks
         base = self.base_layer
         y = fn.apply(x.reshape(-1, self.d_in), self.base_matrices(), self.alpha, base.weight,

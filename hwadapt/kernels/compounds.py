@@ -275,12 +275,17 @@ def first_order(backward):
     """``backward`` of a first-order-only ``autograd.Function``: under ``create_graph=True``
     (grad mode on in the backward) it runs through ``once_differentiable`` (differentiating
     its results again raises); otherwise directly, without that wrapper's per-call cost
-    (8 µs of a 530 µs Hamming-weight adapter step at width 256)."""
+    (8 µs of a 530 µs Hamming-weight adapter step at width 256). Never under CPU autocast
+    (a backward called inside an autocast region): the kernels read float32/64 arrays."""
     once = torch.autograd.function.once_differentiable(backward)
 
     @wraps(backward)
     def wrapper(ctx, *grads):
-        return (once if torch.is_grad_enabled() else backward)(ctx, *grads)
+        run = once if torch.is_grad_enabled() else backward
+        if torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return run(ctx, *grads)
+        return run(ctx, *grads)
 
     return wrapper
 

@@ -102,6 +102,24 @@ def test_module_conversions_keep_the_adapter(method, kw):
 
 
 @pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_cpu_autocast_mixed_precision(method, kw):
+    """Under ``torch.autocast("cpu", bfloat16)`` every config trains (the compiled kernels run
+    in the parameters' dtype, the torch paths in bfloat16 where autocast says so), with the
+    float32 gradients to bfloat16 accuracy."""
+    model = inject(make_model().float(), AdapterConfig(method, **kw))
+    perturb(model)
+    x = x_batch().float()
+    params = [p for p in model.parameters() if p.requires_grad]
+    want = torch.autograd.grad(model(x).pow(2).mean(), params)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(x).float().pow(2).mean()
+        got = torch.autograd.grad(loss, params)  # a backward inside the region, too
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype
+        torch.testing.assert_close(g, w, rtol=0.05, atol=0.05 * float(w.abs().max()))
+
+
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
 def test_device_generic_path_runs_on_the_meta_device(method, kw):
     """What a CUDA run takes (the torch paths, after ``model.to(device)``) runs on the meta
     device: no tensor left on the CPU, no ``.item()``/``.numpy()`` host sync on the way."""
