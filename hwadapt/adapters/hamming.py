@@ -72,10 +72,10 @@ class HammingLayer(MatrixAdapter):
         if torch.is_autocast_enabled("cpu"):  # the compiled kernels take float32/64 only:
             with torch.autocast("cpu", enabled=False):  # this layer in the parameters' dtype
                 return self.forward(x.to(self.alpha.dtype))
-        fn = kernels.HammingDense if self.path == "dense" else kernels.HammingBlocks
         base = self.base_layer
-        y = fn.apply(x.reshape(-1, self.d_in), self.base_matrices(), self.alpha, base.weight,
-                     base.bias, kernels.block_index(self.n, self.d_in, self.d_out))
+        y = kernels.fused_linear(self.path == "blocks", x.reshape(-1, self.d_in),
+                                 self.base_matrices(), self.alpha, base.weight, base.bias,
+                                 kernels.block_index(self.n, self.d_in, self.d_out))
         return y.view(*x.shape[:-1], self.d_out)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:

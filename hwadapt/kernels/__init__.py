@@ -40,7 +40,7 @@ def _drop_stale_compiled(folder: Path) -> None:
 _drop_stale_compiled(Path(__file__).parent)
 
 from hwadapt.kernels.compounds import DTYPES, _plan, compounds_flat, supported  # noqa: E402
-from hwadapt.kernels.givens import GivensMatrix  # noqa: E402
+from hwadapt.kernels.givens import GivensMatrix, givens_product  # noqa: E402
 from hwadapt.kernels.hamming import (  # noqa: E402
     BlockIndex,
     HammingBlocks,
@@ -50,9 +50,11 @@ from hwadapt.kernels.hamming import (  # noqa: E402
     _block_gram,
     _gather_blocks,
     block_index,
+    fused_linear,
     hw_colex_order,
 )
 
 __all__ = ["DTYPES", "BlockIndex", "GivensMatrix", "HammingBlocks", "HammingDense",
            "_add_cols", "_block_gemms", "_block_gram", "_gather_blocks", "_plan",
-           "block_index", "compounds_flat", "hw_colex_order", "supported"]
+           "block_index", "compounds_flat", "fused_linear", "givens_product", "hw_colex_order",
+           "supported"]

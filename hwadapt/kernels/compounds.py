@@ -25,6 +25,7 @@ compiled code in ``__pycache__`` next to this file). The pure-torch recursion in
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import cache, wraps
 
@@ -322,12 +323,33 @@ def supported(A: torch.Tensor) -> bool:
     return A.device.type == "cpu" and A.dtype in DTYPES
 
 
+def opaque(fn):
+    """``fn``, a kernel entry point, opaque to ``torch.compile``: run through
+    ``torch.compiler.disable`` (eagerly, 0.4 µs a call) once ``torch._dynamo`` is loaded;
+    dynamo cannot trace numba and crashed inside these functions. Until then (no compile in
+    this process) ``fn`` is called directly: decorating at import would load dynamo (1.1 s)."""
+    disabled = None
+
+    @wraps(fn)
+    def call(*args):
+        nonlocal disabled
+        if "torch._dynamo" not in sys.modules:
+            return fn(*args)
+        if disabled is None:
+            disabled = torch.compiler.disable(fn)
+        return disabled(*args)
+
+    return call
+
+
+@opaque
 def compounds_flat(A: torch.Tensor, k_max: int) -> torch.Tensor:
     """All compounds ``A^(0..k_max)`` of ``A (..., n, n)`` (CPU, float32/64), flat.
 
     Returns ``(..., Σ_{k<=k_max} C(n,k)^2)`` in the layout of
     :func:`~hwadapt.linalg.compound_offsets`; differentiable (first order) in ``A``. No input
     checks: call :func:`hwadapt.linalg.compounds_flat`, which validates and picks this path.
+    Like every kernel entry point, :func:`opaque` to ``torch.compile``.
     """
     n = A.shape[-1]
     batch = A.shape[:-2]

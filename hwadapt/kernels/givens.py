@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from hwadapt.kernels.compounds import _FASTMATH, _numpy, first_order
+from hwadapt.kernels.compounds import _FASTMATH, _numpy, first_order, opaque
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -71,3 +71,10 @@ class GivensMatrix(torch.autograd.Function):
     def backward(ctx, grad):
         g = _givens_backward(ctx.th, ctx.pairs, ctx.R, _numpy(grad))
         return torch.from_numpy(g), None, None
+
+
+@opaque
+def givens_product(angles: torch.Tensor, pairs: np.ndarray, n: int) -> torch.Tensor:
+    """:class:`GivensMatrix` of ``angles (B, m)``, :func:`~hwadapt.kernels.compounds.opaque`
+    to ``torch.compile``."""
+    return GivensMatrix.apply(angles, pairs, n)

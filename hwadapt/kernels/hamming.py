@@ -32,6 +32,7 @@ from hwadapt.kernels.compounds import (
     _reverse,
     _start,
     first_order,
+    opaque,
 )
 from hwadapt.kernels.pool import POOL
 
@@ -386,3 +387,10 @@ class HammingBlocks(torch.autograd.Function):
         gW0 = g.T @ x if need[3] else None
         gb = g.sum(0) if need[4] else None
         return gx, gA, galpha, gW0, gb, None
+
+
+@opaque
+def fused_linear(blocks: bool, x, A, alpha, W0, b, ix: BlockIndex) -> torch.Tensor:
+    """:class:`HammingBlocks` (``blocks``) or :class:`HammingDense` ``.apply``,
+    :func:`~hwadapt.kernels.compounds.opaque` to ``torch.compile``."""
+    return (HammingBlocks if blocks else HammingDense).apply(x, A, alpha, W0, b, ix)

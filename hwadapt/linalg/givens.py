@@ -49,7 +49,7 @@ def givens_matrix(
 
     if kernels.supported(angles) and pairs:
         batch = angles.shape[:-1]
-        O = kernels.GivensMatrix.apply(angles.reshape(-1, len(pairs)), _pairs_array(pairs), n)
+        O = kernels.givens_product(angles.reshape(-1, len(pairs)), _pairs_array(pairs), n)
         return O.reshape(*batch, n, n)
     return _givens_torch(n, angles, pairs)
 

@@ -101,6 +101,24 @@ def test_module_conversions_keep_the_adapter(method, kw):
     assert all(p.grad is not None for p in back.parameters() if p.requires_grad)
 
 
+@pytest.mark.parametrize("method,kw", [("hamming", {}), ("hamming", dict(path="blocks")),
+                                       ("hamming", dict(base="orthogonal")), ("compound", {})])
+def test_torch_compile_runs_the_kernels_eagerly(method, kw):
+    """``torch.compile`` (dynamo; the eager backend needs no C compiler) treats the numba
+    entry points as opaque (``kernels.opaque``): same outputs and gradients. Dynamo traced
+    into them before and crashed (AssertionError in its bytecode transformation)."""
+    model = inject(make_model().float(), AdapterConfig(method, 2, **kw))
+    perturb(model)
+    x = x_batch().float()
+    params = [p for p in model.parameters() if p.requires_grad]
+    compiled = torch.compile(model, backend="eager")
+    y = compiled(x)
+    torch.testing.assert_close(y, model(x), rtol=0, atol=1e-6)
+    for g, w in zip(torch.autograd.grad(y.sum(), params),
+                    torch.autograd.grad(model(x).sum(), params), strict=True):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
 def test_cpu_autocast_mixed_precision(method, kw):
     """Under ``torch.autocast("cpu", bfloat16)`` every config trains (the compiled kernels run
