@@ -64,7 +64,7 @@ class HammingLayer(MatrixAdapter):
         from hwadapt import kernels  # lazy: numba is imported on first use only
 
         self._check_width(x)
-        if self.path == "apply" or not kernels.supported(self.alpha):
+        if self.path == "apply" or not kernels.supported(self.alpha, x):
             # any device: autograd through the torch recursion (dense: one scatter)
             if self.path == "blocks":
                 return self.base_layer(x) + self._blocks(x)

@@ -318,9 +318,13 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
     return (t if t.is_contiguous() else t.contiguous()).numpy()
 
 
-def supported(A: torch.Tensor) -> bool:
-    """Whether :func:`compounds_flat` handles ``A`` (a CPU float32/float64 tensor)."""
-    return A.device.type == "cpu" and A.dtype in DTYPES
+def supported(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels handle ``tensors``: CPU float32/float64, and no ``torch.func``
+    transform (``grad``, ``vmap``, ``jacrev``) running: those take the torch paths, which
+    the transforms trace (the kernels' numpy code cannot be; ``autograd.Function.apply``
+    refuses such Functions inside any transform, whatever it wraps)."""
+    return not torch._C._are_functorch_transforms_active() and all(
+        t.device.type == "cpu" and t.dtype in DTYPES for t in tensors)
 
 
 def opaque(fn):

@@ -120,6 +120,30 @@ def test_torch_compile_runs_the_kernels_eagerly(method, kw):
 
 
 @pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_torch_func_transforms(method, kw):
+    """``torch.func.grad`` over ``functional_call`` equals autograd, and per-sample gradients
+    (``vmap`` of ``grad``) equal one autograd backward per sample: inside a transform the
+    layers take the torch paths (``kernels.supported``), which the transforms can trace."""
+    from torch.func import functional_call, grad, vmap
+
+    model = inject(make_model(), AdapterConfig(method, **kw))
+    perturb(model)
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    x = x_batch()[:3]
+
+    def loss(p, xs):
+        return functional_call(model, p, (xs,)).pow(2).sum()
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0))(params, x[:, None])
+    for i in range(3):
+        model.zero_grad()
+        loss(dict(model.named_parameters()), x[i:i + 1]).backward()
+        for k, v in model.named_parameters():
+            if v.requires_grad:
+                torch.testing.assert_close(per_sample[k][i], v.grad, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
 def test_cpu_autocast_mixed_precision(method, kw):
     """Under ``torch.autocast("cpu", bfloat16)`` every config trains (the compiled kernels run
     in the parameters' dtype, the torch paths in bfloat16 where autocast says so), with the
@@ -329,7 +353,7 @@ def test_device_generic_torch_path_equals_the_compiled_path(method, kw, monkeypa
 
     compiled = run()
     calls = []
-    monkeypatch.setattr(kernels, "supported", lambda t: calls.append(t) and False)
+    monkeypatch.setattr(kernels, "supported", lambda *t: calls.append(t) and False)
     torch_path = run()
     assert calls or kw["path"] == "apply"  # dense/blocks consulted the switch
     for a, b in zip(torch_path, compiled, strict=True):
