@@ -134,6 +134,12 @@ def test_checkpoint_angles_are_read(tmp_path):
     torch.save({f"{k}.angles": torch.zeros(2, 5) for k in "ab"}, tmp_path / "w.pt")
     with pytest.raises(InputError, match=r"found adapted layers \['a', 'b'\].*set circuit.layer"):
         adapter_parameters(parse_spec(without_layer, base_dir=JOBS))
+    for key, base in (("fc1.A", "free"), ("fc1.skew", "cayley")):  # no RBS angles: say why
+        torch.save({key: torch.zeros(2, 4, 4), "fc1.alpha": torch.ones(2)}, tmp_path / "w.pt")
+        for spec_text in (text, without_layer):
+            with pytest.raises(InputError, match=rf"{key} is a {base}-base adapter's.*"
+                                                 "base='orthogonal'"):
+                adapter_parameters(parse_spec(spec_text, base_dir=JOBS))
 
 
 # ---- constructions, modes, execution options (issue 10) ----------------------------------
