@@ -213,28 +213,54 @@ def cancel(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LE
     _show_runs([manager.cancel(ledger, resolve_run(ledger, run))], as_json)
 
 
+RUN_COLUMNS = ("run", "name", "backend", "status", "batches", "accepted (min/target)",
+               "QPU s (est/used)", "note")
+
+
 def _show_runs(summaries: list[dict], as_json: bool) -> None:
+    """The runs as a table; on a terminal too narrow for it (a word of some cell would be
+    cut: 80 columns), as two lines per run instead of a table of truncated cells. The QPU
+    column only when a run has QPU seconds. User text is shown literally (:func:`plain`)."""
     if emit(summaries, as_json):
         return
+    rows = [[plain(c) for c in _run_cells(s)] for s in summaries]
+    cols = list(RUN_COLUMNS)
+    if not any(r[6] for r in rows):  # local runs only
+        cols.pop(6)
+        rows = [r[:6] + r[7:] for r in rows]
+    # a table cell wraps between words: it is truncated only when a word does not fit
+    widths = [max(len(w) for text in [c, *(r[i] for r in rows)] for w in text.split() or [""])
+              for i, c in enumerate(cols)]
+    if sum(w + 3 for w in widths) + 1 > console.width:
+        console.print("hwadapt runs")
+        for r in rows:
+            cell = dict(zip(cols, r, strict=True))
+            console.print(f"{cell['run']}  {cell['name']}  {cell['backend']}  {cell['status']}")
+            console.print(f"  batches {cell['batches']}; accepted (min/target) "
+                          f"{cell['accepted (min/target)']}" +
+                          (f"; QPU s (est/used) {r[6]}" if len(cols) == len(RUN_COLUMNS) and
+                           r[6] else "") + (f"; {cell['note']}" if cell["note"] else ""))
+        return
     table = Table(title="hwadapt runs")
-    # ids are copied into fetch/compare: never cut, whatever the terminal's width
-    table.add_column("run", no_wrap=True, overflow="fold",
-                     min_width=max((len(s["run"]) for s in summaries), default=3))
-    for col in ("name", "backend", "status", "batches", "accepted (min/target)",
-                "QPU s (est/used)", "note"):
-        table.add_column(col)
-    for s in summaries:
-        acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
-                       for f in s["families"])
-        batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
-        note = s["reason"] or ""
-        if s.get("driver"):
-            note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
-        sim = s.get("simulated_with")  # the Aer method(s), where a simulator recorded one
-        backend = s["backend"] + (f" ({', '.join(sim)})" if sim else "")
-        table.add_row(*(plain(c) for c in (s["run"], s["name"], backend, s["status"],
-                                            batches, acc, _qpu(s.get("qpu_seconds")), note)))
+    for col, width in zip(cols, widths, strict=True):  # no word cut (ids go into commands)
+        table.add_column(col, min_width=width)
+    for r in rows:
+        table.add_row(*r)
     console.print(table)
+
+
+def _run_cells(s: dict) -> list[str]:
+    """A run summary's cells, in :data:`RUN_COLUMNS` order."""
+    acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
+                   for f in s["families"])
+    batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
+    note = s["reason"] or ""
+    if s.get("driver"):
+        note = f"driven by {s['driver']}" + (f"; {note}" if note else "")
+    sim = s.get("simulated_with")  # the Aer method(s), where a simulator recorded one
+    backend = s["backend"] + (f" ({', '.join(sim)})" if sim else "")
+    return [s["run"], s["name"], backend, s["status"], batches, acc,
+            _qpu(s.get("qpu_seconds")), note]
 
 
 def _qpu(q: dict | None) -> str:

@@ -69,10 +69,15 @@ def test_inputs_below_target_counted_once():
 
 
 def test_run_ids_not_cut_in_narrow_tables(cli, two_runs):
+    """No cell is cut on any width: a table when every word fits, else two lines per run
+    (80 columns); the QPU column only when a run has QPU seconds (these are exact runs)."""
     path, ids = two_runs
-    r = cli("status", "--ledger", path, env={"COLUMNS": "60"})
-    assert r.returncode == 0, r.stderr
-    assert all(i in r.stdout for i in ids)
+    for width, table in (("60", False), ("80", False), ("120", True)):
+        r = cli("status", "--ledger", path, env={"COLUMNS": width})
+        assert r.returncode == 0, r.stderr
+        assert all(i in r.stdout for i in ids) and "…" not in r.stdout
+        assert ("┃ run" in r.stdout) == table and "QPU" not in r.stdout
+        assert table or "accepted (min/target) magnitude:" in r.stdout
 
 
 def test_progress_when_piped(capsys, monkeypatch):
