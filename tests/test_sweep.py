@@ -135,3 +135,21 @@ def test_sweep_refuses_a_simulation_of_days_like_submit(tmp_path, workers):
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "on this machine" in res.output and "--force" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d16.toml"]
+
+
+def test_resuming_a_finished_sweep_on_workers_only_compares(tmp_path):
+    """--resume of a sweep whose runs are all done, on the worker pool: nothing to drive
+    (was an IndexError in the parallel driver), same table again, no new run."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    ledger = tmp_path / "l.db"
+    args = ["sweep", str(spec), "--noise-from", "fake_lagos", "--scales", "0,1", "--workers",
+            "2", "--ledger", str(ledger), "--json"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    state = json.loads(first.stdout)
+    again = CliRunner().invoke(app, [*args, "--resume", state["sweep"]])
+    assert again.exit_code == 0, again.output
+    assert [s["aggregate"] for s in json.loads(again.stdout)["settings"]] == \
+        [s["aggregate"] for s in state["settings"]]
+    assert len(Ledger(ledger).runs()) == 2

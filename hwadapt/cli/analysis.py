@@ -21,7 +21,9 @@ from hwadapt.cli.core import (
     emit,
     err_console,
     executor_from,
+    print_table,
 )
+from hwadapt.progress import plain
 
 
 @command
@@ -151,19 +153,17 @@ def sweep(
                           progress=not as_json, on_run=None if as_json else done, executor=ex)
     if emit(state, as_json):
         return
-    table = Table(title=f"sweep {state['sweep']} ({state['name']} on aer_noisy) vs exact")
-    for col in ("device", "scale", "run", "TVD", "rel. L2", "within 2·se", "HW discarded",
-                "rate (obs/ideal)"):
-        table.add_column(col)
+    rows = []
     for s in state["settings"]:
-        rows = [("", s["aggregate"])]
+        aggs = [("", s["aggregate"])]
         if mitigate:
-            rows.append((f" ({mitigate})", s[f"aggregate_{mitigate}"]))
-        for tag, a in rows:
-            table.add_row(s["device"], f"{s['scale']:g}{tag}", s["run"], f"{a['tvd']:.4f}",
-                          f"{a['rel_l2']:.4f}", f"{a['coverage_2se']:.1%}",
-                          f"{a['hw_discarded']:.2%}", f"{a['rate']:.4f}/{a['rate_ideal']:.4f}")
-    console.print(table)
+            aggs.append((f" ({mitigate})", s[f"aggregate_{mitigate}"]))
+        rows += [[s["device"], f"{s['scale']:g}{tag}", s["run"], f"{a['tvd']:.4f}",
+                  f"{a['rel_l2']:.4f}", f"{a['coverage_2se']:.1%}", f"{a['hw_discarded']:.2%}",
+                  f"{a['rate']:.4f}/{a['rate_ideal']:.4f}"] for tag, a in aggs]
+    print_table(f"sweep {state['sweep']} ({plain(state['name'])} on aer_noisy) vs exact",
+                ["device", "scale", "run", "TVD", "rel. L2", "within 2·se", "HW discarded",
+                 "rate (obs/ideal)"], rows)
     for note in sorted({s["error_bars"] for s in state["settings"]
                         if s["aggregate"]["systematic"] is None}):
         console.print(f"within 2·se: {note}", highlight=False, markup=False)

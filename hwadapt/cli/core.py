@@ -161,6 +161,30 @@ def emit(data: Any, as_json: bool) -> bool:
     return as_json
 
 
+def print_table(title: str, cols: list[str], rows: list[list[str]]) -> None:
+    """``rows`` (text, shown literally) under ``cols`` as a table whose columns are at least
+    their longest word wide (cells wrap between words, never cut: run ids go into commands);
+    on a terminal too narrow for that (80 columns), each row as its first cell, then
+    ``column value; ...`` on an indented line, instead of a table of cut cells."""
+    from rich.table import Table
+
+    widths = [max(len(w) for text in [c, *(r[i] for r in rows)] for w in text.split() or [""])
+              for i, c in enumerate(cols)]
+    if sum(w + 3 for w in widths) + 1 > console.width:
+        console.print(title)
+        for r in rows:
+            console.print(r[0])
+            console.print("  " + "; ".join(f"{c} {v}" for c, v in zip(cols[1:], r[1:],
+                                                                      strict=True) if v))
+        return
+    table = Table(title=title)
+    for col, width in zip(cols, widths, strict=True):
+        table.add_column(col, min_width=width)
+    for r in rows:
+        table.add_row(*r)
+    console.print(table)
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"hwadapt {__version__}")

@@ -26,6 +26,7 @@ from hwadapt.cli.core import (
     emit,
     err_console,
     executor_from,
+    print_table,
 )
 from hwadapt.errors import HwadaptError
 from hwadapt.progress import plain
@@ -218,9 +219,7 @@ RUN_COLUMNS = ("run", "name", "backend", "status", "batches", "accepted (min/tar
 
 
 def _show_runs(summaries: list[dict], as_json: bool) -> None:
-    """The runs as a table; on a terminal too narrow for it (a word of some cell would be
-    cut: 80 columns), as two lines per run instead of a table of truncated cells. The QPU
-    column only when a run has QPU seconds. User text is shown literally (:func:`plain`)."""
+    """The runs (:func:`print_table`); the QPU column only when a run has QPU seconds."""
     if emit(summaries, as_json):
         return
     rows = [[plain(c) for c in _run_cells(s)] for s in summaries]
@@ -228,25 +227,7 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
     if not any(r[6] for r in rows):  # local runs only
         cols.pop(6)
         rows = [r[:6] + r[7:] for r in rows]
-    # a table cell wraps between words: it is truncated only when a word does not fit
-    widths = [max(len(w) for text in [c, *(r[i] for r in rows)] for w in text.split() or [""])
-              for i, c in enumerate(cols)]
-    if sum(w + 3 for w in widths) + 1 > console.width:
-        console.print("hwadapt runs")
-        for r in rows:
-            cell = dict(zip(cols, r, strict=True))
-            console.print(f"{cell['run']}  {cell['name']}  {cell['backend']}  {cell['status']}")
-            console.print(f"  batches {cell['batches']}; accepted (min/target) "
-                          f"{cell['accepted (min/target)']}" +
-                          (f"; QPU s (est/used) {r[6]}" if len(cols) == len(RUN_COLUMNS) and
-                           r[6] else "") + (f"; {cell['note']}" if cell["note"] else ""))
-        return
-    table = Table(title="hwadapt runs")
-    for col, width in zip(cols, widths, strict=True):  # no word cut (ids go into commands)
-        table.add_column(col, min_width=width)
-    for r in rows:
-        table.add_row(*r)
-    console.print(table)
+    print_table("hwadapt runs", cols, rows)
 
 
 def _run_cells(s: dict) -> list[str]:

@@ -95,7 +95,9 @@ def drive_runs(ledger: Ledger, runs: list[RunData], executor: Executor,
     """Drive local-backend ``runs`` to the end with their batches on ``executor``; returns
     ``{run id: final status}``. ``leases``: tokens already held per run (None: taken here,
     after verifying the run's stored results). Raises :class:`JobFailed` naming every
-    failed run at the end."""
+    failed run at the end. No runs: nothing to do (a resumed sweep whose runs are done)."""
+    if not runs:
+        return {}
     leases = leases or [None] * len(runs)
     tokens = {}
     try:
