@@ -104,7 +104,8 @@ def claims(study: dict, dla: list[dict] | None = None, slopes: dict | None = Non
                    "the QNN's decay).")
     if backend:
         out.append(f"**The same loop runs on {backend['backend']} through the ledger**: "
-                   f"{backend['steps']} SPSA steps at {backend['qubits']} qubits, "
+                   f"{backend['steps']} SPSA step{'s' * (backend['steps'] != 1)} at "
+                   f"{backend['qubits']} qubits, "
                    f"{backend['shots']} shots, {backend['two_qubit_gates']} two-qubit gates "
                    f"per circuit; held-out accuracy estimated "
                    f"{backend['before']['backend']['accuracy']:.2f} → "

@@ -192,7 +192,8 @@ def _backend_lines(r: dict) -> list[str]:
     lines: list[str] = []
     b = r["backend"]
     lines += [f"## Backend run ({b['backend']})", "",
-              f"{b['steps']} SPSA steps of the LCU adapter at n = {b['qubits']} "
+              f"{b['steps']} SPSA step{'s' * (b['steps'] != 1)} of the LCU adapter at "
+              f"n = {b['qubits']} "
               f"({b['layers']} QNN layer), {b['batch']} training states, {b['shots']} "
               f"shots per binding, {b['two_qubit_gates']} two-qubit gates per transpiled "
               "circuit (exact StatePreparation + controlled U_QNN + controlled U_QA); one "
