@@ -130,11 +130,11 @@ def _print_hybrid(rep: dict, out: Path, backend: str, eval_repeats: int, steps: 
     """The B-validation table of a ``finetune --quantum`` report and where it was written."""
     ev = rep["evaluation"]
     table = Table(title=f"B validation ({rep['eval_samples']} samples): accuracy / loss")
-    for col in ("model", f"estimated on {backend} ({eval_repeats} run(s): mean ± std)",
-                "exact simulation"):
+    runs = "1 run" if eval_repeats == 1 else f"{eval_repeats} runs: mean ± std"
+    for col in ("model", f"estimated on {backend} ({runs})", "exact simulation"):
         table.add_column(col)
     for key, label in (("warm_start", "classical warm start"),
-                       ("fine_tuned", f"after {steps} hybrid step(s)")):
+                       ("fine_tuned", f"after {steps} hybrid step{'s' * (steps != 1)}")):
         table.add_row(label, *(" / ".join(_mean_std(ev[key][src], m) for m in
                                           ("accuracy", "loss"))
                                for src in ("backend", "exact")))
