@@ -120,6 +120,26 @@ def test_torch_compile_runs_the_kernels_eagerly(method, kw):
 
 
 @pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
+def test_gradient_checkpointing_and_retained_graph(method, kw):
+    """``torch.utils.checkpoint`` (forward recomputed in the backward) and a graph kept for a
+    second backward give the plain backward's gradients."""
+    from torch.utils.checkpoint import checkpoint
+
+    model = inject(make_model(), AdapterConfig(method, **kw))
+    perturb(model)
+    x = x_batch().requires_grad_(True)
+    wrt = [x, *(p for p in model.parameters() if p.requires_grad)]
+    want = torch.autograd.grad(model(x).pow(2).sum(), wrt)
+    got = torch.autograd.grad(checkpoint(model, x, use_reentrant=False).pow(2).sum(), wrt)
+    loss = model(x).pow(2).sum()
+    first = torch.autograd.grad(loss, wrt, retain_graph=True)
+    second = torch.autograd.grad(loss, wrt)
+    for w, g, a, b in zip(want, got, first, second, strict=True):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)
 def test_torch_func_transforms(method, kw):
     """``torch.func.grad`` over ``functional_call`` equals autograd, and per-sample gradients
     (``vmap`` of ``grad``) equal one autograd backward per sample: inside a transform the
