@@ -197,14 +197,21 @@ def _drive_parallel(state: dict, path: Path, spec_path: str | Path, ledger_path:
 
 
 def plot_sweep(state: dict, path: Path) -> Path:
-    """Error vs noise scale, one line per device (dashed: readout-mitigated), 4 panels."""
+    """Error vs noise scale, one line per device (dashed: readout-mitigated), 4 panels; the
+    coverage panel says whether its error bars are shot noise only or include the
+    calibrated systematic term."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    stat = {s["aggregate"]["systematic"] is None for s in state["settings"]
+            if s.get("aggregate")}  # True: no calibration measured the device's bias
+    bars = {frozenset({True}): "shot noise only", frozenset({False}): "total"}.get(
+        frozenset(stat), "total; shot noise only without calibration counts")
     labels = {"tvd": "TVD (postselected)", "rel_l2": "relative L2 error of ŷ",
-              "coverage_2se": "fraction within 2·stderr", "hw_discarded": "HW-discarded shots"}
+              "coverage_2se": f"fraction within 2·stderr ({bars})",
+              "hw_discarded": "HW-discarded shots"}
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.6))
     devices = list(dict.fromkeys(s["device"] for s in state["settings"]))
     mit = state.get("mitigate")
@@ -220,7 +227,8 @@ def plot_sweep(state: dict, path: Path) -> Path:
         ax.set(xlabel="noise scale (× device errors)", title=labels[m])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{state['name']}: sweep {state['sweep']}", fontsize=9)
+    name = state["name"].replace("$", r"\$")  # shown as written: no mathtext
+    fig.suptitle(f"{name}: sweep {state['sweep']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -153,3 +153,17 @@ def test_resuming_a_finished_sweep_on_workers_only_compares(tmp_path):
     assert [s["aggregate"] for s in json.loads(again.stdout)["settings"]] == \
         [s["aggregate"] for s in state["settings"]]
     assert len(Ledger(ledger).runs()) == 2
+
+
+def test_plot_shows_the_spec_name_literally(tmp_path):
+    """A spec name is text, not matplotlib mathtext: '$\\undefined$' once failed savefig at
+    the end of a sweep; the coverage panel names what its error bars cover."""
+    from hwadapt.sweep import plot_sweep
+
+    agg = {"tvd": 0.1, "rel_l2": 0.2, "coverage_2se": 0.9, "hw_discarded": 0.0,
+           "systematic": None}
+    state = {"name": r"cost $\undefined$", "sweep": "sweep-x", "mitigate": None,
+             "settings": [{"device": "fake_lagos", "scale": s, "aggregate": agg}
+                          for s in (0.0, 1.0)]}
+    path = plot_sweep(state, tmp_path / "sweep.png")
+    assert path.stat().st_size > 10_000
