@@ -69,9 +69,6 @@ class HammingLayer(MatrixAdapter):
             if self.path == "blocks":
                 return self.base_layer(x) + self._blocks(x)
             return super().forward(x)
-        if torch.is_autocast_enabled("cpu"):  # the compiled kernels take float32/64 only:
-            with torch.autocast("cpu", enabled=False):  # this layer in the parameters' dtype
-                return self.forward(x.to(self.alpha.dtype))
         base = self.base_layer
         y = kernels.fused_linear(self.path == "blocks", x.reshape(-1, self.d_in),
                                  self.base_matrices(), self.alpha, base.weight, base.bias,

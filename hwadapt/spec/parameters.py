@@ -38,12 +38,13 @@ def _checkpoint_parameters(spec: JobSpec, m: int) -> tuple[np.ndarray, np.ndarra
     found = sorted(k[: -len("angles")] for k in state if k.endswith("angles"))
     prefixes = [p for p in found if c.layer is None or p.rstrip(".") == c.layer]
     bases = {"A": "free", "skew": "cayley"}  # other bases' parameters, no RBS angles
-    wrong = sorted(k for k in state if k.rsplit(".", 1)[-1] in bases
-                   and (c.layer is None or k.rpartition(".")[0] == c.layer))
+    wrong = sorted((k, bases[name]) for k in state for layer, _, name in [k.rpartition(".")]
+                   if name in bases and c.layer in (None, layer))
     if not prefixes and wrong:
-        raise InputError(f"circuit.checkpoint: {wrong[0]} is a {bases[wrong[0].rsplit('.')[-1]]}"
-                         "-base adapter's, not RBS angles: circuits need an adapter trained "
-                         "with AdapterConfig('hamming', base='orthogonal')")
+        key, base = wrong[0]
+        raise InputError(f"circuit.checkpoint: {key} is a {base}-base adapter's, not RBS "
+                         "angles: circuits need an adapter trained with "
+                         "AdapterConfig('hamming', base='orthogonal')")
     if len(prefixes) != 1:
         layers = [p.rstrip(".") for p in found] or "none"
         raise InputError("circuit.checkpoint: " + (

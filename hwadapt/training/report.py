@@ -84,13 +84,16 @@ def table_markdown(study: dict[str, Any]) -> str:
             "A acc before FT (%) | A acc after FT (%) |",
             "|---|---:|---:|---:|---:|---:|"]
     for arm, s in study["summary"].items():
-        def pm(key: str, s=s) -> str:
-            mean = f"{100 * s[key + '_mean']:.2f}"
-            return mean if s["seeds"] < 2 else f"{mean} ± {100 * s[key + '_std']:.2f}"
-
-        rows.append(f"| {arm} | {s['body_params']:,} | {s['head_params']:,} | {pm('b_acc')} | "
-                    f"{100 * s['a_acc_before_mean']:.2f} | {pm('a_acc_after')} |")
+        rows.append(f"| {arm} | {s['body_params']:,} | {s['head_params']:,} | "
+                    f"{_percent(s, 'b_acc')} | {100 * s['a_acc_before_mean']:.2f} | "
+                    f"{_percent(s, 'a_acc_after')} |")
     return "\n".join(rows)
+
+
+def _percent(summary: dict[str, Any], key: str) -> str:
+    """An arm's ``key`` mean in %, ``± std`` when it spans several seeds."""
+    mean = f"{100 * summary[key + '_mean']:.2f}"
+    return mean if summary["seeds"] < 2 else f"{mean} ± {100 * summary[key + '_std']:.2f}"
 
 
 def claims(study: dict[str, Any]) -> list[str]:
