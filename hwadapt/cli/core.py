@@ -13,6 +13,7 @@ control characters made visible (:func:`plain`).
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from hwadapt import __version__
@@ -124,7 +126,21 @@ def command(fn: Callable) -> Callable:
         except Exception as e:  # noqa: BLE001 - last line of defence: one line, no traceback
             _fail(e, *_describe(e), as_json)
 
-    return app.command()(wrapper)
+    return app.command(cls=_LiteralHelp)(wrapper)
+
+
+class _LiteralHelp(typer.core.TyperCommand):
+    """A command whose help texts show literally: typer renders them as rich markup, where a
+    spec table such as ``[execution]`` vanished; and its line in ``hwadapt --help`` is the
+    first paragraph of its docstring joined (typer kept the docstring's line breaks)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help = escape(inspect.cleandoc(self.help or ""))
+        self.short_help = " ".join(self.help.split("\n\n")[0].split())
+        for param in self.params:
+            if getattr(param, "help", None):
+                param.help = escape(param.help)
 
 
 def _describe(e: BaseException) -> tuple[str, int]:

@@ -232,7 +232,7 @@ def _show_runs(summaries: list[dict], as_json: bool) -> None:
 
 def _run_cells(s: dict) -> list[str]:
     """A run summary's cells, in :data:`RUN_COLUMNS` order."""
-    acc = " ".join(f"{f['name']}:{min(f['accepted'], default=0)}/{s['target_accepted']}"
+    acc = " ".join(f"{f['name']}:{_target_min(f)}/{s['target_accepted']}"
                    for f in s["families"])
     batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
     note = s["reason"] or ""
@@ -242,6 +242,13 @@ def _run_cells(s: dict) -> list[str]:
     backend = s["backend"] + (f" ({', '.join(sim)})" if sim else "")
     return [s["run"], s["name"], backend, s["status"], batches, acc,
             _qpu(s.get("qpu_seconds")), note]
+
+
+def _target_min(family: dict) -> int:
+    """Fewest accepted shots of a family's target inputs (its calibration inputs, the last
+    rows, have no target: their shots are the spec's ``[calibration] shots``)."""
+    acc = family["accepted"]
+    return min(acc[:len(acc) - family.get("calibration_inputs", 0)], default=0)
 
 
 def _qpu(q: dict | None) -> str:

@@ -85,3 +85,31 @@ def test_one_run_commands_default_to_one_worker_in_process(monkeypatch):
     assert executor_from(None, 2, None, one_run=True).workers == 2
     monkeypatch.setenv("HWADAPT_WORKERS", "2")  # the environment is an explicit choice too
     assert executor_from(None, None, None, one_run=True).workers == 2
+
+
+def _help_texts(cmd) -> list[str]:
+    return [cmd.help or "", *(p.help for p in cmd.params if getattr(p, "help", None))]
+
+
+def test_help_texts_show_literally_and_list_commands_on_joined_lines():
+    """Typer renders help as rich markup: a spec table such as ``[execution]`` in an option's
+    help vanished from ``--help``; the command list kept the docstrings' line breaks."""
+    import re
+
+    import typer
+
+    group = typer.main.get_command(app)
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "400"})
+    assert top.exit_code == 0
+    brackets = 0
+    for name, cmd in group.commands.items():
+        first = " ".join(cmd.help.split("\n\n")[0].split())
+        assert first.replace("\\[", "[") in top.output, name  # one line at 400 columns
+        r = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"})
+        assert r.exit_code == 0, r.output
+        shown = " ".join(r.output.replace("│", " ").split())
+        for text in _help_texts(cmd):
+            for tag in re.findall(r"\[[a-z_]+\]", text.replace("\\[", "[")):
+                brackets += 1
+                assert tag in shown, (name, tag)
+    assert brackets >= 3  # submit --mode, --max-qpu-seconds, compare --mitigate

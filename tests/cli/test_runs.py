@@ -143,3 +143,22 @@ def test_a_bad_spec_fails_before_an_executor_starts(tmp_path, command, monkeypat
                             "--ledger", str(tmp_path / "l.db")])
     assert r.exit_code == 2 and "not valid TOML" in r.output
     assert started == [] and not (tmp_path / "l.db").exists()
+
+
+def test_status_minimum_is_over_target_inputs_not_calibration_inputs(tmp_path):
+    """Calibration inputs are sampled at ``[calibration] shots`` and have no target: a run
+    whose targets were all reached showed e.g. ``magnitude:40/300 … all targets reached``."""
+    spec = tmp_path / "cal.toml"
+    spec.write_text(SMALL.read_text() + "\n[calibration]\ninputs = 4\nshots = 64\n")
+    led = tmp_path / "l.db"
+    r = runner.invoke(app, ["submit", str(spec), "--backend", "exact", "--ledger", str(led)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["status", "latest", "--json", "--ledger", str(led)])
+    fams = json.loads(r.stdout)[0]["families"]
+    target_min = [min(f["accepted"][:-f["calibration_inputs"]]) for f in fams]
+    assert all(f["calibration_inputs"] == 4 for f in fams)
+    assert min(min(f["accepted"]) for f in fams) < 64 <= 500 <= min(target_min)
+    r = runner.invoke(app, ["status", "latest", "--ledger", str(led)],
+                      env={"COLUMNS": "300"})
+    cells = [f"{f['name']}:{m}/500" for f, m in zip(fams, target_min, strict=True)]
+    assert all(c in r.output for c in cells) and "all targets reached" in r.output, r.output
