@@ -113,8 +113,9 @@ def check_width(families: list[Family], backend: Backend) -> None:
     target = backend.transpile_target
     have = getattr(target, "num_qubits", None) if backend.kind != "aer" else None
     if isinstance(have, int) and width > have:
-        raise InputError(f"the spec's circuits need {width} qubits but {backend.name} "
-                         f"({backend.device or backend.name}) has {have}: lower "
+        device = backend.device or backend.name
+        named = backend.name if device == backend.name else f"{backend.name} ({device})"
+        raise InputError(f"the spec's circuits need {width} qubits but {named} has {have}: lower "
                          "circuit.qubits or pick a larger device (`hwadapt backends`)")
 
 

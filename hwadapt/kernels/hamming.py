@@ -394,9 +394,11 @@ def fused_linear(blocks: bool, x, A, alpha, W0, b, ix: BlockIndex) -> torch.Tens
     """:class:`HammingBlocks` (``blocks``) or :class:`HammingDense` ``.apply``,
     :func:`~hwadapt.kernels.compounds.opaque` to ``torch.compile``. Under CPU autocast it
     runs in the parameters' dtype with autocast off (the kernels take float32/64 arrays;
-    :func:`~hwadapt.kernels.compounds.first_order` does the same for the backward)."""
+    :func:`~hwadapt.kernels.compounds.first_order` does the same for the backward) and
+    returns the autocast dtype, as ``F.linear`` and the torch paths do."""
     fn = HammingBlocks if blocks else HammingDense
     if not torch.is_autocast_enabled("cpu"):
         return fn.apply(x, A, alpha, W0, b, ix)
     with torch.autocast("cpu", enabled=False):
-        return fn.apply(x.to(alpha.dtype), A, alpha, W0, b, ix)
+        y = fn.apply(x.to(alpha.dtype), A, alpha, W0, b, ix)
+    return y.to(torch.get_autocast_dtype("cpu"))

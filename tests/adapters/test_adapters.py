@@ -179,6 +179,9 @@ def test_cpu_autocast_mixed_precision(method, kw):
     for g, w in zip(got, want, strict=True):
         assert g.dtype == w.dtype
         torch.testing.assert_close(g, w, rtol=0.05, atol=0.05 * float(w.abs().max()))
+    layer = inject(nn.Linear(11, 9), AdapterConfig(method, **kw))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as nn.Linear: the autocast dtype
+        assert layer(x).dtype == torch.bfloat16
 
 
 @pytest.mark.parametrize("method,kw", CONFIGS, ids=IDS)

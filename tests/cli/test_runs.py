@@ -162,3 +162,16 @@ def test_status_minimum_is_over_target_inputs_not_calibration_inputs(tmp_path):
                       env={"COLUMNS": "300"})
     cells = [f"{f['name']}:{m}/500" for f, m in zip(fams, target_min, strict=True)]
     assert all(c in r.output for c in cells) and "all targets reached" in r.output, r.output
+
+
+@pytest.mark.parametrize("args,named", [
+    (["--backend", "fake_armonk"], "but fake_armonk has 1"),
+    (["--backend", "aer_noisy", "--noise-from", "fake_armonk"],
+     "but aer_noisy (fake_armonk) has 1"),
+])
+def test_a_device_too_small_is_one_line_exit_2_nothing_written(tmp_path, args, named):
+    led = tmp_path / "l.db"
+    r = runner.invoke(app, ["submit", str(SMALL), *args, "--ledger", str(led)])
+    assert r.exit_code == 2, r.output
+    assert f"the spec's circuits need 5 qubits {named}: lower circuit.qubits" in r.output
+    assert r.output.strip().count("\n") == 0 and list(tmp_path.iterdir()) == []
