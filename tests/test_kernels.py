@@ -269,15 +269,17 @@ def test_block_gram_is_the_block_part_of_g_t_x(d_in, d_out):
 
 
 @pytest.mark.parametrize("fn", ["HammingDense", "HammingBlocks"])
-@pytest.mark.parametrize("n,d_in,d_out,bias", [(3, 7, 6, True), (3, 8, 8, False),
-                                               (4, 5, 16, True)])
-def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d_out, bias):
+@pytest.mark.parametrize("n,d_in,d_out,bias,lead", [
+    (3, 7, 6, True, (5,)), (3, 8, 8, False, (5,)), (4, 5, 16, True, (5,)),
+    (3, 7, 6, True, (2, 3)), (3, 8, 8, False, ())])  # x (..., d_in): flattened inside
+def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d_out, bias,
+                                                                  lead):
     """The fused layers against W0 + crop(Σ α_r ⊕_k A_r^(k)) built from determinants."""
     from hwadapt.linalg import hamming_weight_matrix
 
     ix = kernels.block_index(n, d_in, d_out)
     apply = getattr(kernels, fn).apply
-    x, A, al = _rand((5, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
+    x, A, al = _rand((*lead, d_in), 90), _rand((2, n, n), 91), _rand((2,), 92)
     W0, b = _rand((d_out, d_in), 93), _rand((d_out,), 94) if bias else None
     leaves = [t.clone().requires_grad_(True) for t in (x, A, al, W0)]
     if bias:
@@ -297,6 +299,10 @@ def test_hamming_fused_layers_equal_the_definition_with_gradients(fn, n, d_in, d
     for got, want in zip(grads, torch.autograd.grad(yr, ref_leaves, up), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
         assert got.abs().max() > 1e-3
+    y, yr = apply(*leaves[:4], leaves[4] if bias else None, ix), reference(*ref_leaves)
+    for got, want in zip(torch.autograd.grad(y.sum(), leaves),  # an expanded (stride-0) g
+                         torch.autograd.grad(yr.sum(), ref_leaves), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
     assert torch.autograd.gradcheck(lambda *t: apply(*t[:4], t[4] if bias else None, ix),
                                     tuple(leaves))
 

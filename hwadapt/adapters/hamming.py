@@ -64,16 +64,16 @@ class HammingLayer(MatrixAdapter):
         from hwadapt import kernels  # lazy: numba is imported on first use only
 
         self._check_width(x)
-        if self.path == "apply" or not kernels.supported(self.alpha, x):
+        alpha = self.alpha  # nn.Module attribute lookups cost ~1 µs each: once
+        if self.path == "apply" or not kernels.supported(alpha, x):
             # any device: autograd through the torch recursion (dense: one scatter)
             if self.path == "blocks":
                 return self.base_layer(x) + self._blocks(x)
             return super().forward(x)
         base = self.base_layer
-        y = kernels.fused_linear(self.path == "blocks", x.reshape(-1, self.d_in),
-                                 self.base_matrices(), self.alpha, base.weight, base.bias,
-                                 kernels.block_index(self.n, self.d_in, self.d_out))
-        return y.view(*x.shape[:-1], self.d_out)
+        return kernels.fused_linear(self.path == "blocks", x, self.base_matrices(), alpha,
+                                    base.weight, base.bias,
+                                    kernels.block_index(self.n, self.d_in, self.d_out))
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``ΔW x`` one block at a time (the device-generic path of ``blocks``): inputs

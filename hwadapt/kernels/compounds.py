@@ -323,8 +323,12 @@ def supported(*tensors: torch.Tensor) -> bool:
     transform (``grad``, ``vmap``, ``jacrev``) running: those take the torch paths, which
     the transforms trace (the kernels' numpy code cannot be; ``autograd.Function.apply``
     refuses such Functions inside any transform, whatever it wraps)."""
-    return not torch._C._are_functorch_transforms_active() and all(
-        t.device.type == "cpu" and t.dtype in DTYPES for t in tensors)
+    if torch._C._are_functorch_transforms_active():
+        return False
+    for t in tensors:  # a loop, not all(genexpr): 0.4 µs instead of 1.2 per layer call
+        if not t.is_cpu or t.dtype not in DTYPES:
+            return False
+    return True
 
 
 def opaque(fn):
