@@ -97,3 +97,27 @@ def test_latest_on_an_empty_ledger_is_one_line(tmp_path):
     Ledger(led)  # created, no runs
     r = runner.invoke(app, ["status", "latest", "--ledger", str(led)])
     assert r.exit_code == 2 and "has no runs" in r.output
+
+
+def test_nothing_to_show_is_a_sentence_not_an_empty_table(tmp_path, monkeypatch):
+    """``resume`` with every run finished, ``status``/``runs`` before any run: one line
+    saying so (was an empty table); ``--json`` stays ``[]``."""
+    from hwadapt.execution.ledger import Ledger
+
+    led = tmp_path / "h.db"
+    Ledger(led)  # created, no runs
+    for args, said in ((["status"], "no runs in this ledger yet"), (["runs"], "no runs in"),
+                       (["resume"], "nothing to resume")):
+        r = runner.invoke(app, [*args, "--ledger", str(led)])
+        assert r.exit_code == 0 and said in r.output and "┏" not in r.output, r.output
+        r = runner.invoke(app, [*args, "--json", "--ledger", str(led)])
+        assert json.loads(r.stdout) == []
+    r = runner.invoke(app, ["submit", "jobs/small.toml", "--backend", "exact", "--ledger",
+                            str(led)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["resume", "--ledger", str(led)])
+    assert r.exit_code == 0 and "every run in this ledger is finished" in r.output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HWADAPT_LEDGER", raising=False)
+    r = runner.invoke(app, ["status"])  # the default ledger, nothing submitted here yet
+    assert r.exit_code == 0 and "no runs yet" in r.output and not (tmp_path / "results").exists()

@@ -154,7 +154,7 @@ def status(run: Annotated[str | None, typer.Argument(
     from hwadapt.execution.summary import resolve_run, summary
 
     if run is None and _default_ledger(ledger) and not Path(ledger).exists():
-        _show_runs([], as_json)  # nothing submitted yet: no runs
+        _show_runs([], as_json, "no runs yet: `hwadapt submit jobs/<spec>.toml` starts one")
         return
     led = Ledger(ledger, readonly=True)
     if check:
@@ -168,7 +168,8 @@ def status(run: Annotated[str | None, typer.Argument(
                     verify_run(led, s["run"])
                 except HwadaptError as e:
                     s["status"], s["reason"] = "damaged", str(e)
-    _show_runs(summaries, as_json)
+    _show_runs(summaries, as_json, "no runs in this ledger yet: `hwadapt submit "
+               "jobs/<spec>.toml` starts one")
     damaged = [s["run"] for s in summaries if s["status"] == "damaged"]
     if check and damaged:
         raise HwadaptError(f"{len(damaged)} damaged run(s): {', '.join(damaged)}; restore "
@@ -202,7 +203,8 @@ def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (d
 
     run = None if run is None else resolve_run(ledger, run)
     with executor_from(executor, workers, ray_address, one_run=True) as ex:
-        _show_runs(manager.resume(ledger, run, progress=not as_json, executor=ex), as_json)
+        _show_runs(manager.resume(ledger, run, progress=not as_json, executor=ex), as_json,
+                   "nothing to resume: every run in this ledger is finished (`hwadapt runs`)")
 
 
 @command
@@ -218,9 +220,13 @@ RUN_COLUMNS = ("run", "name", "backend", "status", "batches", "accepted (min/tar
                "QPU s (est/used)", "note")
 
 
-def _show_runs(summaries: list[dict], as_json: bool) -> None:
-    """The runs (:func:`print_table`); the QPU column only when a run has QPU seconds."""
+def _show_runs(summaries: list[dict], as_json: bool, empty: str = "") -> None:
+    """The runs (:func:`print_table`); the QPU column only when a run has QPU seconds;
+    ``empty``: the line printed instead of a table without rows."""
     if emit(summaries, as_json):
+        return
+    if not summaries and empty:
+        console.print(empty)
         return
     rows = [[plain(c) for c in _run_cells(s)] for s in summaries]
     cols = list(RUN_COLUMNS)

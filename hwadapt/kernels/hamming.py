@@ -328,8 +328,6 @@ class HammingDense(torch.autograd.Function):
         return (gx, gA, galpha, *_base_grads(g, x, need), None)
 
 
-
-
 def _rows(t: torch.Tensor) -> torch.Tensor:
     """``t (..., d)`` detached as ``(B, d)``: a view where the strides allow (an expanded
     upstream gradient stays one), else a copy."""
