@@ -18,6 +18,10 @@ Reference kinds (``r`` = :func:`reference_vector`):
   preserving) and ``r_j = 1/√n``: every component gets the same, never-zero reference.
 - ``"input"``: ``V_ref = I`` (no gates, the cheapest), ``r = ψ``. The sign of ``y_j`` is
   *undetermined* where ``ψ_j ≈ 0`` (sparse inputs, e.g. image borders): prefer "uniform".
+- ``"reflect"`` (constructions that encode a matrix, such as ``dilation``, not an LCU
+  circuit: a reflection has determinant -1, no RBS circuit): ``V_ref = I - 2uuᵀ``,
+  ``r = ψ - 2(u·ψ)u``, ``u`` uniform; zero only where ``ψ_j = 2(u·ψ)/√n``, so with
+  ``"input"`` as a second family a component is blind only where both vanish.
 
 Why not RBS(π/4) layers between neighbours: they give relative signs ``sign(y_j y_{j+1})``
 only, a chain that breaks at every ``y_j ≈ 0``, and still need a reference for the global
@@ -42,11 +46,24 @@ from hwadapt.circuits.lcu import lcu_circuit
 from hwadapt.circuits.loaders import unary_angles, unary_loader
 
 REFERENCES = ("uniform", "input")
+"""References an LCU circuit can carry as a branch (:func:`reference_unitary`)."""
+MATRIX_REFERENCES = ("input", "reflect")
+"""References given as a fixed matrix ``V_ref`` (:func:`reference_matrix`), for
+constructions that encode ``M + βV_ref`` as a matrix."""
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in REFERENCES:
-        raise ValueError(f"unknown sign reference {kind!r}: choose one of {', '.join(REFERENCES)}")
+def _check_kind(kind: str, kinds: Sequence[str] = REFERENCES) -> None:
+    if kind not in kinds:
+        raise ValueError(f"unknown sign reference {kind!r}: choose one of {', '.join(kinds)}")
+
+
+def reference_matrix(kind: str, n: int) -> np.ndarray:
+    """``V_ref (n, n)`` of a :data:`MATRIX_REFERENCES` kind: ``I`` (``"input"``) or the
+    reflection ``I - 2uuᵀ`` through the uniform vector ``u = 1/√n`` (``"reflect"``)."""
+    _check_kind(kind, MATRIX_REFERENCES)
+    if kind == "input":
+        return np.eye(n)
+    return np.eye(n) - 2.0 / n
 
 
 def default_beta(alphas: Sequence[float] | np.ndarray) -> float:
@@ -60,13 +77,15 @@ def default_beta(alphas: Sequence[float] | np.ndarray) -> float:
 def reference_vector(kind: str, psi: np.ndarray) -> np.ndarray:
     """The reference ``r = V_ref ψ`` for inputs ``psi`` ``(inputs, n)`` (normalised here).
 
-    Returns ``(inputs, n)``: ``1/√n`` everywhere for ``"uniform"``, ``ψ/‖ψ‖`` for ``"input"``.
+    Returns ``(inputs, n)``: ``1/√n`` everywhere for ``"uniform"``, ``ψ/‖ψ‖`` for ``"input"``,
+    ``V_ref ψ/‖ψ‖`` (:func:`reference_matrix`) for ``"reflect"``.
     """
-    _check_kind(kind)
+    _check_kind(kind, (*REFERENCES, *MATRIX_REFERENCES))
     psi = np.atleast_2d(np.asarray(psi, dtype=float))
     if kind == "uniform":
         return np.full(psi.shape, 1 / np.sqrt(psi.shape[-1]))
-    return psi / np.linalg.norm(psi, axis=-1, keepdims=True)
+    psi = psi / np.linalg.norm(psi, axis=-1, keepdims=True)
+    return psi if kind == "input" else psi @ reference_matrix(kind, psi.shape[-1]).T
 
 
 def reference_unitary(kind: str, loader: QuantumCircuit, tree: bool = False) -> QuantumCircuit:

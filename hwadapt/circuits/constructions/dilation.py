@@ -1,8 +1,11 @@
 """``dilation``: the unary Halmos dilation of ``M`` on ``2n`` qubits
 (:func:`hwadapt.circuits.dilation.dilation_circuit`): no ancilla, the upper ``n`` qubits
-play the ancillas' role (postselected on 0), ``K0 = s = ‖M‖₂``; the signs family dilates
-``M + βI`` with scale ``s + β`` (input reference). Counts are folded onto the LCU
-convention by :func:`hwadapt.circuits.dilation.fold_dilation_counts`. Not trainable."""
+play the ancillas' role (postselected on 0), ``K0 = s = ‖M‖₂``; two signs families dilate
+``M + βV_ref`` with scale ``s + β``: ``signs`` with ``V_ref = I`` (input reference, blind
+where ``ψ_j ≈ 0``, e.g. image borders) and ``signs1`` with the reflection ``I - 2uuᵀ``
+(:func:`hwadapt.circuits.signs.reference_matrix`), so a component is blind only where both
+references vanish; each is one more circuit of the same size. Counts are folded onto the
+LCU convention by :func:`hwadapt.circuits.dilation.fold_dilation_counts`. Not trainable."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from qiskit.circuit import QuantumCircuit
 
 from hwadapt.circuits.constructions.base import Construction
 from hwadapt.circuits.dilation import combination_matrix, dilation_circuit, fold_dilation_counts
+from hwadapt.circuits.signs import reference_matrix
 from hwadapt.errors import InputError
 
 
@@ -38,8 +42,12 @@ class Dilation(Construction):
         n = loader.num_qubits
         M = combination_matrix(angles, alphas, n, layout)
         s = float(np.linalg.norm(M, 2))
-        qc, _ = dilation_circuit(M + beta * np.eye(n), list(loader.parameters), scale=s + beta)
+        V = reference_matrix(kind or "input", n)
+        qc, _ = dilation_circuit(M + beta * V, list(loader.parameters), scale=s + beta)
         return qc, n
+
+    def sign_references(self, terms: int, mode: str) -> list[str]:
+        return ["input", "reflect"] if mode == "lcu" else ["input"]
 
     def scale(self, angles: np.ndarray, alphas: np.ndarray, n: int, layout: str) -> float:
         return float(np.linalg.norm(combination_matrix(angles, alphas, n, layout), 2))
