@@ -203,7 +203,7 @@ def _check_recovers_signed_y(construction, n, layout, R, alphas):
     fams = build_families(spec)
     assert [f.name for f in fams] == spec.family_names
     refs = sign_references(spec, "lcu")
-    two = construction in ("efficient", "spectral") and R >= 2 or construction == "dilation"
+    two = construction in ("efficient", "spectral", "dilation")  # R = 1: input + mix
     assert list(refs) == (["signs", "signs1"] if two else ["signs"])
     assert len(fams) == 1 + len(refs) + 2 * R
     counts = {}

@@ -317,12 +317,15 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
     - ``reference="input"``: ``V_ref = I`` is all-zero angles in any layout, so the circuit's
       only parameters are the loader's: ``loader`` may hold a ParameterVector and one
       circuit serves every input (one PUB); one more branch (use it for ``R = 1``).
+    - ``reference="mix"``: ``V_ref = O_mix``, the fixed angles of
+      :func:`hwadapt.circuits.signs.mix_angles` in ``layout``; like ``"input"`` otherwise
+      (with it for ``R = 1``: no component is blind where only ``ψ_j ≈ 0``).
     - ``reference="uniform"``: ``V_ref = L_u L_ψ†`` re-expressed in the pyramid (exact on HW 1,
       ``pyramid_angles`` of its HW-1 matrix); depends on ψ, so ``loader`` must be numeric
       and ``layout`` the pyramid.
     """
     from hwadapt.circuits.layouts import num_angles
-    from hwadapt.circuits.signs import default_beta
+    from hwadapt.circuits.signs import default_beta, mix_angles
 
     th = np.asarray(angles, dtype=float)
     n = loader.num_qubits
@@ -336,6 +339,8 @@ def efficient_sign_circuit(angles, alphas: Sequence[float], loader: QuantumCircu
                                      layout=layout)
     if reference == "input":
         ref = np.zeros(th.shape[1] if th.ndim == 2 else num_angles(n, layout))
+    elif reference == "mix":
+        ref = mix_angles(n, layout)
     else:
         if layout != "pyramid":
             raise ValueError("the uniform reference needs the pyramid layout: use "

@@ -22,6 +22,10 @@ Reference kinds (``r`` = :func:`reference_vector`):
   circuit: a reflection has determinant -1, no RBS circuit): ``V_ref = I - 2uuᵀ``,
   ``r = ψ - 2(u·ψ)u``, ``u`` uniform; zero only where ``ψ_j = 2(u·ψ)/√n``, so with
   ``"input"`` as a second family a component is blind only where both vanish.
+- ``"mix"`` (the efficient construction with one term): ``V_ref = O_mix``, a fixed rotation
+  of the adapter's layout (:func:`mix_angles`), one more SELECT branch like ``"input"``'s;
+  ``r_j = (O_mix ψ)_j`` mixes every component, so with ``"input"`` a component is blind
+  only where ``ψ_j`` and ``(O_mix ψ)_j`` both vanish.
 
 Why not RBS(π/4) layers between neighbours: they give relative signs ``sign(y_j y_{j+1})``
 only, a chain that breaks at every ``y_j ≈ 0``, and still need a reference for the global
@@ -47,9 +51,9 @@ from hwadapt.circuits.loaders import unary_angles, unary_loader
 
 REFERENCES = ("uniform", "input")
 """References an LCU circuit can carry as a branch (:func:`reference_unitary`)."""
-MATRIX_REFERENCES = ("input", "reflect")
-"""References given as a fixed matrix ``V_ref`` (:func:`reference_matrix`), for
-constructions that encode ``M + βV_ref`` as a matrix."""
+MATRIX_REFERENCES = ("input", "reflect", "mix")
+"""References given as a fixed matrix ``V_ref`` (:func:`reference_matrix`): ``M + βV_ref``
+encoded as a matrix (dilation) or ``V_ref`` as fixed layout angles (``"mix"``)."""
 
 
 def _check_kind(kind: str, kinds: Sequence[str] = REFERENCES) -> None:
@@ -57,13 +61,33 @@ def _check_kind(kind: str, kinds: Sequence[str] = REFERENCES) -> None:
         raise ValueError(f"unknown sign reference {kind!r}: choose one of {', '.join(kinds)}")
 
 
-def reference_matrix(kind: str, n: int) -> np.ndarray:
-    """``V_ref (n, n)`` of a :data:`MATRIX_REFERENCES` kind: ``I`` (``"input"``) or the
-    reflection ``I - 2uuᵀ`` through the uniform vector ``u = 1/√n`` (``"reflect"``)."""
+def reference_matrix(kind: str, n: int, layout: str = "pyramid") -> np.ndarray:
+    """``V_ref (n, n)`` of a :data:`MATRIX_REFERENCES` kind: ``I`` (``"input"``), the
+    reflection ``I - 2uuᵀ`` through the uniform vector ``u = 1/√n`` (``"reflect"``) or the
+    rotation of :func:`mix_angles` in ``layout`` (``"mix"``)."""
     _check_kind(kind, MATRIX_REFERENCES)
     if kind == "input":
         return np.eye(n)
-    return np.eye(n) - 2.0 / n
+    if kind == "reflect":
+        return np.eye(n) - 2.0 / n
+    from hwadapt.linalg import givens_matrix
+
+    return np.asarray(givens_matrix(n, mix_angles(n, layout), layout), dtype=float)
+
+
+def mix_angles(n: int, layout: str) -> np.ndarray:
+    """Angles (layout order) of the ``"mix"`` reference ``O_mix``. Pyramid (any rotation):
+    ``O_mix = diag(-1, 1, …, 1)(I - 2uuᵀ)``, so ``(O_mix ψ)_j = ±(2/n)Σ_i ψ_i`` wherever
+    ``ψ_j = 0``: never zero at the zero pixels of a non-negative image. Other layouts (not
+    every rotation): every RBS at π/4 (butterfly: ``|O_ij| = 1/√n``, a Hadamard-like
+    transform; brick: dense, no zero entry up to 16 qubits)."""
+    from hwadapt.linalg import num_angles, pyramid_angles
+
+    if layout == "pyramid":
+        R = np.eye(n) - 2.0 / n
+        R[0] *= -1  # det +1: a rotation
+        return pyramid_angles(R)
+    return np.full(num_angles(n, layout), np.pi / 4)
 
 
 def default_beta(alphas: Sequence[float] | np.ndarray) -> float:
@@ -74,18 +98,20 @@ def default_beta(alphas: Sequence[float] | np.ndarray) -> float:
     return beta
 
 
-def reference_vector(kind: str, psi: np.ndarray) -> np.ndarray:
+def reference_vector(kind: str, psi: np.ndarray, layout: str = "pyramid") -> np.ndarray:
     """The reference ``r = V_ref ψ`` for inputs ``psi`` ``(inputs, n)`` (normalised here).
 
     Returns ``(inputs, n)``: ``1/√n`` everywhere for ``"uniform"``, ``ψ/‖ψ‖`` for ``"input"``,
-    ``V_ref ψ/‖ψ‖`` (:func:`reference_matrix`) for ``"reflect"``.
+    ``V_ref ψ/‖ψ‖`` (:func:`reference_matrix`, in ``layout`` for ``"mix"``) otherwise.
     """
     _check_kind(kind, (*REFERENCES, *MATRIX_REFERENCES))
     psi = np.atleast_2d(np.asarray(psi, dtype=float))
     if kind == "uniform":
         return np.full(psi.shape, 1 / np.sqrt(psi.shape[-1]))
     psi = psi / np.linalg.norm(psi, axis=-1, keepdims=True)
-    return psi if kind == "input" else psi @ reference_matrix(kind, psi.shape[-1]).T
+    if kind == "input":
+        return psi
+    return psi @ reference_matrix(kind, psi.shape[-1], layout).T
 
 
 def reference_unitary(kind: str, loader: QuantumCircuit, tree: bool = False) -> QuantumCircuit:

@@ -28,7 +28,7 @@ def reference_vectors(spec: JobSpec, mode: str = "lcu", family: str = "signs",
     kind = sign_references(spec, mode)[family]
     x = input_vectors(spec) if x is None else x
     if not kind.startswith("term"):
-        return reference_vector(kind, x)
+        return reference_vector(kind, x, spec.circuit.layout)
     from hwadapt.linalg import givens_matrix
 
     k = int(kind[4:])

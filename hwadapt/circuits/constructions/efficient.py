@@ -1,10 +1,13 @@
 """``efficient``: the multiplexed SELECT (:mod:`hwadapt.circuits.efficient_lcu`), any ``R``.
 
 The signs family adds the reference branch ``β·I`` (``"input"``, ``r = ψ``; its angles are
-zero in any layout, so the circuit does not depend on the input), or for ``R >= 2`` in lcu
-mode reuses terms 0 and 1 (``"term0"``, ``"term1"``: the magnitude circuit's gates with
-``α_k + sign(α_k)β``). There ``β`` is negative (:func:`term_beta`): the reference families
-*lighten* a term, ``K1 = K0 + β < K0``, which resolves signs with less shot noise.
+zero in any layout, so the circuit does not depend on the input) and, with one term in lcu
+mode, a second family ``signs1`` with the branch ``β·O_mix`` (``"mix"``: fixed angles,
+:func:`hwadapt.circuits.signs.mix_angles`; the input reference alone is blind where
+``ψ_j ≈ 0``, e.g. image borders); for ``R >= 2`` in lcu mode it reuses terms 0 and 1
+(``"term0"``, ``"term1"``: the magnitude circuit's gates with ``α_k + sign(α_k)β``).
+There ``β`` is negative (:func:`term_beta`): the reference families *lighten* a term,
+``K1 = K0 + β < K0``, which resolves signs with less shot noise.
 Trainable: templates ``magnitude``/``signs`` (uniform reference per input).
 """
 
@@ -67,7 +70,7 @@ class Efficient(Construction):
                 lcu_ancillas(len(alphas))
         qc = efficient_sign_circuit(angles, alphas, loader, reference=ref, beta=beta,
                                     layout=layout)
-        return qc, lcu_ancillas(len(alphas) + (ref == "input"))
+        return qc, lcu_ancillas(len(alphas) + (ref in ("input", "mix")))
 
     def sign_beta(self, alphas: np.ndarray, terms: int, mode: str) -> float:
         if mode == "lcu" and terms >= 2:
@@ -80,6 +83,8 @@ class Efficient(Construction):
     def sign_references(self, terms: int, mode: str) -> list[str]:
         if mode == "lcu" and terms >= 2:  # a blind spot needs |(O_k x)_j| ≈ 0 for every k
             return [f"term{k}" for k in range(min(terms, SIGN_TERMS))]
+        if mode == "lcu":  # one term: the input reference is blind where x_j ≈ 0
+            return ["input", "mix"]
         return super().sign_references(terms, mode)
 
     def needs_frames(self, terms: int, families: Sequence[str], modes: Sequence[str]) -> bool:
