@@ -49,7 +49,7 @@ from hwadapt.estimate import kept_fractions, mitigate_readout, tally
 from hwadapt.execution import batching
 from hwadapt.execution.exact_sampler import outcome_probabilities
 from hwadapt.execution.manager import predicted_survival, transpile
-from hwadapt.execution.plan import expected_rates
+from hwadapt.execution.plan import calibration_shots, expected_rates
 from hwadapt.execution.readout import CAL_SHOTS, measured_qubits
 from hwadapt.linalg import subset_indices
 from hwadapt.mitigation.learned import Observed, learned_estimate, zne_observed
@@ -62,7 +62,10 @@ CACHE = OUT / ".cache"
 CALIBRATION = "\n[calibration]\ninputs = 64\nshots = 4096\nseed = 11\nkind = \"random\"\n"
 CONFIGS = ("fake_torino:8", "fake_torino:4", "fake_sherbrooke:4", "fake_sherbrooke:8")
 NOTES = """Rows: `readout` is mthree exactly as `hwadapt compare --mitigate readout` runs it
-(backend calibration on the active qubits, then `mitigate_readout`). `zne (1, 3), same shots`
+(backend calibration on the active qubits, then `mitigate_readout`). Calibration rows get
+the planner's shots (`hwadapt.execution.plan.calibration_shots`: each input's shots split over
+its families like the targets', equal accepted shots per family); the `zne` rows were
+measured before that change, with the same raw shots in every family. `zne (1, 3), same shots`
 splits the unmitigated row's target and calibration shots over fold factors 1 and 3
 (Richardson): extrapolation multiplies the shot-noise variance by Σw² = 2.5, so at equal shots
 it loses to the learned map everywhere and its 10–90% spread is the widest of all rows (it may
@@ -179,6 +182,19 @@ def planned_shots(ideal: np.ndarray, n: int, survival: float, uniform: float, ta
     return np.array([batching.round_shots(s) for s in raw])
 
 
+def split_calibration(dist: dict, names: list[str], N: int, n: int, shots: int
+                      ) -> dict[str, np.ndarray]:
+    """The planner's raw shots per calibration binding and family for ``shots`` per family
+    on average (:func:`hwadapt.execution.plan.calibration_shots`: split like the targets',
+    equal accepted shots per family)."""
+    comps = np.asarray(subset_indices(n, 1))
+    m = len(dist[f"ideal{0}"]) - N
+    recs = [{"calibration": m, "calibration_shots": shots,
+             "rates": dist[f"ideal{j}"][:, comps].sum(axis=1), "survival": dist["survival"][j],
+             "uniform_rate": dist["uniform"][j]} for j in range(len(names))]
+    return dict(zip(names, calibration_shots(recs), strict=True))
+
+
 def _draw(P: np.ndarray, shots: np.ndarray, rng, readout: tuple | None = None):
     """Counts per row of ``P``; ``readout = (m3, measured)``: corrected as ``compare
     --mitigate readout`` does (:func:`hwadapt.estimate.mitigate_readout`)."""
@@ -189,7 +205,7 @@ def _draw(P: np.ndarray, shots: np.ndarray, rng, readout: tuple | None = None):
     return out
 
 
-def _observe(dist: dict, source: str, names: list[str], shots: dict, cal_shots: int, N: int,
+def _observe(dist: dict, source: str, names: list[str], shots: dict, cal_shots: dict, N: int,
              m: int, n: int, rng, readout_of: dict | None, refs: tuple) -> tuple:
     """One repeat's ``(targets, calibration)`` :class:`Observed` drawn from ``source``."""
     t_obs, c_obs = {}, {}
@@ -197,8 +213,7 @@ def _observe(dist: dict, source: str, names: list[str], shots: dict, cal_shots: 
         P = dist[f"{source}{j}"]
         ro = readout_of[f] if readout_of else None
         t_obs[f] = kept_fractions([tally(c, n) for c in _draw(P[:N], shots[f], rng, ro)])
-        c_obs[f] = kept_fractions([tally(c, n) for c in _draw(P[N:], np.full(m, cal_shots),
-                                                                rng, ro)])
+        c_obs[f] = kept_fractions([tally(c, n) for c in _draw(P[N:], cal_shots[f], rng, ro)])
     return tuple(Observed({f: v[0] for f, v in o.items()}, {f: v[1] for f, v in o.items()}, r)
                  for o, r in ((t_obs, refs[0]), (c_obs, refs[1])))
 
@@ -264,7 +279,8 @@ def evaluate(spec, device: str, dist: dict, repeats: int, boots: int, seed: int,
     results = {r[0]: [] for r in rows_def}
     for rep in range(repeats):
         for name, src, shots, cal_shots, learned, readout in rows_def:
-            per_factor = [_observe(dist, source, names, shots, cal_shots, N, m, n, rng,
+            split = split_calibration(dist, names, N, n, cal_shots)
+            per_factor = [_observe(dist, source, names, shots, split, N, m, n, rng,
                                    readout_of if readout else None, (refs, refs_cal))
                           for source in (("noisy", "fold") if src == "zne" else (src,))]
             if src == "zne":
@@ -282,7 +298,9 @@ def evaluate(spec, device: str, dist: dict, repeats: int, boots: int, seed: int,
         factors = 2 if src == "zne" else 1
         row = {"row": name, "repeats": len(vals),
                "shots": {"targets": factors * int(sum(int(v.sum()) for v in shots.values())),
-                         "calibration": factors * int(cal_shots * m * len(names))}}
+                         "calibration": factors * int(sum(int(v.sum()) for v in
+                                                          split_calibration(dist, names, N, n,
+                                                                            cal_shots).values()))}}
         for k in vals[0]:
             a = np.array([v[k] for v in vals])
             row[k] = float(np.median(a))

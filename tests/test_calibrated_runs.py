@@ -78,8 +78,12 @@ def test_calibration_rows_ride_in_the_same_pubs_with_exact_outputs(aer_run):
         for p in b.pubs:
             rows.setdefault(p["family"], set()).update(p["inputs"])
     assert all(r == set(range(29)) for r in rows.values()) and len(rows) == 3
-    for fam in tally(db, run):  # calibration rows got their shots, in the one round
-        assert fam["raw"][5:].min() >= 1024
+    fams = tally(db, run)  # calibration rows got their shots, in the one round: 1024 per
+    raw = np.stack([f["raw"][5:] for f in fams])  # family on average, split like the targets'
+    acc = np.stack([f["accepted"][5:] for f in fams])  # (equal accepted shots per family)
+    assert np.all((raw.sum(axis=0) <= 3 * 1024) & (raw.sum(axis=0) >= 0.8 * 3 * 1024))
+    assert raw.max() > 4 * raw.min()  # the families' rates differ (0.05 / 0.12 / 1)
+    assert np.median(acc.max(axis=0) / acc.min(axis=0)) < 2
 
 
 @pytest.mark.slow
@@ -97,8 +101,11 @@ def test_learned_map_is_identity_on_a_noiseless_backend(aer_run):
     assert np.median(np.abs(y1 - y0) / np.array(learned["estimate"]["stderr"])) < 1.0
     for out in (plain, learned):
         a = out["aggregate"]
-        assert a["systematic"] < np.median(se)  # no device: no bias beyond the noise level
-        assert a["coverage_2se"] >= 0.75 and a["rel_l2"] < 0.25
+        # no device: no bias beyond the noise level (the term is an 84% upper bound, from
+        # calibration rows with equal accepted shots per family like the targets', here ~100
+        # each, whose own shot noise it carries; raw-equal rows had sys 0 and coverage 0.85)
+        assert a["systematic"] < 2 * np.median(se)
+        assert a["coverage_2se"] >= 0.9 and a["rel_l2"] < 0.25
         assert {"coverage_2se_stat", "rel_l2_magnitudes", "sign_agreement"} <= set(a)
         assert out["error_bars"].startswith("total")
 

@@ -37,6 +37,14 @@ def round_shots(shots: int) -> int:
     return -(-shots // 2**k) * 2**k
 
 
+def floor_shots(shots: int) -> int:
+    """Round down to the grid of :func:`round_shots` (≤ 20% less), at least
+    :data:`MIN_SHOTS`: a count that :func:`round_shots` keeps as it is."""
+    shots = max(int(shots), MIN_SHOTS)
+    k = max(shots.bit_length() - 3, 0)
+    return shots // 2**k * 2**k
+
+
 def first_round_shots(rates: np.ndarray | None, target: int, pilot: int, count: int
                       ) -> np.ndarray:
     """Raw shots ``(count,)`` per input for the first round of one family.
