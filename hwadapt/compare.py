@@ -192,12 +192,15 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     for k in [k for k in counts if k.rsplit(".", 1)[-1].rstrip("0123456789") == "signs"]:
         if any(not c for c in counts[k][:n_in]):
             counts.pop(k)
+    readout = None
     if mitigate and "readout" in mitigate:
         run = load_run(ledger, run_id)
         names = [f["name"] for f in run.families]
         measured = {name: measured_qubits(c) for name, c in zip(names, run.circuits,
                                                                   strict=True)}
         m3, where = readout_mitigator(run, sorted({q for v in measured.values() for q in v}))
+        readout = "mthree" if m3 is not None else \
+            f"not applied: {row['backend']} has no readout errors"
         if m3 is not None:
             counts = {name: [mitigate_readout(c, m3, [where[q] for q in measured[name]])
                              for c in lst] for name, lst in counts.items()}
@@ -236,7 +239,8 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
              "noise_from": row["noise_from"], "families": sorted(counts),
              "simulated_with": simulation_methods(ledger, run_id),
              "construction": meta.construction, "modes": list(meta.modes),
-             "mitigate": mitigate, "mitigation": mitigation,
+             "mitigate": mitigate,
+             "mitigation": mitigation | ({"readout": readout} if readout else {}),
              "signed": signed,
              "run_dir": str(ledger.runs_dir / run_id),
              "calibration_unmeasured": unmeasured}

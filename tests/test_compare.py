@@ -253,6 +253,7 @@ def test_fake_run_is_readout_calibrated_at_submit_and_compare_reuses_it(tmp_path
     monkeypatch.setattr(mthree.M3Mitigation, "cals_from_system", no_new_calibration)
     out = compare_run(ledger, run, mitigate="readout")
     assert out["mitigate"] == "readout" and np.isfinite(out["aggregate"]["rel_l2"])
+    assert out["mitigation"]["readout"] == "mthree"
     assert cals.read_bytes() == before
 
 

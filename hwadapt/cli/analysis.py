@@ -71,6 +71,9 @@ def compare(
              "not measured (no sign family): magnitudes compared"),
             ("postselection rate (obs / ideal)", f"{a['rate']:.4f} / {a['rate_ideal']:.4f}"),
             ("discarded by HW check", f"{a['hw_discarded']:.2%}")]
+    readout = out["mitigation"].get("readout", "mthree")
+    if readout != "mthree":  # --mitigate readout on a backend without readout errors
+        rows.append(("readout mitigation", readout))
     if "downstream" in out:
         d = out["downstream"]
         rows.append((f"digit accuracy, exact / estimate ({d['inputs']} inputs)",

@@ -75,6 +75,7 @@ def test_a_registered_kind_is_built_listed_and_run_by_the_manager(toy, tmp_path)
     assert len(counts) == 2 and all(sum(c.values()) >= 200 for c in counts)
     out = compare_run(ledger, run, mitigate="readout")  # ideal readout: nothing to calibrate
     assert out["aggregate"]["tvd"] < 0.2
+    assert out["mitigation"]["readout"] == "not applied: toy_one has no readout errors"
 
 
 def test_unknown_names_list_every_registered_kind(toy):
