@@ -247,13 +247,15 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
     return ests, ex, facts
 
 
-def _separate_reference(meta: RunMetadata, x: np.ndarray) -> np.ndarray:
-    """The separate mode's sign reference ``r (count, n)`` for inputs ``x`` (the kind the
-    construction declares; the targets' is stored, the calibration inputs' derived here)."""
+def _separate_reference(meta: RunMetadata, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The separate mode's sign references ``{family: r (count, n)}`` for inputs ``x`` (the
+    kinds the construction declares, for the families the run stored: the targets' are
+    stored, the calibration inputs' derived here; a run from before ``signs1`` has one)."""
     from hwadapt.circuits.signs import reference_vector
 
-    kind = constructions.get(meta.construction).sign_reference(len(meta.alphas), "separate")
-    return reference_vector(kind, x)
+    kinds = constructions.get(meta.construction).sign_references(len(meta.alphas), "separate")
+    names = {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
+    return {f: reference_vector(names[f], x, meta.layout) for f in meta.references["separate"]}
 
 
 def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed: bool
@@ -268,16 +270,18 @@ def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed
 
 
 def _separate_estimate(counts: dict, n: int, ex: Exact,
-                       reference: np.ndarray | None = None) -> Estimate:
+                       reference: dict[str, np.ndarray] | None = None) -> Estimate:
     """Separate mode: per-term estimates (α = 1, β = 1) combined with ``combine_terms``;
     ``rate``/``hw_discarded`` are means over terms, ``sign_confidence`` the minimum.
-    ``reference``: the sign reference of the counts' inputs (default: the targets')."""
-    ref = ex.meta.references["separate"]["signs"] if reference is None else reference
+    ``reference``: per sign family (``signs``, ``signs1``, …) the reference of the counts'
+    inputs (default: the targets', stored with the run)."""
+    ref = ex.meta.references["separate"] if reference is None else reference
     terms = []
     for i in range(len(ex.alphas)):
-        fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", "signs")
+        fam = {k: counts[f"term{i}.{k}"] for k in ("magnitude", *ref)
                if f"term{i}.{k}" in counts}
-        terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0, reference=ref))
+        terms.append(estimate(fam, n=n, alphas=[1.0], beta=1.0,
+                              reference={k: ref[k] for k in fam if k != "magnitude"}))
     y, se = combine_terms(terms, ex.alphas)
     p = y**2 / np.maximum((y**2).sum(axis=1, keepdims=True), 1e-300)
     return Estimate(

@@ -205,7 +205,10 @@ def _check_recovers_signed_y(construction, n, layout, R, alphas):
     refs = sign_references(spec, "lcu")
     two = construction in ("efficient", "spectral", "dilation")  # R = 1: input + mix
     assert list(refs) == (["signs", "signs1"] if two else ["signs"])
-    assert len(fams) == 1 + len(refs) + 2 * R
+    sep_refs = sign_references(spec, "separate")  # input + mix, but textbook: uniform
+    assert list(sep_refs.values()) == (["uniform"] if construction == "textbook"
+                                       else ["input", "mix"])
+    assert len(fams) == 1 + len(refs) + (1 + len(sep_refs)) * R
     counts = {}
     for f in fams:
         assert len(f.circuit.parameters) == n - 1 and f.values.shape == (2, n - 1)
@@ -227,6 +230,10 @@ def _check_recovers_signed_y(construction, n, layout, R, alphas):
     assert abs(a["rate"] - a["rate_ideal"]) < 1e-9 and a["sign_agreement"] == 1.0
     sep = _separate_estimate(counts, n, ex)
     np.testing.assert_allclose(sep.y, ex.y, atol=1e-6)
+    for f in sep_refs:  # each reference family alone also signs every term
+        one = _separate_estimate({k: v for k, v in counts.items()
+                                  if k.split(".")[-1] in ("magnitude", f)}, n, ex)
+        np.testing.assert_allclose(one.y, ex.y, atol=1e-6)
     np.testing.assert_allclose(sep.rate, 1.0, atol=1e-9)  # no ancilla: nothing rejected
 
 

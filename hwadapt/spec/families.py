@@ -89,10 +89,13 @@ def build_families(spec: JobSpec) -> list[Family]:
                     qc, n_anc = con.lcu_circuit(angles, alphas, loader, c.layout)
                     out.append(_measured(fam, qc, lcu_values, n, n_anc, n_cal))
             continue
+        kinds = sign_references(spec, "separate")
         for i in range(c.terms):
             for fam in c.families:
-                qc, n_anc = con.separate_circuit(angles[i], loader, c.layout, fam == "signs")
-                out.append(_measured(f"term{i}.{fam}", qc, values, n, n_anc, n_cal))
+                for name, kind in (kinds.items() if fam == "signs" else [(fam, None)]):
+                    qc, n_anc = con.separate_circuit(angles[i], loader, c.layout,
+                                                     fam == "signs", kind)
+                    out.append(_measured(f"term{i}.{name}", qc, values, n, n_anc, n_cal))
     return out
 
 

@@ -90,8 +90,9 @@ class JobSpec:
                 for f in self.circuit.families:
                     names += list(sign_references(self)) if f == "signs" else [f]
             else:
-                names += [f"term{i}.{f}" for i in range(self.circuit.terms)
-                          for f in self.circuit.families]
+                names += [f"term{i}.{name}" for i in range(self.circuit.terms)
+                          for f in self.circuit.families
+                          for name in (sign_references(self, mode) if f == "signs" else [f])]
         return names
 
     @property

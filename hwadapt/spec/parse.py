@@ -200,9 +200,10 @@ def _check_budget(circuit: CircuitSpec, inputs: InputSpec, shots: ShotSpec,
     """:class:`InputError` unless ``shots.budget`` covers every family's target shots for every
     input plus the calibration inputs' shots."""
     families, terms, modes = circuit.families, circuit.terms, circuit.modes
-    n_sign_refs = len(constructions.get(circuit.construction).sign_references(terms, "lcu"))
-    n_fam = (len(families) + ("signs" in families) * (n_sign_refs - 1)) * ("lcu" in modes) \
-        + len(families) * terms * ("separate" in modes)
+    con = constructions.get(circuit.construction)
+    per_mode = {m: len(families) + ("signs" in families) * (len(con.sign_references(terms, m)) - 1)
+                for m in modes}  # a mode's families per set of terms (several sign families)
+    n_fam = per_mode.get("lcu", 0) + per_mode.get("separate", 0) * terms
     cal_shots = calibration.inputs * calibration.shots * n_fam if calibration else 0
     if shots.budget < shots.target_accepted * inputs.count * n_fam + cal_shots:
         raise InputError(

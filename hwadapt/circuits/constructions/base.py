@@ -65,12 +65,15 @@ class Construction:
         raise NotImplementedError
 
     def separate_circuit(self, theta: np.ndarray, loader: QuantumCircuit, layout: str,
-                         signs: bool) -> tuple[QuantumCircuit, int]:
-        """``(circuit, n_ancilla)`` of one term of the separate mode (``U_i x``, α = 1, β = 1)."""
+                         signs: bool, kind: str | None = None
+                         ) -> tuple[QuantumCircuit, int]:
+        """``(circuit, n_ancilla)`` of one term of the separate mode (``U_i x``, α = 1, β = 1);
+        ``signs``: with the reference branch of ``kind`` (one of :meth:`sign_references`
+        ``(R, "separate")``)."""
         if not signs:
             x_params = list(loader.parameters)
             return separate_circuits(theta[None, :], x_params, layout)[0], 0
-        return efficient_sign_circuit(theta[None, :], [1.0], loader, reference="input",
+        return efficient_sign_circuit(theta[None, :], [1.0], loader, reference=kind or "input",
                                       beta=1.0, layout=layout), 1
 
     def sign_reference(self, terms: int, mode: str) -> str:
@@ -81,8 +84,11 @@ class Construction:
     def sign_references(self, terms: int, mode: str) -> list[str]:
         """Reference kinds of all signs families of ``mode``, one family each (by default
         the one :meth:`sign_reference`); more than one where a single reference has blind
-        spots (components where it is near zero) and others cost no extra gates."""
-        return [self.sign_reference(terms, mode)]
+        spots (components where it is near zero). The separate mode's input reference
+        (``V_ref = I``, blind where ``x_j ≈ 0``) gets ``"mix"`` beside it: each term one more
+        circuit of its signs circuit's size."""
+        first = self.sign_reference(terms, mode)
+        return [first, "mix"] if mode == "separate" and first == "input" else [first]
 
     def sign_beta(self, alphas: np.ndarray, terms: int, mode: str) -> float:
         """``β`` of the signs families of ``mode`` (one for all, ``K1 = K0 + β``): by default

@@ -47,7 +47,7 @@ class Dilation(Construction):
         return qc, n
 
     def sign_references(self, terms: int, mode: str) -> list[str]:
-        return ["input", "reflect"] if mode == "lcu" else ["input"]
+        return ["input", "reflect"] if mode == "lcu" else super().sign_references(terms, mode)
 
     def scale(self, angles: np.ndarray, alphas: np.ndarray, n: int, layout: str) -> float:
         return float(np.linalg.norm(combination_matrix(angles, alphas, n, layout), 2))

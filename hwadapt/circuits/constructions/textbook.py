@@ -31,7 +31,8 @@ class Textbook(Construction):
         return qc, lcu_ancillas(len(alphas) + 1)
 
     def separate_circuit(self, theta: np.ndarray, loader: QuantumCircuit, layout: str,
-                         signs: bool) -> tuple[QuantumCircuit, int]:
+                         signs: bool, kind: str | None = None
+                         ) -> tuple[QuantumCircuit, int]:
         if not signs:
             return super().separate_circuit(theta, loader, layout, signs)
         n = loader.num_qubits
