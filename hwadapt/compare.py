@@ -253,9 +253,8 @@ def _separate_reference(meta: RunMetadata, x: np.ndarray) -> dict[str, np.ndarra
     stored, the calibration inputs' derived here; a run from before ``signs1`` has one)."""
     from hwadapt.circuits.signs import reference_vector
 
-    kinds = constructions.get(meta.construction).sign_references(len(meta.alphas), "separate")
-    names = {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
-    return {f: reference_vector(names[f], x, meta.layout) for f in meta.references["separate"]}
+    kinds = constructions.get(meta.construction).sign_families(len(meta.alphas), "separate")
+    return {f: reference_vector(kinds[f], x, meta.layout) for f in meta.references["separate"]}
 
 
 def _with_systematic(est: Estimate, cal_est: Estimate, y_cal: np.ndarray, signed: bool

@@ -338,8 +338,8 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
 def _base_grads(g: torch.Tensor, x: torch.Tensor | None, need: tuple[bool, ...]) -> tuple:
     """``(∂W0, ∂b)`` of ``y = F.linear(x, W0, b) + …`` for ``g (..., d_out)`` and ``x (...,
     d_in)``, each only when ``need`` (``ctx.needs_input_grad``) asks for it."""
-    gW0 = _rows(g).T @ _rows(x) if need[3] else None
-    return gW0, (_rows(g).sum(0) if need[4] else None)
+    g = _rows(g)
+    return (g.T @ _rows(x) if need[3] else None), (g.sum(0) if need[4] else None)
 
 
 def _combined(An: np.ndarray, al: np.ndarray, ix: BlockIndex) -> tuple[np.ndarray, ...]:

@@ -123,13 +123,12 @@ class JobSpec:
 
 def sign_references(spec: JobSpec, mode: str = "lcu") -> dict[str, str]:
     """Sign families of ``mode`` and their reference kinds, as the construction declares them
-    (:meth:`~hwadapt.circuits.constructions.base.Construction.sign_references`), e.g.
+    (:meth:`~hwadapt.circuits.constructions.base.Construction.sign_families`), e.g.
     ``{"signs": "term0", "signs1": "term1"}`` (efficient/spectral lcu with ``R >= 2``:
     ``V_ref = sign(α_k) U_k``, the magnitude circuit's gates with other PREPARE weights, so
     every component has a reference it can see), ``{"signs": "uniform"}`` (textbook,
     :mod:`hwadapt.circuits.signs`) or ``{"signs": "input"}`` (``V_ref = I``)."""
-    kinds = spec.construction.sign_references(spec.circuit.terms, mode)
-    return {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
+    return spec.construction.sign_families(spec.circuit.terms, mode)
 
 
 

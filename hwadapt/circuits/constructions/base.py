@@ -8,7 +8,8 @@ of switching on its name:
 - ``name``; :meth:`check` (constraints on qubits/terms/modes, one-line ``InputError``);
 - :meth:`lcu_circuit` (``magnitude`` family), :meth:`sign_circuit` (``signs`` family),
   :meth:`separate_circuit` (one term of the ``separate`` mode);
-- :meth:`sign_references` (the reference kinds ``r`` of the signs families, first:
+- :meth:`sign_references` (the reference kinds ``r`` of the signs families, by family name
+  :meth:`sign_families`; first:
   :meth:`sign_reference`: ``"uniform"``,
   ``"input"`` or ``"term0"``, see :mod:`hwadapt.circuits.signs`);
 - :meth:`sign_beta` (the reference weight ``β`` of the signs families);
@@ -89,6 +90,11 @@ class Construction:
         circuit of its signs circuit's size."""
         first = self.sign_reference(terms, mode)
         return [first, "mix"] if mode == "separate" and first == "input" else [first]
+
+    def sign_families(self, terms: int, mode: str) -> dict[str, str]:
+        """:meth:`sign_references` by family name: ``{"signs": kind0, "signs1": kind1, …}``."""
+        kinds = self.sign_references(terms, mode)
+        return {("signs" if k == 0 else f"signs{k}"): kind for k, kind in enumerate(kinds)}
 
     def sign_beta(self, alphas: np.ndarray, terms: int, mode: str) -> float:
         """``β`` of the signs families of ``mode`` (one for all, ``K1 = K0 + β``): by default
