@@ -121,3 +121,33 @@ def test_nothing_to_show_is_a_sentence_not_an_empty_table(tmp_path, monkeypatch)
     monkeypatch.delenv("HWADAPT_LEDGER", raising=False)
     r = runner.invoke(app, ["status"])  # the default ledger, nothing submitted here yet
     assert r.exit_code == 0 and "no runs yet" in r.output and not (tmp_path / "results").exists()
+
+
+def test_short_run_ids_name_one_run(tmp_path):
+    """A unique start of a run id or its random tag (after the last ``-``) names that run in
+    every command, as git's and docker's short ids do; one matching several runs is one line
+    listing them (exit 2); an unknown one is the usual "no run" line."""
+    from hwadapt.execution.summary import resolve_run
+
+    led = tmp_path / "h.db"
+    ids = []
+    for _ in range(2):
+        r = runner.invoke(app, ["submit", "jobs/small.toml", "--backend", "exact", "--json",
+                                "--ledger", str(led)])
+        assert r.exit_code == 0, r.output
+        ids.append(json.loads(r.stdout)[0]["run"])
+    tags = [i.rsplit("-", 1)[1] for i in ids]
+    common = next(k for k in range(len(ids[0]) + 1) if ids[0][:k] != ids[1][:k]) - 1
+    assert resolve_run(led, ids[0][:common + 1]) == ids[0]
+    assert resolve_run(led, ids[1]) == ids[1]
+    for cmd in ("status", "fetch"):
+        r = runner.invoke(app, [cmd, tags[1], "--json", "--ledger", str(led)])
+        assert r.exit_code == 0, (cmd, r.output)
+        assert [s["run"] for s in json.loads(r.stdout)] == [ids[1]]
+    r = runner.invoke(app, ["compare", tags[0], "--json", "--ledger", str(led)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["run"] == ids[0]
+    r = runner.invoke(app, ["status", ids[0][:common], "--ledger", str(led)])
+    assert r.exit_code == 2 and "ambiguous" in r.output and "matches 2 runs" in r.output
+    assert ids[0] in r.output and ids[1] in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["status", "zz[b]", "--ledger", str(led)])
+    assert r.exit_code == 2 and "no run 'zz[b]'" in r.output

@@ -49,7 +49,8 @@ _state = {"debug": False}
 DEFAULT_LEDGER = Path("results/hwadapt.db")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-RunArg = Annotated[str, typer.Argument(help="Run id, or 'latest'.")]
+RUN_HELP = "Run id (or a unique start of it, or its last part), or 'latest'"
+RunArg = Annotated[str, typer.Argument(help=f"{RUN_HELP}.")]
 LedgerOpt = Annotated[
     Path,
     typer.Option("--ledger", envvar="HWADAPT_LEDGER", help="Ledger file (SQLite).",

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from hwadapt.cli.core import (
     DEFAULT_LEDGER,
+    RUN_HELP,
     ExecutorOpt,
     JsonOpt,
     LedgerOpt,
@@ -143,7 +144,7 @@ def _default_ledger(ledger: Path) -> bool:
 
 @command
 def status(run: Annotated[str | None, typer.Argument(
-               help="Run id or 'latest' (default: all).")] = None,
+               help=f"{RUN_HELP} (default: all).")] = None,
            check: Annotated[bool, typer.Option(
                "--check", help="Also run SQLite's integrity check on the ledger and verify "
                "every run's stored files (exit 2 if anything is damaged).")] = False,
@@ -192,7 +193,7 @@ def fetch(run: RunArg, as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LED
 
 
 @command
-def resume(run: Annotated[str | None, typer.Argument(help="Run id or 'latest' (default: every "
+def resume(run: Annotated[str | None, typer.Argument(help=f"{RUN_HELP} (default: every "
                                                      "unfinished run).")] = None,
            as_json: JsonOpt = False, ledger: LedgerOpt = DEFAULT_LEDGER,
            executor: ExecutorOpt = None, workers: WorkersOpt = None,

@@ -100,12 +100,25 @@ def summary(ledger: Ledger, run_id: str) -> dict:
 
 
 def resolve_run(ledger_path: str | Path, run: str) -> str:
-    """``run``, or with ``run == "latest"`` the id of the most recently created run (read-only
-    open: never creates the ledger)."""
-    if run != "latest":
+    """The run id ``run`` names (read-only open: never creates the ledger): ``"latest"``,
+    the most recently created run; a full id; or, like git's and docker's short ids, a
+    unique prefix of one (``20261206-1738``) or its random tag (``30ee5a``, the part after
+    the last ``-``). Anything else is returned as it is, for the caller's "no run" error; a
+    short id that matches several runs is an :class:`InputError` listing them."""
+    db = Ledger(ledger_path, readonly=True).db
+    if run == "latest":
+        row = db.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
+        if row is None:
+            raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one "
+                             "first")
+        return row["id"]
+    if not run or db.execute("SELECT 1 FROM runs WHERE id = ?", (run,)).fetchone():
         return run
-    row = Ledger(ledger_path, readonly=True).db.execute(
-        "SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()
-    if row is None:
-        raise InputError(f"ledger {str(ledger_path)!r} has no runs: `hwadapt submit` one first")
-    return row["id"]
+    ids = [r["id"] for r in db.execute("SELECT id FROM runs ORDER BY created, id")]
+    hits = [i for i in ids if i.startswith(run)] or \
+        [i for i in ids if i.rsplit("-", 1)[-1].startswith(run)]
+    if len(hits) > 1:
+        shown = ", ".join(hits[:5]) + (f" and {len(hits) - 5} more" if len(hits) > 5 else "")
+        raise InputError(f"run {run!r} is ambiguous: it matches {len(hits)} runs ({shown}); "
+                         "give more of the id")
+    return hits[0] if hits else run
