@@ -7,8 +7,10 @@ round, rounds interleaved; trajectory methods (statevector, matrix_product_state
 ``--cap`` shots and are scaled linearly to the full shots (their cost is per shot; the JSON
 says which). ``automatic`` always runs the full shots: it is the baseline, timed as it runs
 today. ``chosen`` is the method :func:`hwadapt.backends.aer_method.choose_method` picks.
+Ratios to ``automatic`` are taken per round and summarised (median, quartiles) over the
+rounds, with the 1-minute load average before and after.
 Writes results/benchmarks/aer_methods.json. Usage:
-    .venv/bin/python benchmarks/aer_methods.py [--qubits 4 6 8 10] [--rounds 3]
+    .venv/bin/python benchmarks/aer_methods.py [--qubits 4 6 8 10] [--rounds 10]
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import re
 import statistics
 import time
 from pathlib import Path
+
+from adapters import _spread  # the benchmarks' one median/quartile summary
 
 from hwadapt.backends import get_backend
 from hwadapt.backends.noise import compact_circuit
@@ -58,7 +62,7 @@ def timed(backend, pub, method: str, shots: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--qubits", type=int, nargs="+", default=[4, 6, 8, 10])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--cap", type=int, nargs=2, default=[256, 32],
                     help="shots run for statevector and matrix_product_state")
     ap.add_argument("--skip", nargs="*", default=["matrix_product_state@10"],
@@ -83,14 +87,16 @@ def main() -> None:
         backend.method = None  # chosen by size and structure
         qubits, chosen = backend.plan([pub])
         med = {m: statistics.median(v) for m, v in times[n].items() if v}
+        auto = times[n]["automatic"]
         rows.append({
             "data_qubits": n, "simulated_qubits": len(qubits), "shots": pub[2],
             "two_qubit_gates": compact_circuit(pub[0], qubits).count_ops().get("cz", 0),
             "chosen": chosen,
-            "seconds_per_binding": {m: {"median": round(med[m], 3),
-                                        "min": round(min(v), 3), "max": round(max(v), 3),
-                                        "rounds": len(v)} for m, v in times[n].items() if v},
-            "ratio_to_automatic": {m: round(med[m] / med["automatic"], 3) for m in med},
+            "seconds_per_binding": {m: {k: round(x, 3) for k, x in _spread(v).items()}
+                                    | {"rounds": len(v)} for m, v in times[n].items() if v},
+            "ratio_to_automatic": {m: {k: round(x, 3) for k, x in _spread(
+                [a / b for a, b in zip(v, auto, strict=True)]).items()}
+                for m, v in times[n].items() if v},
             "chosen_vs_automatic": round(med[chosen] / med["automatic"], 3),
         })
     for row in rows:
@@ -100,7 +106,7 @@ def main() -> None:
     out = {
         "what": "seconds per binding (one input) of the demo's magnitude circuit on aer_noisy "
                 "(fake_torino noise restricted to its qubits), 1 thread; the demo runs 16 "
-                "inputs x 2 families",
+                "target + 64 calibration inputs x 3 families (magnitude, signs, signs1)",
         "trajectory_shots_run": cap, "scaled_linearly_to_full_shots": list(TRAJECTORIES),
         "not_timed": args.skip, "rounds": args.rounds,
         "load_average_before_after": [list(load0), list(os.getloadavg())],

@@ -1,23 +1,26 @@
 """Which Aer simulation method ``aer_noisy`` uses, chosen by size and structure.
 
 Aer's ``automatic`` picks statevector trajectories as soon as ``shots <= 2^qubits``, which is
-3-4x slower than the density matrix for the demo at 10 data qubits. Measured here (2 shared
-cores under load ~12, 1 thread, the demo's noisy circuits on fake_torino, seconds per
-binding at 1,536 shots; ``benchmarks/aer_methods.py`` and
-``results/benchmarks/aer_methods.json`` hold ratios to ``automatic`` in one run):
+3-4x slower than the density matrix for the demo at 10 data qubits. Measured here (2 cores,
+load 0.5-1.0, 1 thread, the demo's magnitude circuit on fake_torino, wall seconds per
+binding at the demo's first-round shots, medians of 10 interleaved rounds; trajectories run
+at 256 / 32 shots and scaled; ``benchmarks/aer_methods.py`` and
+``results/benchmarks/aer_methods.json`` also hold the ratios to ``automatic`` per round):
 
-====== ============== =========== ==================
-qubits density matrix statevector matrix product st.
-====== ============== =========== ==================
-9      1.1            13          217
-11     26             106         1,480
-13     not run (~16x) 825         5,720
-====== ============== =========== ==================
+====== ===== ============== =========== ==================
+qubits shots density matrix statevector matrix product st.
+====== ===== ============== =========== ==================
+5      1,280 0.065          0.92        10
+7      1,536 0.16           1.4         19
+9      1,536 0.41           4.9         77
+11     2,560 6.9            39          not run
+====== ===== ============== =========== ==================
 
 - density matrix: cost ~ ``4^q`` per gate, independent of shots;
 - statevector trajectories: ~ ``shots * 2^q`` (one noisy trajectory per shot, shots in
-  parallel up to :func:`hwadapt.threads.threads`): the ratio to the density matrix fell 3x
-  per 2 qubits, so density matrix while ``q <= 9 + 2 log3(shots / 128)`` (q <= 13 at 1,536
+  parallel up to :func:`hwadapt.threads.threads`): 14 / 8.5 / 12 / 5.6x the density matrix
+  at 5 / 7 / 9 / 11 qubits above (an earlier run under load: falling ~3x per 2 qubits from
+  9 to 13), so density matrix while ``q <= 9 + 2 log3(shots / 128)`` (q <= 13 at 1,536
   shots), and never above :data:`DENSITY_MATRIX_MAX_QUBITS` (memory ``16 * 4^q`` bytes);
 - re-measured with ``benchmarks/fixed_cost.py`` (CPU seconds per binding, so load-independent;
   1 thread, the demo's magnitude circuit, 1,536 shots): 9 qubits (8 data) density matrix
@@ -34,7 +37,9 @@ qubits density matrix statevector matrix product st.
   ``runtime_parameter_bind_enable`` saved 2-4% (16 bindings, 8 data qubits): not used;
 - matrix-product-state trajectories: per-gate cost independent of ``q`` for a circuit whose
   two-qubit gates lie on a line (Hamming-weight-1 states have bond dimension 2; noise raises
-  it), but 7-17x slower than statevector at 9-13 qubits here, the gap halving per 2 qubits:
+  it), but 11 / 14 / 16x slower than statevector at 5 / 7 / 9 qubits above (Aer's cost per
+  shot and gate, ~70 µs, dominates; an earlier run under load gave 7-17x at 9-13 qubits, the
+  gap halving per 2 qubits, as statevector's ``2^q`` growth predicts once it dominates):
   used for line circuits from :data:`MPS_MIN_QUBITS` on (extrapolated), with the qubits
   renumbered along the line (:func:`line_order`) so that every gate is nearest-neighbour.
 """
