@@ -81,6 +81,19 @@ def _leaves(state: dict) -> tuple[torch.Tensor, torch.Tensor]:
             state["alpha"].clone().requires_grad_(True))
 
 
+def _terms_step(term, angles: torch.Tensor, alpha: torch.Tensor, w: torch.Tensor,
+                scale: torch.Tensor | float = 1.0):
+    """The timed step of a baseline: ``y = scale · Σ_i α_i term(θ_i)``, loss ``<w, y>``,
+    backward; returns ``(y, ∂θ, ∂α)``."""
+    def step():
+        angles.grad = alpha.grad = None
+        y = sum(alpha[i] * term(angles[i]) for i in range(RANK)) * scale
+        (y * w).sum().backward()
+        return y.detach(), angles.grad.clone(), alpha.grad.clone()
+
+    return step
+
+
 def torch_givens(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
     """``O(θ)`` built row pair by row pair in plain torch (``G[a,a] = G[b,b] = cos``,
     ``G[a,b] = sin``, ``G[b,a] = -sin``, later gates on the left), ``y = Σ α_i x O_iᵀ``."""
@@ -95,13 +108,7 @@ def torch_givens(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
             rows[a], rows[b] = c[k] * rows[a] + s[k] * rows[b], c[k] * rows[b] - s[k] * rows[a]
         return torch.stack(rows)
 
-    def step():
-        angles.grad = alpha.grad = None
-        y = sum(alpha[i] * (x @ rotation(angles[i]).T) for i in range(RANK))
-        (y * w).sum().backward()
-        return y.detach(), angles.grad.clone(), alpha.grad.clone()
-
-    return step
+    return _terms_step(lambda theta: x @ rotation(theta).T, angles, alpha, w)
 
 
 def _layers(pairs: list[tuple[int, int]]) -> list[list[int]]:
@@ -135,13 +142,7 @@ def torch_givens_layers(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
             O = O.index_copy(0, a, cg * ra + sg * rb).index_copy(0, b, cg * rb - sg * ra)
         return O
 
-    def step():
-        angles.grad = alpha.grad = None
-        y = sum(alpha[i] * (x @ rotation(angles[i]).T) for i in range(RANK))
-        (y * w).sum().backward()
-        return y.detach(), angles.grad.clone(), alpha.grad.clone()
-
-    return step
+    return _terms_step(lambda theta: x @ rotation(theta).T, angles, alpha, w)
 
 
 def _rbs_pairs(n: int, a: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,13 +177,7 @@ def torch_statevector(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
                 1, ib, c[k] * pb - s[k] * pa)
         return psi[:, hw1]
 
-    def step():
-        angles.grad = alpha.grad = None
-        y = sum(alpha[i] * term(angles[i]) for i in range(RANK)) * norms
-        (y * w).sum().backward()
-        return y.detach(), angles.grad.clone(), alpha.grad.clone()
-
-    return step
+    return _terms_step(term, angles, alpha, w, norms)
 
 
 def pennylane(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
@@ -206,13 +201,7 @@ def pennylane(n: int, x: torch.Tensor, w: torch.Tensor, state: dict):
     angles, alpha = _leaves(state)
     norms = x.norm(dim=-1, keepdim=True)
 
-    def step():
-        angles.grad = alpha.grad = None
-        y = sum(alpha[i] * circuit(angles[i])[:, hw1].real for i in range(RANK)) * norms
-        (y * w).sum().backward()
-        return y.detach(), angles.grad.clone(), alpha.grad.clone()
-
-    return step
+    return _terms_step(lambda theta: circuit(theta)[:, hw1].real, angles, alpha, w, norms)
 
 
 def _seconds(fn) -> float:

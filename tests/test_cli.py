@@ -70,17 +70,23 @@ def test_read_commands_never_create_a_ledger(tmp_path):
     assert not led.exists() and not led.parent.exists()
 
 
-def test_latest_names_the_newest_run(tmp_path):
-    """``latest`` works wherever a run id does (status, fetch, resume, cancel, compare)."""
-    from hwadapt.execution.summary import resolve_run
-
-    led = tmp_path / "h.db"
+def _two_exact_runs(led) -> list[str]:
+    """Submit ``jobs/small.toml`` twice on ``exact`` into ledger ``led``; the run ids."""
     ids = []
     for _ in range(2):
         r = runner.invoke(app, ["submit", "jobs/small.toml", "--backend", "exact", "--json",
                                 "--ledger", str(led)])
         assert r.exit_code == 0, r.output
         ids.append(json.loads(r.stdout)[0]["run"])
+    return ids
+
+
+def test_latest_names_the_newest_run(tmp_path):
+    """``latest`` works wherever a run id does (status, fetch, resume, cancel, compare)."""
+    from hwadapt.execution.summary import resolve_run
+
+    led = tmp_path / "h.db"
+    ids = _two_exact_runs(led)
     assert resolve_run(led, "latest") == ids[1] and resolve_run(led, ids[0]) == ids[0]
     for cmd in ("status", "fetch", "resume"):
         r = runner.invoke(app, [cmd, "latest", "--json", "--ledger", str(led)])
@@ -130,12 +136,7 @@ def test_short_run_ids_name_one_run(tmp_path):
     from hwadapt.execution.summary import resolve_run
 
     led = tmp_path / "h.db"
-    ids = []
-    for _ in range(2):
-        r = runner.invoke(app, ["submit", "jobs/small.toml", "--backend", "exact", "--json",
-                                "--ledger", str(led)])
-        assert r.exit_code == 0, r.output
-        ids.append(json.loads(r.stdout)[0]["run"])
+    ids = _two_exact_runs(led)
     tags = [i.rsplit("-", 1)[1] for i in ids]
     common = next(k for k in range(len(ids[0]) + 1) if ids[0][:k] != ids[1][:k]) - 1
     assert resolve_run(led, ids[0][:common + 1]) == ids[0]
