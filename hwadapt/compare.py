@@ -44,7 +44,14 @@ import numpy as np
 from hwadapt.circuits import constructions
 from hwadapt.downstream import mnist_downstream
 from hwadapt.errors import InputError
-from hwadapt.estimate import Estimate, combine_terms, estimate, mitigate_readout, tvd
+from hwadapt.estimate import (
+    Estimate,
+    combine_terms,
+    device_sign_confidence,
+    estimate,
+    mitigate_readout,
+    tvd,
+)
 from hwadapt.execution.ledger import Ledger
 from hwadapt.execution.manager import load_metadata, load_run, run_counts
 from hwadapt.execution.metadata import RunMetadata
@@ -235,6 +242,8 @@ def run_estimates(ledger_path: str | Path, run_id: str, mitigate: str | None = N
                 ests[mode] = _with_systematic(ests[mode], _separate_estimate(
                     cal_counts, n, ex, _separate_reference(meta, cal.x)), cal.x @ ex.M.T,
                     signed)
+    if cal is not None:  # a measured device-bias term: the signs' confidence carries it too
+        ests = {m: replace(e, sign_confidence=device_sign_confidence(e)) for m, e in ests.items()}
     facts = {"run": run_id, "name": row["name"], "backend": row["backend"],
              "noise_from": row["noise_from"], "families": sorted(counts),
              "simulated_with": simulation_methods(ledger, run_id),
@@ -316,12 +325,15 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
     if "calibration_inputs" in facts["mitigation"]:
         out["error_bars"] = ("total: shot noise (bootstrap) and a systematic term "
                              "cross-validated on the run's calibration inputs")
+        out["sign_confidence"] = ("the shot-noise posterior of each reported sign, capped by "
+                                  "Φ(|ŷ|/σ_total): it covers the systematic term too")
     else:  # nothing measured the device's bias: say so instead of reporting 0
         out["aggregate"]["systematic"] = None
         why = ("its [calibration] inputs have no counts (not run, or not fetched yet)"
                if facts["calibration_unmeasured"] else "the run has no [calibration] inputs")
         out["error_bars"] = (f"shot noise only: {why}, so device bias is not in the ± (add "
                              "a [calibration] table to the spec and submit again)")
+        out["sign_confidence"] = "shot noise only (the posterior of each reported sign)"
     if ex.meta.inputs["source"] == "mnist":
         out["downstream"] = mnist_downstream(ex.meta.inputs["seed"], ex.M, ex.y, est.y)
     if len(ests) > 1:  # lcu and separate side by side

@@ -230,3 +230,42 @@ def test_zne_run_folds_every_family_and_splits_the_shots(tmp_path):
     res = CliRunner().invoke(app, ["compare", run, "--mitigate", "learned", "--ledger",
                                    str(ledger)])
     assert res.exit_code == 2 and "needs calibration inputs" in res.output
+
+
+@pytest.mark.slow
+def test_sign_confidence_covers_the_device_bias(tmp_path, monkeypatch):
+    """Under device noise the shot-noise posterior calls a sign the device biased through
+    zero certain (1.000); with a measured systematic term compare caps it by Φ(|ŷ|/σ_total),
+    so no wrong sign keeps a confidence ≥ 0.95, and the JSON says what it covers."""
+    spec = tmp_path / "s.toml"
+    spec.write_text("""
+name = "signconf"
+seed = 5
+[circuit]
+qubits = 4
+layout = "brick"
+terms = 2
+alphas = [0.5, -0.3]
+families = ["magnitude", "signs"]
+construction = "efficient"
+[inputs]
+count = 12
+seed = 1
+[shots]
+target_accepted = 600
+max_rounds = 1
+[calibration]
+inputs = 24
+shots = 1024
+""")
+    ledger = tmp_path / "l.db"
+    rid = submit(spec, "aer_noisy", ledger, noise_from="fake_almaden")
+    out = compare_run(ledger, rid)
+    y, c = np.array(out["estimate"]["y"]), np.array(out["estimate"]["sign_confidence"])
+    wrong = np.sign(y) != np.sign(np.array(out["exact"]["y"]))
+    assert wrong.any() and c[wrong].max() < 0.95 and (c >= 0.95).sum() > wrong.size / 2
+    assert "systematic term too" in out["sign_confidence"]
+    assert [p["min_sign_confidence"] for p in out["per_input"]] == list(c.min(axis=1))
+    monkeypatch.setattr(compare_mod, "device_sign_confidence", lambda e: e.sign_confidence)
+    shot_only = compare_mod.run_estimates(ledger, rid)[0]["lcu"].sign_confidence
+    assert shot_only[wrong].max() > 0.99 and np.all(c <= shot_only + 1e-12)

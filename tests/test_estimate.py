@@ -322,3 +322,20 @@ def test_a_lightened_term_reference_resolves_more_signs_at_equal_shots():
     assert light[0] < 0.6 * heavy[0]
     assert light[1] < 0.8 * heavy[1]
     assert light[2] > 0.9  # the error bars stay honest
+
+
+def test_device_sign_confidence_caps_the_shot_noise_posterior():
+    """min(c, Φ(|ŷ|/σ)): never above the shot-noise value, 0.5 at ŷ = 0, Φ(1) at one σ,
+    unchanged where the shot-noise value is the smaller."""
+    from scipy.stats import norm
+
+    from hwadapt.estimate import Estimate, device_sign_confidence
+
+    y = np.array([[0.0, 0.05, 0.5, -0.05]])
+    c = np.array([[0.5, 1.0, 1.0, 0.6]])
+    est = Estimate(y=y, stderr=np.full_like(y, 0.05), rate=np.ones(1),
+                   rate_interval=np.ones((1, 2)), hw_discarded=np.zeros(1),
+                   sign_confidence=c, probs=np.abs(y))
+    out = device_sign_confidence(est)
+    assert np.allclose(out, [[0.5, norm.cdf(1.0), norm.cdf(10.0), 0.6]], atol=1e-12)
+    assert np.all(out <= c)
