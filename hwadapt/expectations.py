@@ -17,6 +17,7 @@ import numpy as np
 from hwadapt.errors import InputError
 from hwadapt.execution.estimator_run import is_estimator_run, read_estimator_file, run_evs
 from hwadapt.execution.ledger import Ledger
+from hwadapt.mitigation.crossval import systematic
 
 
 def ratio(num, den, s_num, s_den, cov=0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +69,8 @@ def postselected_values(evs: np.ndarray, stds: np.ndarray, index: list, shared_s
 def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
     """An Estimator run's postselected values read back (ledger read-only, files verified):
     ``names``, ``values``/``stderr``/``exact`` ``(count, K)``, ``accepted``/``accepted_exact``
-    ``(count,)`` (``<P0>``), ``shots``, ``options`` (each stored PUB's), ``backend``."""
+    ``(count,)`` (``<P0>``), ``shots``, ``options`` (each stored PUB's), ``backend``,
+    ``calibration`` (the last rows that are calibration inputs; 0 for older runs)."""
     ledger = Ledger(ledger_path, readonly=True)
     try:
         if not is_estimator_run(ledger, run_id):
@@ -87,6 +89,7 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
             "accepted": evs[:, doc["index"][0][1]] if doc["index"] else evs[:, 0],
             "accepted_exact": np.asarray(doc["exact"]["accepted"], float),
             "shots": doc["shots"], "options": options, "backend": backend,
+            "calibration": int(doc.get("calibration", 0)),
             "requested": doc["options"], "run_dir": run_dir}
 
 
@@ -109,39 +112,66 @@ def error_bar_note(kind: str | None, requested: dict) -> str:
     return notes.get("aer" if kind == "aer_noisy" else kind, "shot noise only")
 
 
+def observable_systematic(values: np.ndarray, stderr: np.ndarray, exact: np.ndarray,
+                          calibration: int) -> np.ndarray | None:
+    """``(K,)``: the systematic term of each observable
+    (:func:`~hwadapt.mitigation.crossval.systematic`: the part of the residuals that shot
+    noise does not explain, its 84% upper bound), from the LAST ``calibration`` rows of
+    ``values``/``stderr``/``exact`` ``(count, K)`` only, the calibration inputs; None
+    without any. The targets' exact values are never read."""
+    if not calibration:
+        return None
+    v, s, e = (np.asarray(a, float)[-calibration:] for a in (values, stderr, exact))
+    return np.array([systematic(v[:, k] - e[:, k], s[:, k]) for k in range(v.shape[1])])
+
+
 def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
     """Observables of an Estimator run vs exact: per value ``z = (v − exact)/stderr``,
-    coverage within 2σ, errors per observable and overall; writes ``<run>/compare.json`` and
-    returns it (``path`` added). Keys: ``run``, ``backend``, ``estimator`` (True),
-    ``observables``, ``shots``, ``options``, ``error_bars``, ``aggregate`` (``inputs``,
-    ``values``, ``coverage_2se``, ``max_abs_z``, ``mean_abs_error``, ``rmse``,
-    ``rate``/``rate_ideal``: ``<P0>`` observed/exact), ``by_observable`` (name,
-    ``coverage_2se``, ``mean_abs_error``, ``max_abs_z``), ``values``/``stderr``/``exact``/``z``
-    ``(inputs, observables)``."""
+    coverage within 2σ, errors per observable and overall, over the target inputs; with
+    ``[calibration]`` inputs each ± adds the observable's :func:`observable_systematic` in
+    quadrature. Writes ``<run>/compare.json`` and returns it (``path`` added). Keys: ``run``,
+    ``backend``, ``estimator`` (True), ``observables``, ``shots``, ``options``,
+    ``error_bars``, ``calibration_inputs``, ``aggregate`` (``inputs``, ``values``,
+    ``coverage_2se`` (total ±), ``coverage_2se_stat`` (shot noise), ``max_abs_z``,
+    ``mean_abs_error``, ``rmse``, ``rate``/``rate_ideal``: ``<P0>`` observed/exact),
+    ``by_observable`` (name, the same statistics, ``systematic``: None without calibration),
+    ``values``/``stderr``/``stderr_stat``/``exact``/``z`` ``(inputs, observables)``."""
     r = run_postselected(ledger_path, run_id)
-    v, s, ex = r["values"], r["stderr"], r["exact"]
+    n_cal = r["calibration"]
+    n_t = len(r["values"]) - n_cal
+    sys = observable_systematic(r["values"], r["stderr"], r["exact"], n_cal)
+    v, s_stat, ex = r["values"][:n_t], r["stderr"][:n_t], r["exact"][:n_t]
+    s = s_stat if sys is None else np.sqrt(s_stat**2 + sys**2)
     err = v - ex
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(s > 0, err / s, np.where(np.abs(err) < 1e-9, 0.0, np.inf))
     kind = r["options"][0].get("kind") if r["options"] else None
 
-    def stats(e, zz) -> dict:
+    def stats(e, zz, ss) -> dict:
         ok = np.isfinite(e)
         return {"coverage_2se": float(np.mean(np.abs(zz[ok]) <= 2)) if ok.any() else None,
+                "coverage_2se_stat": float(np.mean(np.abs(e[ok]) <= 2 * ss[ok]))
+                if ok.any() else None,
                 "mean_abs_error": float(np.mean(np.abs(e[ok]))) if ok.any() else None,
                 "max_abs_z": float(np.max(np.abs(zz[ok]))) if ok.any() else None}
 
+    note = error_bar_note(kind, r["requested"])
+    if sys is not None:
+        note = ("total: the Estimator's stds and a systematic term per observable, measured "
+                f"on the run's {n_cal} calibration inputs (their exact values only)")
     out = {"run": run_id, "backend": r["backend"], "estimator": True,
            "observables": r["names"], "shots": r["shots"], "options": r["requested"],
-           "error_bars": error_bar_note(kind, r["requested"]),
-           "aggregate": {"inputs": int(v.shape[0]), "values": int(v.size), **stats(err, z),
+           "error_bars": note, "calibration_inputs": n_cal,
+           "aggregate": {"inputs": int(v.shape[0]), "values": int(v.size),
+                         **stats(err, z, s_stat),
                          "rmse": float(np.sqrt(np.nanmean(err**2))),
-                         "rate": float(np.nanmean(r["accepted"])),
-                         "rate_ideal": float(np.mean(r["accepted_exact"]))},
-           "by_observable": [{"name": n, **stats(err[:, k], z[:, k])}
+                         "rate": float(np.nanmean(r["accepted"][:n_t])),
+                         "rate_ideal": float(np.mean(r["accepted_exact"][:n_t]))},
+           "by_observable": [{"name": n, **stats(err[:, k], z[:, k], s_stat[:, k]),
+                              "systematic": None if sys is None else float(sys[k])}
                              for k, n in enumerate(r["names"])],
-           "values": v.tolist(), "stderr": s.tolist(), "exact": ex.tolist(),
-           "z": np.where(np.isfinite(z), z, None).tolist()}
+           "values": v.tolist(), "stderr": s.tolist(), "stderr_stat": s_stat.tolist(),
+           "exact": ex.tolist(), "z": np.where(np.isfinite(z), z, None).tolist()}
     path = Path(r["run_dir"]) / "compare.json"
     path.write_text(json.dumps(out, indent=1))
     out["path"] = str(path)

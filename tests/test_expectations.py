@@ -75,3 +75,22 @@ def test_postselected_values_picks_columns():
     assert np.allclose(v, [[0.5, 0.5], [-0.5, -0.5]])
     _, s_shared = postselected_values(evs, stds, [(1, 0, 2)], shared_shots=True)
     assert s_shared.shape == (2, 1) and np.all(s_shared < s[:, :1])  # positive correlation
+
+
+def test_observable_systematic_reads_the_calibration_rows_only():
+    """Per observable, the bias shot noise does not explain, from the last ``calibration``
+    rows: a bias of 0.3 on one observable gives about 0.3 there and ~0 on the clean one;
+    the targets' exact values (first rows) are never read; none without calibration."""
+    from hwadapt.expectations import observable_systematic
+
+    rng = np.random.default_rng(0)
+    m, t = 40, 6
+    exact = rng.uniform(-1, 1, (t + m, 2))
+    stderr = np.full_like(exact, 0.01)
+    values = exact + rng.normal(0, 0.01, exact.shape) + np.array([0.3, 0.0])
+    sys = observable_systematic(values, stderr, exact, m)
+    assert sys[0] == pytest.approx(0.3, rel=0.1) and sys[1] < 0.01
+    exact2 = exact.copy()
+    exact2[:t] = np.nan  # the targets' answers: unused
+    assert np.array_equal(observable_systematic(values, stderr, exact2, m), sys)
+    assert observable_systematic(values, stderr, exact, 0) is None

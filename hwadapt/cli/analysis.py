@@ -101,15 +101,21 @@ def _print_observables(run_id: str, out: dict) -> None:
     a = out["aggregate"]
     table = Table(title=f"{run_id} on {out['backend']}: observables vs exact "
                         f"({a['inputs']} inputs, {out['shots']} shots each)")
-    for col in ("observable", "mean |error|", "max |z|", "within 2σ"):
+    calibrated = bool(out.get("calibration_inputs"))
+    cols = ["observable", "mean |error|", "max |z|", "within 2σ"]
+    cols += ["within 2σ, shot noise only", "σ_sys"] if calibrated else []
+    for col in cols:
         table.add_column(col)
 
     def fmt(v, spec):
         return "-" if v is None else format(v, spec)
 
     for row in [*out["by_observable"], {"name": "all", **a}]:
-        table.add_row(row["name"], fmt(row["mean_abs_error"], ".4f"),
-                      fmt(row["max_abs_z"], ".2f"), fmt(row["coverage_2se"], ".1%"))
+        cells = [row["name"], fmt(row["mean_abs_error"], ".4f"),
+                 fmt(row["max_abs_z"], ".2f"), fmt(row["coverage_2se"], ".1%")]
+        if calibrated:
+            cells += [fmt(row["coverage_2se_stat"], ".1%"), fmt(row.get("systematic"), ".4f")]
+        table.add_row(*cells)
     console.print(table)
     console.print(f"postselection rate <P0> (obs / ideal): {a['rate']:.4f} / "
                   f"{a['rate_ideal']:.4f}; ± = {out['error_bars']}", highlight=False)

@@ -51,15 +51,17 @@ def _ops_from_json(data: list, num_qubits: int) -> list:
 
 
 def write_estimator_file(run_dir: Path, names: list[str], isa, operators: list,
-                         index: list, shots: int, options: dict, exact: dict) -> str:
+                         index: list, shots: int, options: dict, exact: dict,
+                         calibration: int = 0) -> str:
     """Write :data:`ESTIMATOR_FILE` into ``run_dir`` and return its SHA-256. ``operators``:
     on the logical circuit's qubits; laid out here onto ``isa``'s physical qubits.
-    ``exact``: ``{"values": (count, K), "accepted": (count,)}`` postselected exact values."""
+    ``exact``: ``{"values": (count, K), "accepted": (count,)}`` postselected exact values of
+    every binding; the last ``calibration`` of them are calibration inputs."""
     layout = getattr(isa, "layout", None)
     physical = [op.apply_layout(layout) if layout is not None else op for op in operators]
     doc = {"observables": list(names), "num_qubits": isa.num_qubits,
            "operators": _ops_json(physical), "index": [list(map(int, ix)) for ix in index],
-           "shots": int(shots), "options": options,
+           "shots": int(shots), "options": options, "calibration": int(calibration),
            "exact": {k: np.asarray(v, float).tolist() for k, v in exact.items()}}
     path = run_dir / ESTIMATOR_FILE
     atomic_write(path, lambda f: f.write(json.dumps(doc, indent=1).encode()))

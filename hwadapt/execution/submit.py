@@ -213,7 +213,7 @@ def submit_estimator(spec, backend_name: str, ledger_path: str | Path,
                                  run_metadata(spec), spec.referenced_files)
     artifacts[er.ESTIMATOR_FILE] = er.write_estimator_file(
         run_dir, list(spec.observables.names), isa, ops, index, spec.observables.shots,
-        spec.observables.options, exact)
+        spec.observables.options, exact, family.calibration)
     return _create_and_drive(ledger, run_id, spec, backend_name, noise_from, artifacts,
                              detach, progress, service, on_created, mode)
 

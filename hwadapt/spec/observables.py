@@ -16,8 +16,11 @@ twirling = { enable_gates = true, enable_measure = true }
 
 Observable names: :func:`hwadapt.circuits.observables.parse_observable` (data qubit ``i`` =
 circuit qubit ``i``). An Estimator run measures the lcu magnitude circuit of the spec's
-construction; sampler-only tables (``[shots]``, ``[calibration]``, ``[mitigation]``,
+construction; sampler-only settings (``[shots]``, ``[mitigation]``, ``calibration.shots``,
 ``execution.twirling``, signs families, the separate mode) are refused with a one-line error.
+A ``[calibration]`` table adds its inputs as more bindings of the same PUB (at
+``observables.shots``), after the targets; ``hwadapt compare`` measures a systematic term
+per observable on them (:func:`hwadapt.expectations.compare_estimator_run`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from hwadapt.circuits.observables import parse_observable
 from hwadapt.errors import InputError
 from hwadapt.execution.family import Family
 from hwadapt.spec.fields import _int, _is_num
-from hwadapt.spec.parameters import adapter_parameters, input_vectors
+from hwadapt.spec.parameters import adapter_parameters, calibration_vectors, input_vectors
 
 RESILIENCE_LEVELS = (0, 1, 2)
 EXTRAPOLATORS = ("linear", "exponential", "double_exponential", "fallback",
@@ -42,7 +45,7 @@ ESTIMATOR_KEYS = {"resilience_level", "measure_mitigation", "zne_mitigation", "z
                   "twirling"}
 _ZNE_KEYS = {"noise_factors", "extrapolator", "amplifier"}
 _TWIRL_KEYS = {"enable_gates", "enable_measure"}
-SAMPLER_ONLY = ("shots", "calibration", "mitigation")
+SAMPLER_ONLY = ("shots", "mitigation")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def _check_sampler_only(data: dict, families: tuple[str, ...], modes: tuple[str,
         if table in data:
             raise InputError(f"[{table}] is for Sampler runs; an [observables] run takes "
                              f"observables.shots: drop [{table}]")
+    if "shots" in data.get("calibration", {}):
+        raise InputError("calibration.shots is for Sampler runs; an [observables] run's "
+                         "calibration inputs take observables.shots: drop calibration.shots")
     if data.get("execution", {}).get("twirling"):
         raise InputError("execution.twirling is for Sampler runs; with [observables] write "
                          "twirling = { enable_gates = true } under [estimator]")
@@ -165,13 +171,18 @@ def _zne(v) -> dict:
 def estimator_family(spec) -> Family:
     """The circuit an Estimator run of ``spec`` measures: the construction's lcu magnitude
     circuit (no measurements; data qubits ``0..n-1``, then its ancillas), one binding per input
-    of the loader angles of ``construction.fold_inputs(x)`` (``values (count, n-1)``)."""
+    of the loader angles of ``construction.fold_inputs(x)`` (``values (count, n-1)``), the
+    ``[calibration]`` inputs' bindings after the targets' (``calibration`` rows)."""
     angles, alphas = adapter_parameters(spec)
     n, c, con = spec.circuit.qubits, spec.circuit, spec.construction
     loader = unary_loader(n, ParameterVector("x", n - 1))
-    folded = con.fold_inputs(angles, input_vectors(spec), n, c.layout)
+    x, n_cal = input_vectors(spec), 0
+    if spec.calibration is not None:
+        x, n_cal = np.concatenate([x, calibration_vectors(spec)]), spec.calibration.inputs
+    folded = con.fold_inputs(angles, x, n, c.layout)
     qc, n_anc = con.lcu_circuit(angles, alphas, loader, c.layout)
-    return Family("magnitude", qc, np.stack([unary_angles(v) for v in folded]), n, n_anc)
+    return Family("magnitude", qc, np.stack([unary_angles(v) for v in folded]), n, n_anc,
+                  calibration=n_cal)
 
 
 def observables(spec) -> list:

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from hwadapt.cli import app
@@ -42,3 +43,31 @@ def test_bad_observable_exits_2_ledger_untouched(tmp_path):
     r = runner.invoke(app, ["compare", "latest", "--ledger", str(led), "--mitigate",
                             "readout"])
     assert r.exit_code == 2  # no runs
+
+
+def test_calibrated_estimator_run_error_bars_cover_the_device_bias(tmp_path):
+    """An Estimator spec with ``[calibration]`` on aer_noisy (fake_torino noise): compare
+    reports the targets only, adds a systematic term per observable measured on the
+    calibration inputs, and the total ± covers what shot noise alone misses; the table
+    shows both coverages and σ_sys."""
+    spec = tmp_path / "obs.toml"
+    spec.write_text(SPEC.read_text().replace("count = 4", "count = 8")
+                    + "\n[calibration]\ninputs = 32\n")
+    led = str(tmp_path / "l.db")
+    r = runner.invoke(app, ["submit", str(spec), "--backend", "aer_noisy", "--ledger", led,
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(runner.invoke(app, ["compare", "latest", "--ledger", led,
+                                         "--json"]).output)
+    a = out["aggregate"]
+    assert out["calibration_inputs"] == 32 and a["inputs"] == 8
+    assert len(out["values"]) == 8 and "32 calibration inputs" in out["error_bars"]
+    assert all(o["systematic"] > 0 for o in out["by_observable"])
+    assert a["coverage_2se_stat"] < 0.5 <= 0.9 <= a["coverage_2se"]
+    r = runner.invoke(app, ["compare", "latest", "--ledger", led])
+    assert r.exit_code == 0 and "σ_sys" in r.output and "calibration inputs" in r.output
+    from hwadapt.training.observables import estimator_tensor
+
+    values, stderr, names = estimator_tensor(led, out["run"])
+    assert values.shape == stderr.shape == (8, 5) and len(names) == 5
+    assert np.allclose(values.numpy(), out["values"])

@@ -50,6 +50,16 @@ def test_estimator_family_is_the_lcu_magnitude_circuit():
     assert f.circuit.num_qubits == 5 and f.circuit.num_clbits == 0
 
 
+def test_calibration_inputs_ride_after_the_targets():
+    """``[calibration]`` in an Estimator spec: its inputs are more bindings of the same
+    circuit after the targets (``calibration`` rows), at ``observables.shots``."""
+    f = estimator_family(_spec('[observables]\nobservables = ["Z0"]\n'
+                               '[calibration]\ninputs = 5\nkind = "basis"\n'))
+    plain = estimator_family(_spec('[observables]\nobservables = ["Z0"]\n'))
+    assert f.values.shape == (8, 3) and f.calibration == 5 and plain.calibration == 0
+    assert (f.values[:3] == plain.values).all()
+
+
 @pytest.mark.parametrize("extra,match", [
     ('[observables]\nobservables = []\n', "non-empty list"),
     ('[observables]\nobservables = "Z0"\n', "non-empty list"),
@@ -84,8 +94,8 @@ def test_estimator_family_is_the_lcu_magnitude_circuit():
      "estimator.twirling.enable_gates must be true or false"),
     ('[observables]\nobservables = ["Z0"]\n[shots]\ntarget_accepted = 10\n',
      "\\[shots\\] is for Sampler runs"),
-    ('[observables]\nobservables = ["Z0"]\n[calibration]\ninputs = 4\n',
-     "\\[calibration\\] is for Sampler runs"),
+    ('[observables]\nobservables = ["Z0"]\n[calibration]\ninputs = 4\nshots = 1024\n',
+     "calibration.shots is for Sampler runs"),
     ('[observables]\nobservables = ["Z0"]\n[execution]\ntwirling = true\n',
      "execution.twirling is for Sampler runs"),
 ])
