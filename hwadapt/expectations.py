@@ -18,6 +18,7 @@ from hwadapt.errors import InputError
 from hwadapt.execution.estimator_run import is_estimator_run, read_estimator_file, run_evs
 from hwadapt.execution.ledger import Ledger
 from hwadapt.mitigation.crossval import systematic
+from hwadapt.mitigation.observables import learned_observables
 
 
 def ratio(num, den, s_num, s_den, cov=0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +71,7 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
     """An Estimator run's postselected values read back (ledger read-only, files verified):
     ``names``, ``values``/``stderr``/``exact`` ``(count, K)``, ``accepted``/``accepted_exact``
     ``(count,)`` (``<P0>``), ``shots``, ``options`` (each stored PUB's), ``backend``,
-    ``calibration`` (the last rows that are calibration inputs; 0 for older runs)."""
+    ``calibration`` (the last rows that are calibration inputs; 0 for older runs), ``seed``."""
     ledger = Ledger(ledger_path, readonly=True)
     try:
         if not is_estimator_run(ledger, run_id):
@@ -78,7 +79,7 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
                              "compare` reads it as one; this needs an Estimator run")
         doc = read_estimator_file(ledger, run_id)
         evs, stds, options = run_evs(ledger, run_id)
-        backend = ledger.run(run_id)["backend"]
+        backend, seed = ledger.run(run_id)["backend"], ledger.run(run_id)["seed"]
         run_dir = ledger.runs_dir / run_id
     finally:
         ledger.close()
@@ -89,7 +90,7 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
             "accepted": evs[:, doc["index"][0][1]] if doc["index"] else evs[:, 0],
             "accepted_exact": np.asarray(doc["exact"]["accepted"], float),
             "shots": doc["shots"], "options": options, "backend": backend,
-            "calibration": int(doc.get("calibration", 0)),
+            "calibration": int(doc.get("calibration", 0)), "seed": int(seed),
             "requested": doc["options"], "run_dir": run_dir}
 
 
@@ -125,11 +126,15 @@ def observable_systematic(values: np.ndarray, stderr: np.ndarray, exact: np.ndar
     return np.array([systematic(v[:, k] - e[:, k], s[:, k]) for k in range(v.shape[1])])
 
 
-def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
+def compare_estimator_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None
+                          ) -> dict[str, Any]:
     """Observables of an Estimator run vs exact: per value ``z = (v − exact)/stderr``,
     coverage within 2σ, errors per observable and overall, over the target inputs; with
     ``[calibration]`` inputs each ± adds the observable's :func:`observable_systematic` in
-    quadrature. Writes ``<run>/compare.json`` and returns it (``path`` added). Keys: ``run``,
+    quadrature; ``mitigate="learned"``: the values mapped by
+    :func:`~hwadapt.mitigation.observables.learned_observables` (bars: the mapped shot noise
+    and the cross-validated systematic term; ``mitigation`` holds the maps). Writes
+    ``<run>/compare[-learned].json`` and returns it (``path`` added). Keys: ``run``,
     ``backend``, ``estimator`` (True), ``observables``, ``shots``, ``options``,
     ``error_bars``, ``calibration_inputs``, ``aggregate`` (``inputs``, ``values``,
     ``coverage_2se`` (total ±), ``coverage_2se_stat`` (shot noise), ``max_abs_z``,
@@ -139,8 +144,21 @@ def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any
     r = run_postselected(ledger_path, run_id)
     n_cal = r["calibration"]
     n_t = len(r["values"]) - n_cal
-    sys = observable_systematic(r["values"], r["stderr"], r["exact"], n_cal)
     v, s_stat, ex = r["values"][:n_t], r["stderr"][:n_t], r["exact"][:n_t]
+    mitigation: dict[str, Any] = {"method": "none"}
+    if mitigate == "learned":
+        if not n_cal:
+            raise InputError(f"--mitigate learned needs calibration inputs, and run {run_id} "
+                             "has none: add a [calibration] table to the spec and submit "
+                             "again")
+        m = learned_observables(r["values"], r["stderr"], r["exact"], n_cal, r["names"],
+                                seed=r["seed"])
+        v, s_stat, sys = m.values, m.stderr_stat, m.systematic
+        mitigation = {"method": "learned", "calibration_inputs": n_cal,
+                      "maps": [{"name": n, "a": float(a), "b": float(b)}
+                               for n, a, b in zip(r["names"], m.a, m.b, strict=True)]}
+    else:
+        sys = observable_systematic(r["values"], r["stderr"], r["exact"], n_cal)
     s = s_stat if sys is None else np.sqrt(s_stat**2 + sys**2)
     err = v - ex
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -156,12 +174,16 @@ def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any
                 "max_abs_z": float(np.max(np.abs(zz[ok]))) if ok.any() else None}
 
     note = error_bar_note(kind, r["requested"])
-    if sys is not None:
+    if mitigate == "learned":
+        note = ("total: the Estimator's stds through each observable's learned map and a "
+                f"systematic term cross-validated on the run's {n_cal} calibration inputs "
+                "(their exact values only)")
+    elif sys is not None:
         note = ("total: the Estimator's stds and a systematic term per observable, measured "
                 f"on the run's {n_cal} calibration inputs (their exact values only)")
     out = {"run": run_id, "backend": r["backend"], "estimator": True,
            "observables": r["names"], "shots": r["shots"], "options": r["requested"],
-           "error_bars": note, "calibration_inputs": n_cal,
+           "error_bars": note, "calibration_inputs": n_cal, "mitigation": mitigation,
            "aggregate": {"inputs": int(v.shape[0]), "values": int(v.size),
                          **stats(err, z, s_stat),
                          "rmse": float(np.sqrt(np.nanmean(err**2))),
@@ -172,7 +194,8 @@ def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any
                              for k, n in enumerate(r["names"])],
            "values": v.tolist(), "stderr": s.tolist(), "stderr_stat": s_stat.tolist(),
            "exact": ex.tolist(), "z": np.where(np.isfinite(z), z, None).tolist()}
-    path = Path(r["run_dir"]) / "compare.json"
+    path = Path(r["run_dir"]) / ("compare-learned.json" if mitigate == "learned"
+                                 else "compare.json")
     path.write_text(json.dumps(out, indent=1))
     out["path"] = str(path)
     return out
@@ -181,8 +204,9 @@ def compare_estimator_run(ledger_path: str | Path, run_id: str) -> dict[str, Any
 def compare_if_estimator(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                          ) -> dict[str, Any] | None:
     """:func:`compare_estimator_run` if ``run_id`` is an Estimator run, else None (a Sampler
-    run: :func:`hwadapt.compare.compare_run` goes on). ``mitigate`` is refused for Estimator
-    runs (their mitigation is the spec's ``[estimator]`` options)."""
+    run: :func:`hwadapt.compare.compare_run` goes on). Of the ``--mitigate`` values an
+    Estimator run takes ``learned`` (with ``[calibration]`` inputs); the others act on counts
+    and are refused (the Estimator's own mitigation is the spec's ``[estimator]`` options)."""
     ledger = Ledger(ledger_path, readonly=True)
     try:
         estimator = is_estimator_run(ledger, run_id)
@@ -190,8 +214,9 @@ def compare_if_estimator(ledger_path: str | Path, run_id: str, mitigate: str | N
         ledger.close()
     if not estimator:
         return None
-    if mitigate:
+    mitigate = None if mitigate == "none" else mitigate
+    if mitigate not in (None, "learned"):
         raise InputError(f"--mitigate {mitigate} applies to Sampler runs; run {run_id} is an "
-                         "Estimator run (its mitigation is the spec's [estimator] options): "
-                         "drop --mitigate")
-    return compare_estimator_run(ledger_path, run_id)
+                         "Estimator run: use --mitigate learned (with [calibration] inputs) "
+                         "or the spec's [estimator] options")
+    return compare_estimator_run(ledger_path, run_id, mitigate)

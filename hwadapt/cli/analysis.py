@@ -33,7 +33,7 @@ def compare(
     = False,
     mitigate: Annotated[str | None, typer.Option(
         help="none | readout (mthree) | learned (response map from the run's [calibration] "
-             "inputs) | learned+readout.")]
+             "inputs; on an Estimator run one affine map per observable) | learned+readout.")]
     = None,
     as_json: JsonOpt = False,
     ledger: LedgerOpt = DEFAULT_LEDGER,

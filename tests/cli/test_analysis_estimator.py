@@ -66,6 +66,16 @@ def test_calibrated_estimator_run_error_bars_cover_the_device_bias(tmp_path):
     assert a["coverage_2se_stat"] < 0.5 <= 0.9 <= a["coverage_2se"]
     r = runner.invoke(app, ["compare", "latest", "--ledger", led])
     assert r.exit_code == 0 and "σ_sys" in r.output and "calibration inputs" in r.output
+    r = runner.invoke(app, ["compare", "latest", "--ledger", led, "--mitigate", "learned",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    learned = json.loads(r.output)
+    assert learned["mitigation"]["method"] == "learned"
+    assert [m["name"] for m in learned["mitigation"]["maps"]] == out["observables"]
+    assert learned["path"].endswith("compare-learned.json")
+    assert learned["aggregate"]["mean_abs_error"] < out["aggregate"]["mean_abs_error"] / 2
+    assert learned["aggregate"]["coverage_2se"] >= 0.85 and "learned map" in \
+        learned["error_bars"]
     from hwadapt.training.observables import estimator_tensor
 
     values, stderr, names = estimator_tensor(led, out["run"])

@@ -66,7 +66,7 @@ def test_exact_run_is_exact_and_compares(tmp_path):
     assert [b["name"] for b in out["by_observable"]] == ["Z0", "Z0Z1", "unary:3", "parity",
                                                          "X0X1"]
     assert "exact values" in out["error_bars"] and Path(out["path"]).is_file()
-    with pytest.raises(InputError, match="drop --mitigate"):
+    with pytest.raises(InputError, match="use --mitigate learned"):
         compare_run(tmp_path / "l.db", run, mitigate="readout")
     values, stderr, names = estimator_tensor(tmp_path / "l.db", run)
     assert values.shape == (3, 5) and names[0] == "Z0" and float(stderr.abs().max()) == 0.0
