@@ -239,7 +239,8 @@ def _show_runs(summaries: list[dict], as_json: bool, empty: str = "") -> None:
 
 def _run_cells(s: dict) -> list[str]:
     """A run summary's cells, in :data:`RUN_COLUMNS` order."""
-    acc = " ".join(f"{f['name']}:{_target_min(f)}/{s['target_accepted']}"
+    target = s["target_accepted"]  # None: an Estimator run (no target)
+    acc = " ".join(f"{f['name']}:{_target_min(f)}" + ("" if target is None else f"/{target}")
                    for f in s["families"])
     batches = " ".join(f"{k}={v}" for k, v in sorted(s["batches"].items()))
     note = s["reason"] or ""

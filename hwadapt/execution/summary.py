@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         fams = tally_lists(ledger, run_id, batches=batches)
     except InputError as e:
         fams, status, reason = [], "damaged", str(e)
-    target = stored_shots(row["spec_text"])["target"]
+    # an Estimator run ([observables]) has no accepted-shots target: its shots are fixed
+    target = None if "observables" in tomllib.loads(row["spec_text"]) else \
+        stored_shots(row["spec_text"])["target"]
     return {
         "run": run_id, "name": row["name"], "backend": row["backend"],
         "noise_from": row["noise_from"], "status": status, "reason": reason,
@@ -93,8 +96,9 @@ def summary(ledger: Ledger, run_id: str) -> dict:
         "modes": modes(ledger, run_id),
         "families": [{"name": f["name"], "raw_shots": sum(f["raw"]),
                       "accepted": f["accepted"],
-                      "inputs_at_target": sum(a >= target for a in f["accepted"][
-                          :len(f["accepted"]) - f["calibration"]]),
+                      "inputs_at_target": None if target is None else sum(
+                          a >= target for a in f["accepted"][
+                              :len(f["accepted"]) - f["calibration"]]),
                       "calibration_inputs": f["calibration"]} for f in fams],
     }
 

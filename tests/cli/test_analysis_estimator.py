@@ -76,6 +76,11 @@ def test_calibrated_estimator_run_error_bars_cover_the_device_bias(tmp_path):
     assert learned["aggregate"]["mean_abs_error"] < out["aggregate"]["mean_abs_error"] / 2
     assert learned["aggregate"]["coverage_2se"] >= 0.85 and "learned map" in \
         learned["error_bars"]
+    st = json.loads(runner.invoke(app, ["status", "latest", "--ledger", led,
+                                        "--json"]).output)[0]
+    assert st["target_accepted"] is None and st["families"][0]["inputs_at_target"] is None
+    assert st["families"][0]["calibration_inputs"] == 32  # no Sampler target shown
+    assert "/4000" not in runner.invoke(app, ["status", "latest", "--ledger", led]).output
     from hwadapt.training.observables import estimator_tensor
 
     values, stderr, names = estimator_tensor(led, out["run"])
