@@ -17,7 +17,7 @@ import numpy as np
 from hwadapt.errors import InputError
 from hwadapt.execution.estimator_run import is_estimator_run, read_estimator_file, run_evs
 from hwadapt.execution.ledger import Ledger
-from hwadapt.mitigation.crossval import systematic
+from hwadapt.mitigation.crossval import systematic_independent
 from hwadapt.mitigation.observables import learned_observables
 
 
@@ -116,14 +116,16 @@ def error_bar_note(kind: str | None, requested: dict) -> str:
 def observable_systematic(values: np.ndarray, stderr: np.ndarray, exact: np.ndarray,
                           calibration: int) -> np.ndarray | None:
     """``(K,)``: the systematic term of each observable
-    (:func:`~hwadapt.mitigation.crossval.systematic`: the part of the residuals that shot
-    noise does not explain, its 84% upper bound), from the LAST ``calibration`` rows of
+    (:func:`~hwadapt.mitigation.crossval.systematic_independent`: the part of the residuals
+    that shot noise does not explain, its 84% upper bound, each input weighted by its
+    precision), from the LAST ``calibration`` rows of
     ``values``/``stderr``/``exact`` ``(count, K)`` only, the calibration inputs; None
     without any. The targets' exact values are never read."""
     if not calibration:
         return None
     v, s, e = (np.asarray(a, float)[-calibration:] for a in (values, stderr, exact))
-    return np.array([systematic(v[:, k] - e[:, k], s[:, k]) for k in range(v.shape[1])])
+    return np.array([systematic_independent(v[:, k] - e[:, k], s[:, k])
+                     for k in range(v.shape[1])])
 
 
 def compare_estimator_run(ledger_path: str | Path, run_id: str, mitigate: str | None = None

@@ -79,7 +79,7 @@ def test_postselected_values_picks_columns():
 
 def test_observable_systematic_reads_the_calibration_rows_only():
     """Per observable, the bias shot noise does not explain, from the last ``calibration``
-    rows: a bias of 0.3 on one observable gives about 0.3 there and ~0 on the clean one;
+    rows: a bias of 0.3 on one observable gives a bound just above 0.3 there, ~0 on the clean one;
     the targets' exact values (first rows) are never read; none without calibration."""
     from hwadapt.expectations import observable_systematic
 
@@ -89,7 +89,7 @@ def test_observable_systematic_reads_the_calibration_rows_only():
     stderr = np.full_like(exact, 0.01)
     values = exact + rng.normal(0, 0.01, exact.shape) + np.array([0.3, 0.0])
     sys = observable_systematic(values, stderr, exact, m)
-    assert sys[0] == pytest.approx(0.3, rel=0.1) and sys[1] < 0.01
+    assert 0.3 <= sys[0] < 0.36 and sys[1] < 0.01  # an 84% upper bound: above 0.3
     exact2 = exact.copy()
     exact2[:t] = np.nan  # the targets' answers: unused
     assert np.array_equal(observable_systematic(values, stderr, exact2, m), sys)

@@ -42,6 +42,37 @@ def systematic(residuals: np.ndarray, stat_stderr: np.ndarray, z: float = UPPER_
     return float(np.sqrt(max(0.0, float(d.mean()) + z * se)))
 
 
+def systematic_independent(residuals: np.ndarray, stat_stderr: np.ndarray,
+                           z: float = UPPER_Z) -> float:
+    """:func:`systematic` for ONE value per held-out input (independent across inputs) whose
+    shot-noise errors ``stat_stderr`` differ from input to input, as an Estimator run's
+    postselected values do (``s`` spans 20x where ``<P0>`` does). The unweighted moment
+    estimate lets the noisiest inputs set its spread (σ_sys 0.084 for ``Z0Z1`` on the
+    noiseless ``aer``); this is the Q-profile upper bound of the random-effects variance
+    (Paule–Mandel): ``σ_sys²`` solves ``Σ_i r_i² / (s_i² + σ²) = χ²_m(Φ(-z))`` (0 when the
+    left side is below it at ``σ = 0``), so each input weighs in by its precision. NaN
+    residuals are skipped."""
+    from scipy.optimize import brentq
+    from scipy.stats import chi2, norm
+
+    r, s = np.asarray(residuals, float).ravel(), np.asarray(stat_stderr, float).ravel()
+    ok = np.isfinite(r) & np.isfinite(s)
+    r2, s2 = r[ok] ** 2, s[ok] ** 2
+    if not len(r2):
+        return 0.0
+    target = float(chi2.ppf(norm.cdf(-z), len(r2)))
+
+    def excess(t2: float) -> float:
+        return float(np.sum(r2 / np.maximum(s2 + t2, 1e-300))) - target
+
+    if excess(0.0) <= 0:
+        return 0.0
+    hi = max(float(r2.max()), 1e-30)
+    while excess(hi) > 0:
+        hi *= 4
+    return float(np.sqrt(brentq(excess, 0.0, hi, xtol=1e-16, rtol=1e-10)))
+
+
 def settled(residuals: np.ndarray, confidence: np.ndarray, signed: bool = True
             ) -> np.ndarray:
     """``residuals`` with NaN (left out by :func:`systematic`) where the estimate's sign is
@@ -63,4 +94,5 @@ def calibration_systematic(y: np.ndarray, stat_stderr: np.ndarray, confidence: n
     return systematic(settled(y - y_exact, confidence, signed), stat_stderr)
 
 
-__all__ = ["SETTLED", "UPPER_Z", "calibration_systematic", "kfold", "settled", "systematic"]
+__all__ = ["SETTLED", "UPPER_Z", "calibration_systematic", "kfold", "settled", "systematic",
+           "systematic_independent"]

@@ -5,10 +5,10 @@ cross-validated systematic term.
 For observable ``k`` the noisy postselected values ``v`` of the calibration inputs and their
 exact values ``e`` give ``e ≈ a_k v + b_k`` (least squares; ``a_k = 0`` when the noisy values
 do not vary). A target's mitigated value is ``a_k v + b_k``, its shot-noise error ``|a_k| s``.
-The systematic term is :func:`~hwadapt.mitigation.crossval.systematic` of the k-fold held-out
-residuals ``a'_k v_i + b'_k − e_i`` (maps ``a', b'`` fitted without input ``i``) against their
-shot noise ``|a'_k| s_i``: it covers what the map does not correct, the map's own fitting
-noise included.
+The systematic term is :func:`~hwadapt.mitigation.crossval.systematic_independent` of the
+k-fold held-out residuals ``a'_k v_i + b'_k − e_i`` (maps ``a', b'`` fitted without input
+``i``) against their shot noise ``|a'_k| s_i``: it covers what the map does not correct,
+the map's own fitting noise included.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwadapt.errors import InputError
-from hwadapt.mitigation.crossval import kfold, systematic
+from hwadapt.mitigation.crossval import kfold, systematic_independent
 
 FOLDS = 4
 MIN_INPUTS = 4
@@ -74,7 +74,7 @@ def learned_observables(values: np.ndarray, stderr: np.ndarray, exact: np.ndarra
             af, bf = affine_fit(x[keep], y[keep])
             resid[held] = af * x[held] + bf - y[held]
             scale[held] = abs(af) * sx[held]
-        sys[k] = systematic(resid, scale)
+        sys[k] = systematic_independent(resid, scale)
         a[k], b[k] = affine_fit(x, y)
         out[:, k] = a[k] * v[:n_t, k] + b[k]
         out_s[:, k] = abs(a[k]) * s[:n_t, k]
