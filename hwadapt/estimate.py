@@ -407,6 +407,6 @@ def combine_terms(
 
 
 __all__ = ["Estimate", "Tally", "combine_terms", "device_sign_confidence", "estimate",
-           "int_counts", "ideal_probabilities",
-           "kept_fractions", "mitigate_readout", "rate_ideal", "sample_counts", "sign_families",
-           "signed_estimate", "tally", "tvd", "wilson_interval"]
+           "ideal_probabilities", "int_counts", "kept_fractions", "mitigate_readout",
+           "rate_ideal", "sample_counts", "sign_families", "signed_estimate", "tally", "tvd",
+           "wilson_interval"]

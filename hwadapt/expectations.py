@@ -79,7 +79,7 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
                              "compare` reads it as one; this needs an Estimator run")
         doc = read_estimator_file(ledger, run_id)
         evs, stds, options = run_evs(ledger, run_id)
-        backend, seed = ledger.run(run_id)["backend"], ledger.run(run_id)["seed"]
+        row = ledger.run(run_id)
         run_dir = ledger.runs_dir / run_id
     finally:
         ledger.close()
@@ -89,8 +89,8 @@ def run_postselected(ledger_path: str | Path, run_id: str) -> dict[str, Any]:
             "exact": np.asarray(doc["exact"]["values"], float),
             "accepted": evs[:, doc["index"][0][1]] if doc["index"] else evs[:, 0],
             "accepted_exact": np.asarray(doc["exact"]["accepted"], float),
-            "shots": doc["shots"], "options": options, "backend": backend,
-            "calibration": int(doc.get("calibration", 0)), "seed": int(seed),
+            "shots": doc["shots"], "options": options, "backend": row["backend"],
+            "calibration": int(doc.get("calibration", 0)), "seed": int(row["seed"]),
             "requested": doc["options"], "run_dir": run_dir}
 
 
@@ -118,9 +118,9 @@ def observable_systematic(values: np.ndarray, stderr: np.ndarray, exact: np.ndar
     """``(K,)``: the systematic term of each observable
     (:func:`~hwadapt.mitigation.crossval.systematic_independent`: the part of the residuals
     that shot noise does not explain, its 84% upper bound, each input weighted by its
-    precision), from the LAST ``calibration`` rows of
-    ``values``/``stderr``/``exact`` ``(count, K)`` only, the calibration inputs; None
-    without any. The targets' exact values are never read."""
+    precision), from the LAST ``calibration`` rows of ``values``/``stderr``/``exact``
+    ``(count, K)`` only, the calibration inputs; None without any. The targets' exact values
+    are never read."""
     if not calibration:
         return None
     v, s, e = (np.asarray(a, float)[-calibration:] for a in (values, stderr, exact))
