@@ -313,6 +313,7 @@ def compare_run(ledger_path: str | Path, run_id: str, mitigate: str | None = Non
     Estimator run: :func:`hwadapt.expectations.compare_estimator_run` (no ``mitigate``)."""
     from hwadapt.expectations import compare_if_estimator
 
+    mitigate = check_mitigation(mitigate)  # an unknown value is one line on either kind
     if (out := compare_if_estimator(ledger_path, run_id, mitigate)) is not None:
         return out
     ests, ex, facts = run_estimates(ledger_path, run_id, mitigate)

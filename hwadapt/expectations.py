@@ -206,7 +206,8 @@ def compare_estimator_run(ledger_path: str | Path, run_id: str, mitigate: str | 
 def compare_if_estimator(ledger_path: str | Path, run_id: str, mitigate: str | None = None
                          ) -> dict[str, Any] | None:
     """:func:`compare_estimator_run` if ``run_id`` is an Estimator run, else None (a Sampler
-    run: :func:`hwadapt.compare.compare_run` goes on). Of the ``--mitigate`` values an
+    run: :func:`hwadapt.compare.compare_run` goes on). ``mitigate``: a checked value
+    (:func:`hwadapt.compare.check_mitigation`, ``None`` for none). Of the ``--mitigate`` values an
     Estimator run takes ``learned`` (with ``[calibration]`` inputs); the others act on counts
     and are refused (the Estimator's own mitigation is the spec's ``[estimator]`` options)."""
     ledger = Ledger(ledger_path, readonly=True)
@@ -216,7 +217,6 @@ def compare_if_estimator(ledger_path: str | Path, run_id: str, mitigate: str | N
         ledger.close()
     if not estimator:
         return None
-    mitigate = None if mitigate == "none" else mitigate
     if mitigate not in (None, "learned"):
         raise InputError(f"--mitigate {mitigate} applies to Sampler runs; run {run_id} is an "
                          "Estimator run: use --mitigate learned (with [calibration] inputs) "

@@ -68,6 +68,10 @@ def test_exact_run_is_exact_and_compares(tmp_path):
     assert "exact values" in out["error_bars"] and Path(out["path"]).is_file()
     with pytest.raises(InputError, match="use --mitigate learned"):
         compare_run(tmp_path / "l.db", run, mitigate="readout")
+    with pytest.raises(InputError, match="unknown mitigation 'bogus'"):
+        compare_run(tmp_path / "l.db", run, mitigate="bogus")
+    assert compare_run(tmp_path / "l.db", run, mitigate="none")["mitigation"] == {
+        "method": "none"}
     values, stderr, names = estimator_tensor(tmp_path / "l.db", run)
     assert values.shape == (3, 5) and names[0] == "Z0" and float(stderr.abs().max()) == 0.0
     s = manager.summary(Ledger(tmp_path / "l.db"), run)
